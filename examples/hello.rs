@@ -1,0 +1,26 @@
+//! Answers every request with `200 OK` and `Hello, World!`.
+//! The benchmark target.
+//!
+//!     cargo run --release --example hello -- 127.0.0.1:3000
+
+use nextloop::server::{Handler, Response, Server};
+use nextloop::Next;
+
+struct Hello;
+
+impl Handler for Hello {
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(b"Hello, World!");
+        Next::end()
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3000".into());
+    let server = Server::bind(addr)?.handle(|_| Hello)?;
+    println!("Listening on http://{}", server.addr());
+    server.join()
+}

@@ -1,0 +1,265 @@
+//! Connection buffers and the per-loop pool they return to when empty, so
+//! an idle connection holds no buffer memory.
+
+/// A fixed-capacity read buffer: bytes live in `buf[start..end]`.
+///
+/// The storage is zeroed once when allocated and reused afterwards, so
+/// reading into it needs no `unsafe` and no re-initialisation.
+#[derive(Default)]
+pub(crate) struct ReadBuf {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// Buffered, not yet consumed bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Has storage been attached?
+    pub(crate) fn is_allocated(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Marks `n` bytes as consumed.
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Room to read into, after moving unconsumed bytes to the front if
+    /// that makes room. Empty when the buffer is full.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of [`spare`](Self::spare) as filled.
+    pub(crate) fn filled(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.buf.len());
+        self.end += n;
+    }
+
+    /// Drops all buffered bytes.
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Appends bytes (for tests and fuzzing); returns how many fit.
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> usize {
+        let spare = self.spare();
+        let n = spare.len().min(bytes.len());
+        spare[..n].copy_from_slice(&bytes[..n]);
+        self.filled(n);
+        n
+    }
+}
+
+/// A write buffer: bytes in `buf[pos..]` are still to be written.
+#[derive(Default)]
+pub(crate) struct WriteBuf {
+    pub(crate) buf: Vec<u8>,
+    pos: usize,
+}
+
+impl WriteBuf {
+    /// Bytes not yet written.
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// Drops all pending bytes.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.pos = 0;
+    }
+
+    /// Marks `n` pending bytes as written.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+    }
+}
+
+/// Empty buffers kept by one event loop for reuse.
+pub(crate) struct BufPool {
+    read_size: usize,
+    reads: Vec<Box<[u8]>>,
+    writes: Vec<Vec<u8>>,
+    /// Write buffers that grew beyond this are freed rather than kept.
+    max_write_capacity: usize,
+    /// How many buffers of each kind to keep at most.
+    max_kept: usize,
+}
+
+impl BufPool {
+    pub(crate) fn new(read_size: usize, max_write_capacity: usize, max_kept: usize) -> BufPool {
+        BufPool {
+            read_size,
+            reads: Vec::new(),
+            writes: Vec::new(),
+            max_write_capacity,
+            max_kept,
+        }
+    }
+
+    /// Gives `rb` storage if it has none.
+    pub(crate) fn attach_read(&mut self, rb: &mut ReadBuf) {
+        if !rb.is_allocated() {
+            rb.buf = self
+                .reads
+                .pop()
+                .unwrap_or_else(|| vec![0; self.read_size].into_boxed_slice());
+        }
+    }
+
+    /// Gives `wb` storage if it has none.
+    pub(crate) fn attach_write(&mut self, wb: &mut WriteBuf) {
+        if wb.buf.capacity() == 0 {
+            wb.buf = self.writes.pop().unwrap_or_default();
+        }
+    }
+
+    /// Takes the storage of empty buffers back.
+    pub(crate) fn release(&mut self, rb: &mut ReadBuf, wb: &mut WriteBuf) {
+        if rb.is_allocated() && rb.is_empty() {
+            let buf = std::mem::take(&mut rb.buf);
+            if self.reads.len() < self.max_kept {
+                self.reads.push(buf);
+            }
+        }
+        if wb.buf.capacity() > 0 && wb.is_empty() {
+            let buf = std::mem::take(&mut wb.buf);
+            if self.writes.len() < self.max_kept && buf.capacity() <= self.max_write_capacity {
+                self.writes.push(buf);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buf_compacts_only_when_full() {
+        let mut pool = BufPool::new(8, 64, 4);
+        let mut rb = ReadBuf::default();
+        pool.attach_read(&mut rb);
+        assert_eq!(rb.push(b"abcdefgh"), 8);
+        rb.consume(3);
+        assert_eq!(rb.data(), b"defgh");
+        assert_eq!(rb.spare().len(), 3);
+        assert_eq!(rb.push(b"ijkl"), 3);
+        assert_eq!(rb.data(), b"defghijk");
+        rb.consume(8);
+        assert!(rb.is_empty());
+        assert_eq!(rb.spare().len(), 8);
+    }
+
+    #[test]
+    fn pool_reuses_empty_buffers_and_keeps_full_ones_attached() {
+        let mut pool = BufPool::new(8, 64, 4);
+        let (mut rb, mut wb) = (ReadBuf::default(), WriteBuf::default());
+        pool.attach_read(&mut rb);
+        pool.attach_write(&mut wb);
+        wb.buf.extend_from_slice(b"xy");
+        rb.push(b"a");
+        pool.release(&mut rb, &mut wb);
+        assert!(rb.is_allocated(), "non-empty read buffer stays");
+        assert_eq!(wb.pending(), b"xy");
+        wb.advance(2);
+        rb.consume(1);
+        pool.release(&mut rb, &mut wb);
+        assert!(!rb.is_allocated());
+        assert_eq!(wb.buf.capacity(), 0);
+        assert_eq!((pool.reads.len(), pool.writes.len()), (1, 1));
+    }
+
+    #[test]
+    fn oversized_write_buffers_are_not_kept() {
+        let mut pool = BufPool::new(8, 64, 4);
+        let mut wb = WriteBuf::default();
+        pool.attach_write(&mut wb);
+        wb.buf.extend_from_slice(&[0; 100]);
+        wb.advance(100);
+        pool.release(&mut ReadBuf::default(), &mut wb);
+        assert!(pool.writes.is_empty());
+    }
+}
+
+/// A small stack buffer for short byte strings built on the hot path
+/// (status lines, server fields), so building them allocates nothing.
+pub(crate) struct ArrayBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> ArrayBuf<N> {
+    pub(crate) const fn new() -> Self {
+        ArrayBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Panics
+    ///
+    /// If they do not fit: callers size `N` for their worst case.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn push_u64(&mut self, mut n: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&tmp[i..]);
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}

@@ -1,0 +1,55 @@
+//! # nextloop
+//!
+//! A callback-driven HTTP/1.x server built directly on a single-threaded
+//! [mio](https://docs.rs/mio) event loop.
+//!
+//! Each request is driven through a [`Handler`](server::Handler) — a small
+//! state machine the loop calls when what it asked for is possible. Every
+//! callback returns a [`Next`]: read the body, write the response, wait for
+//! an outside event, end, or drop the connection, optionally with a
+//! timeout. A [`Control`] wakes a waiting handler from any thread.
+//!
+//! ```no_run
+//! use nextloop::server::{Handler, Response, Server};
+//! use nextloop::Next;
+//!
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+//!         res.header("Content-Type", "text/plain").body(b"Hello, World!");
+//!         Next::end()
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let server = Server::bind("127.0.0.1:3000")?.handle(|_control| Hello)?;
+//!     server.join()
+//! }
+//! ```
+//!
+//! ## Where things live
+//!
+//! - [`server`]: the builder, the loop (`event_loop.rs`: all socket I/O,
+//!   accept, deadlines, wake-ups), one connection's state machine
+//!   (`conn.rs`), and the handler-facing types.
+//! - `proto`: sans-IO HTTP/1 — head parsing and RFC 9112 framing
+//!   (`head.rs`), body decoding (`decode.rs`), body encoding (`encode.rs`),
+//!   the cached `Date` (`date.rs`).
+//! - [`Control`] (`control.rs`): wake-ups across threads; `timer.rs`: the
+//!   deadline heap; `buf.rs`: buffers and their per-loop pool.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod buf;
+mod control;
+mod error;
+mod next;
+mod proto;
+pub mod server;
+mod timer;
+
+pub use control::{Control, Gone};
+pub use error::{Error, ParseError};
+pub use next::{Interest, Next};
+pub use proto::head::{reason, Version};

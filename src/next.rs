@@ -1,0 +1,108 @@
+//! [`Next`]: what a handler wants to happen next, with an optional timeout.
+
+use std::time::Duration;
+
+/// What a handler asks the event loop to do next.
+///
+/// Every [`Handler`](crate::server::Handler) callback returns a `Next`. The
+/// loop calls the handler again only when what it asked for is possible:
+///
+/// | `Next`                     | the loop then calls                                   |
+/// |----------------------------|-------------------------------------------------------|
+/// | [`read()`](Next::read)     | `on_request_readable` when body bytes (or its end) are there |
+/// | [`write()`](Next::write)   | `on_response` once, then `on_response_writable` while there is room |
+/// | [`read_and_write()`](Next::read_and_write) | whichever of the two can make progress |
+/// | [`wait()`](Next::wait)     | nothing, until [`Control::ready`](crate::Control::ready) |
+/// | [`end()`](Next::end)       | nothing: the response is complete                     |
+/// | [`remove()`](Next::remove) | nothing: the connection is dropped now                |
+///
+/// Any of them can carry a [`timeout`](Next::timeout); if the handler has not
+/// been called again before it expires, it gets
+/// [`on_error(Error::Timeout)`](crate::server::Handler::on_error).
+///
+/// ```
+/// use std::time::Duration;
+/// use nextloop::Next;
+///
+/// let next = Next::wait().timeout(Duration::from_secs(5));
+/// assert_eq!(next.timeout_duration(), Some(Duration::from_secs(5)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Next {
+    pub(crate) interest: Interest,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// The interest part of a [`Next`], without its timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Read the request body.
+    Read,
+    /// Write the response head, then its body.
+    Write,
+    /// Either, whichever can progress.
+    ReadWrite,
+    /// Nothing until [`Control::ready`](crate::Control::ready).
+    Wait,
+    /// The response is complete.
+    End,
+    /// Drop the connection now.
+    Remove,
+}
+
+impl Next {
+    const fn new(interest: Interest) -> Next {
+        Next {
+            interest,
+            timeout: None,
+        }
+    }
+
+    /// Call `on_request_readable` when body bytes can be read.
+    pub const fn read() -> Next {
+        Next::new(Interest::Read)
+    }
+
+    /// Call `on_response` (once), then `on_response_writable` when body bytes can be written.
+    pub const fn write() -> Next {
+        Next::new(Interest::Write)
+    }
+
+    /// Call whichever of the read and write callbacks can make progress.
+    pub const fn read_and_write() -> Next {
+        Next::new(Interest::ReadWrite)
+    }
+
+    /// Park the exchange until [`Control::ready`](crate::Control::ready) is called.
+    pub const fn wait() -> Next {
+        Next::new(Interest::Wait)
+    }
+
+    /// The response is finished: the loop writes what framing still needs
+    /// (the last chunk) and moves on to the next request, or closes.
+    pub const fn end() -> Next {
+        Next::new(Interest::End)
+    }
+
+    /// Drop the connection now, without finishing the response.
+    pub const fn remove() -> Next {
+        Next::new(Interest::Remove)
+    }
+
+    /// Adds a timeout: if the handler is not called again within `d`, it gets
+    /// `on_error(Error::Timeout)`.
+    pub const fn timeout(mut self, d: Duration) -> Next {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// What this `Next` asks for.
+    pub const fn interest(&self) -> Interest {
+        self.interest
+    }
+
+    /// The timeout set with [`timeout`](Next::timeout), if any.
+    pub const fn timeout_duration(&self) -> Option<Duration> {
+        self.timeout
+    }
+}

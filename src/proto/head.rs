@@ -1,0 +1,494 @@
+//! Request heads: parsing (httparse plus the RFC 9112 rules it leaves to
+//! us) and message framing per RFC 9112 §6.3; response status lines.
+
+use crate::buf::ArrayBuf;
+use crate::error::ParseError;
+
+/// The HTTP version of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+impl Version {
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// How the request body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Length(u64),
+    Chunked,
+}
+
+/// What the server needs to know about a request beyond its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Framing {
+    pub body: BodyKind,
+    /// May the connection stay open after this exchange (as far as the
+    /// request is concerned)?
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request.
+    pub expect_continue: bool,
+    /// A HEAD request: the response carries no body.
+    pub is_head: bool,
+}
+
+/// A parsed request head; fields borrow the read buffer.
+pub(crate) struct Head<'h, 'b> {
+    pub method: &'b str,
+    pub target: &'b str,
+    pub version: Version,
+    pub headers: &'h [httparse::Header<'b>],
+    pub framing: Framing,
+}
+
+/// Limits applied while parsing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_head: usize,
+}
+
+/// Parses a request head from the start of `buf`.
+///
+/// `Ok(None)`: incomplete, read more. `Ok(Some((len, head)))`: the head
+/// takes `len` bytes (leading empty lines included); the body follows.
+pub(crate) fn parse<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [httparse::Header<'b>],
+    limits: Limits,
+) -> Result<Option<(usize, Head<'h, 'b>)>, ParseError> {
+    let max_headers = headers.len();
+    let mut req = httparse::Request::new(headers);
+    let status = match req.parse(buf) {
+        Ok(status) => status,
+        Err(e) => return Err(parse_error(e, buf, max_headers)),
+    };
+    let len = match status {
+        httparse::Status::Complete(len) if len <= limits.max_head => len,
+        httparse::Status::Complete(_) => return Err(ParseError::HeadTooLarge),
+        httparse::Status::Partial if buf.len() >= limits.max_head => {
+            return Err(too_large(buf));
+        }
+        httparse::Status::Partial => return Ok(None),
+    };
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let method = req.method.unwrap_or_default();
+    let target = req.path.unwrap_or_default();
+    let headers: &'h [httparse::Header<'b>] = req.headers;
+    let framing = framing(method, version, headers)?;
+    Ok(Some((
+        len,
+        Head {
+            method,
+            target,
+            version,
+            headers,
+            framing,
+        },
+    )))
+}
+
+/// The head did not fit: 414 if even the request line did not, else 431.
+fn too_large(buf: &[u8]) -> ParseError {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    if buf[start..].contains(&b'\n') {
+        ParseError::HeadTooLarge
+    } else {
+        ParseError::TargetTooLong
+    }
+}
+
+fn parse_error(e: httparse::Error, buf: &[u8], max_headers: usize) -> ParseError {
+    match e {
+        httparse::Error::TooManyHeaders => {
+            let _ = max_headers;
+            ParseError::HeadTooLarge
+        }
+        httparse::Error::Version if looks_like_version(buf) => ParseError::Version,
+        httparse::Error::Version => ParseError::Malformed("invalid HTTP version"),
+        httparse::Error::HeaderName => ParseError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => ParseError::Malformed("invalid header value"),
+        httparse::Error::NewLine => ParseError::Malformed("invalid line ending"),
+        httparse::Error::Token => ParseError::Malformed("invalid method"),
+        httparse::Error::Status => ParseError::Malformed("invalid request line"),
+    }
+}
+
+/// Is the request line's version a well-formed `HTTP/x.y` (which we then do
+/// not support: 505) rather than garbage (400)?
+fn looks_like_version(buf: &[u8]) -> bool {
+    let line = buf
+        .split(|&b| b == b'\n')
+        .find(|l| !l.is_empty() && *l != b"\r")
+        .unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(space) = line.iter().rposition(|&b| b == b' ') else {
+        return false;
+    };
+    matches!(&line[space + 1..], [b'H', b'T', b'T', b'P', b'/', a, b'.', b]
+        if a.is_ascii_digit() && b.is_ascii_digit())
+}
+
+/// RFC 9112 §6.3 framing, connection persistence, expectations and Host.
+fn framing(
+    method: &str,
+    version: Version,
+    headers: &[httparse::Header<'_>],
+) -> Result<Framing, ParseError> {
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut has_te = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let mut expect_continue = false;
+    let mut hosts = 0;
+    for h in headers {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for item in list(h.value) {
+                let n = parse_length(item)?;
+                if content_length.is_some_and(|c| c != n) {
+                    return Err(ParseError::Framing("conflicting Content-Length"));
+                }
+                content_length = Some(n);
+            }
+            if content_length.is_none() {
+                return Err(ParseError::Framing("empty Content-Length"));
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            has_te = true;
+            for coding in list(h.value) {
+                if chunked {
+                    // chunked must be the final coding, and only once
+                    return Err(ParseError::Framing("chunked is not the final coding"));
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    chunked = true;
+                } else if !is_token(coding) {
+                    return Err(ParseError::Framing("invalid transfer coding"));
+                } else {
+                    // A coding we do not implement; decided below once we
+                    // know whether chunked comes last.
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for opt in list(h.value) {
+                if opt.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive_token = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
+        } else if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+            if !valid_host(h.value) {
+                return Err(ParseError::Host);
+            }
+        }
+    }
+    if version == Version::Http11 && hosts != 1 || hosts > 1 {
+        return Err(ParseError::Host);
+    }
+    let body = if has_te {
+        if content_length.is_some() {
+            return Err(ParseError::Framing("Content-Length with Transfer-Encoding"));
+        }
+        if version == Version::Http10 {
+            return Err(ParseError::Framing("Transfer-Encoding in HTTP/1.0"));
+        }
+        if !chunked {
+            return Err(ParseError::Framing("chunked is not the final coding"));
+        }
+        if te_has_other_coding(headers) {
+            return Err(ParseError::UnknownCoding);
+        }
+        BodyKind::Chunked
+    } else {
+        BodyKind::Length(content_length.unwrap_or(0))
+    };
+    let keep_alive = !close
+        && match version {
+            Version::Http11 => true,
+            Version::Http10 => keep_alive_token,
+        };
+    Ok(Framing {
+        body,
+        keep_alive,
+        expect_continue: expect_continue && version == Version::Http11,
+        is_head: method == "HEAD",
+    })
+}
+
+fn te_has_other_coding(headers: &[httparse::Header<'_>]) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|h| list(h.value))
+        .any(|c| !c.eq_ignore_ascii_case(b"chunked"))
+}
+
+/// Elements of a comma-separated list, trimmed of OWS; empty ones skipped.
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|item| !item.is_empty())
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Content-Length = 1*DIGIT, decimal, fitting in a u64.
+fn parse_length(s: &[u8]) -> Result<u64, ParseError> {
+    if s.is_empty() || s.len() > 20 {
+        return Err(ParseError::Framing("invalid Content-Length"));
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return Err(ParseError::Framing("invalid Content-Length"));
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(ParseError::Framing("Content-Length overflows"))?;
+    }
+    Ok(n)
+}
+
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
+fn valid_host(v: &[u8]) -> bool {
+    v.iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
+}
+
+/// `HTTP/1.1 200 OK\r\n`, the reason phrase from the status.
+pub(crate) fn status_line(version: Version, status: u16) -> ArrayBuf<64> {
+    let mut line = ArrayBuf::new();
+    line.push(version.as_str().as_bytes());
+    line.push(b" ");
+    line.push_u64(u64::from(status));
+    line.push(b" ");
+    line.push(reason(status).as_bytes());
+    line.push(b"\r\n");
+    line
+}
+
+/// The canonical reason phrase for a status code ("" when unknown).
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_head: 1024 };
+
+    fn framing_of(raw: &[u8]) -> Result<Option<Framing>, ParseError> {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        parse(raw, &mut headers, LIMITS).map(|h| h.map(|(_, h)| h.framing))
+    }
+
+    fn body_of(raw: &str) -> Result<BodyKind, ParseError> {
+        Ok(framing_of(raw.as_bytes())?.expect("complete").body)
+    }
+
+    #[test]
+    fn partial_head_asks_for_more() {
+        assert_eq!(framing_of(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn head_length_includes_leading_empty_lines() {
+        let raw = b"\r\n\r\nGET /x?y HTTP/1.0\r\n\r\nbody";
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let (len, head) = parse(raw, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!(&raw[len..], b"body");
+        assert_eq!(head.method, "GET");
+        assert_eq!(head.target, "/x?y");
+        assert_eq!(head.version, Version::Http10);
+        assert!(!head.framing.keep_alive);
+    }
+
+    macro_rules! body_cases {
+        ($($name:ident: $raw:expr => $want:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(body_of($raw), $want);
+            }
+        )*};
+    }
+
+    body_cases! {
+        no_framing_means_empty: "POST / HTTP/1.1\r\nHost: a\r\n\r\n" => Ok(BodyKind::Length(0));
+        content_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n" => Ok(BodyKind::Length(12));
+        leading_zeros_are_decimal: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 010\r\n\r\n" => Ok(BodyKind::Length(10));
+        identical_lengths_merge: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n" => Ok(BodyKind::Length(5));
+        differing_lengths: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n" => Err(ParseError::Framing("conflicting Content-Length"));
+        differing_length_list: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n" => Err(ParseError::Framing("conflicting Content-Length"));
+        signed_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n" => Err(ParseError::Framing("invalid Content-Length"));
+        hex_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n" => Err(ParseError::Framing("invalid Content-Length"));
+        decimal_point_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5.0\r\n\r\n" => Err(ParseError::Framing("invalid Content-Length"));
+        inner_space_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n" => Err(ParseError::Framing("invalid Content-Length"));
+        empty_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n" => Err(ParseError::Framing("empty Content-Length"));
+        overflowing_length: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n" => Err(ParseError::Framing("Content-Length overflows"));
+        chunked: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" => Ok(BodyKind::Chunked);
+        chunked_any_case: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ChUnKeD\r\n\r\n" => Ok(BodyKind::Chunked);
+        length_and_chunked: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" => Err(ParseError::Framing("Content-Length with Transfer-Encoding"));
+        chunked_not_last: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n" => Err(ParseError::Framing("chunked is not the final coding"));
+        chunked_twice: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" => Err(ParseError::Framing("chunked is not the final coding"));
+        only_gzip: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n" => Err(ParseError::Framing("chunked is not the final coding"));
+        lookalike_chunked: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n" => Err(ParseError::Framing("chunked is not the final coding"));
+        unknown_coding: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" => Err(ParseError::UnknownCoding);
+        te_in_http10: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" => Err(ParseError::Framing("Transfer-Encoding in HTTP/1.0"));
+        missing_host: "GET / HTTP/1.1\r\n\r\n" => Err(ParseError::Host);
+        two_hosts: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" => Err(ParseError::Host);
+        bad_host: "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n" => Err(ParseError::Host);
+        http10_without_host: "GET / HTTP/1.0\r\n\r\n" => Ok(BodyKind::Length(0));
+    }
+
+    #[test]
+    fn persistence_follows_version_and_connection() {
+        let ka = |raw: &str| framing_of(raw.as_bytes()).unwrap().unwrap().keep_alive;
+        assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka(
+            "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, CLOSE\r\n\r\n"
+        ));
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n"));
+        assert!(ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn expect_continue_only_on_http11() {
+        let ec = |raw: &str| framing_of(raw.as_bytes()).unwrap().unwrap().expect_continue;
+        assert!(ec(
+            "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\n\r\n"
+        ));
+        assert!(!ec("PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"));
+    }
+
+    #[test]
+    fn head_errors_carry_their_status() {
+        let status = |raw: &[u8]| framing_of(raw).unwrap_err().status();
+        assert_eq!(status(b"GET / HTTP/1.2\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_eq!(status(b"GET / FOO/1.1\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n"),
+            400
+        );
+        assert_eq!(status(b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        let mut long = b"GET /".to_vec();
+        long.resize(2000, b'a');
+        assert_eq!(status(&long), 414);
+        let mut big = b"GET / HTTP/1.1\r\n".to_vec();
+        while big.len() < 2000 {
+            big.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaa\r\n");
+        }
+        assert_eq!(status(&big), 431);
+        let many: String = std::iter::once("GET / HTTP/1.1\r\nHost: a\r\n".to_string())
+            .chain((0..20).map(|i| format!("X-{i}: v\r\n")))
+            .chain(std::iter::once("\r\n".to_string()))
+            .collect();
+        assert_eq!(status(many.as_bytes()), 431);
+    }
+
+    #[test]
+    fn status_lines() {
+        let mut out = Vec::new();
+        out.extend_from_slice(status_line(Version::Http11, 200).as_slice());
+        out.extend_from_slice(status_line(Version::Http10, 404).as_slice());
+        out.extend_from_slice(status_line(Version::Http11, 599).as_slice());
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nHTTP/1.0 404 Not Found\r\nHTTP/1.1 599 \r\n"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! [`Decoder`] and [`Encoder`]: the request and response bodies as a
+//! handler sees them.
+
+use std::io;
+
+use crate::buf::{ReadBuf, WriteBuf};
+use crate::error::ParseError;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::encode::BodyEncoder;
+
+/// The request body, readable in
+/// [`on_request_readable`](crate::server::Handler::on_request_readable).
+///
+/// Implements [`io::Read`]: `Ok(0)` means the body is complete;
+/// [`WouldBlock`](io::ErrorKind::WouldBlock) means no more bytes are
+/// buffered now — return [`Next::read()`](crate::Next::read) to be called
+/// again when there are. Chunked framing is removed; what you read is the
+/// body itself.
+pub struct Decoder<'a> {
+    pub(crate) decoder: &'a mut BodyDecoder,
+    pub(crate) input: &'a mut ReadBuf,
+    /// The peer has closed its side: nothing more will arrive.
+    pub(crate) input_closed: bool,
+    /// Set when the body is malformed; the server then answers 400 or closes.
+    pub(crate) error: &'a mut Option<ParseError>,
+}
+
+impl Decoder<'_> {
+    /// Has the whole body been read?
+    pub fn is_eof(&self) -> bool {
+        self.decoder.is_done()
+    }
+
+    /// Body bytes still to come, when the length is known.
+    pub fn remaining(&self) -> Option<u64> {
+        self.decoder.remaining()
+    }
+}
+
+impl io::Read for Decoder<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.error {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, *e));
+        }
+        if out.is_empty() || self.decoder.is_done() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.input.data();
+            let step = match self.decoder.decode(input, out.len()) {
+                Ok(step) => step,
+                Err(e) => {
+                    *self.error = Some(e);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            };
+            let n = step.data.len();
+            out[..n].copy_from_slice(&input[step.data]);
+            self.input.consume(step.consumed);
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.decoder.is_done() {
+                return Ok(0);
+            }
+            if step.consumed == 0 {
+                return Err(if self.input_closed {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "request body cut short")
+                } else {
+                    io::ErrorKind::WouldBlock.into()
+                });
+            }
+        }
+    }
+}
+
+/// The response body, writable in
+/// [`on_response_writable`](crate::server::Handler::on_response_writable).
+///
+/// Implements [`io::Write`]. Bytes are framed as the head declared
+/// (Content-Length, chunked, or raw until close) and buffered; the loop
+/// sends them when the callback returns.
+/// [`WouldBlock`](io::ErrorKind::WouldBlock) means the buffer is full —
+/// return [`Next::write()`](crate::Next::write) to be called again once it
+/// has drained. Writing past a declared `Content-Length` is an error.
+pub struct Encoder<'a> {
+    pub(crate) encoder: &'a mut BodyEncoder,
+    pub(crate) output: &'a mut WriteBuf,
+    pub(crate) high_water: usize,
+}
+
+impl Encoder<'_> {
+    /// Body bytes still owed, when a `Content-Length` was declared.
+    pub fn remaining(&self) -> Option<u64> {
+        self.encoder.remaining()
+    }
+
+    /// Can more be written now without [`WouldBlock`](io::ErrorKind::WouldBlock)?
+    pub fn has_capacity(&self) -> bool {
+        self.output.len() < self.high_water
+    }
+}
+
+impl io::Write for Encoder<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.encoder.remaining() == Some(0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "response body is longer than its Content-Length",
+            ));
+        }
+        let room = self.high_water.saturating_sub(self.output.len());
+        if room == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = data.len().min(room);
+        Ok(self.encoder.encode(&data[..n], &mut self.output.buf))
+    }
+
+    /// Buffered bytes are sent when the callback returns; this does nothing.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

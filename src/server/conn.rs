@@ -1,0 +1,621 @@
+//! One connection: its buffers, its deadline and the exchange state
+//! machine. No socket I/O happens here — the event loop reads into `rbuf`,
+//! writes out of `wbuf`, and asks [`Conn::advance`] what to do next — so
+//! the whole machine can be driven by tests and fuzzers with plain bytes.
+//!
+//! Every change of [`Phase`] goes through [`Conn::set_phase`], which also
+//! sets the deadline that belongs to the new phase.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::control::Shared;
+use crate::error::{Error, ParseError};
+use crate::next::Interest;
+use crate::proto::date::DateCache;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::encode::BodyEncoder;
+use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
+use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
+use crate::timer::{Deadline, Timers};
+use crate::Next;
+
+/// Upper bound of the `max_headers` setting: the parser's field array
+/// lives on the stack.
+pub(crate) const MAX_HEADERS: usize = 128;
+
+/// Everything a connection borrows from its loop while it runs.
+pub(crate) struct Ctx<'a, F> {
+    pub factory: &'a mut F,
+    pub shared: &'a Arc<Shared>,
+    pub settings: &'a Settings,
+    pub date: &'a DateCache,
+    pub pool: &'a mut BufPool,
+    pub timers: &'a mut Timers,
+    pub now: Instant,
+    pub shutting_down: bool,
+}
+
+/// What the connection needs from the loop to go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// More input.
+    Read,
+    /// The write buffer is over its high-water mark: flush it first.
+    Flush,
+    /// Nothing until a wake-up, a deadline or new input.
+    Idle,
+    /// This turn's share of pipelined requests is served: flush, then run
+    /// again after other connections had their turn.
+    Yield,
+    /// Flush, shut down the write side, then linger.
+    Close,
+    /// Lingering: read and discard until the peer closes.
+    Discard,
+    /// Drop the connection now.
+    Remove,
+}
+
+enum Phase<H> {
+    /// Waiting for a request head. `started`: some of it has arrived and
+    /// the head timeout runs; otherwise the connection is idle.
+    Head { started: bool },
+    /// A handler owns the connection.
+    Exchange(Exchange<H>),
+    /// The response is done; skipping the rest of an unread request body.
+    Drain { decoder: BodyDecoder, budget: u64 },
+    /// Write what is buffered, then shut down the write side.
+    Closing,
+    /// Write side shut down; discarding input until the peer closes, so it
+    /// reads our last response instead of a reset (RFC 9112 §9.6).
+    Lingering,
+}
+
+struct Exchange<H> {
+    handler: H,
+    interest: Interest,
+    /// A `Control::ready` that came before the handler asked to wait.
+    early_wake: Option<Next>,
+    decoder: BodyDecoder,
+    /// The handler has been called with the body already complete.
+    saw_body_end: bool,
+    body_error: Option<ParseError>,
+    /// `None` until `on_response` has produced the head.
+    encoder: Option<BodyEncoder>,
+    version: Version,
+    keep_alive: bool,
+    is_head: bool,
+    expect: Expect,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    None,
+    /// `Expect: 100-continue`, no `100 Continue` sent yet.
+    Pending,
+    Sent,
+}
+
+/// One connection.
+pub(crate) struct Conn<H> {
+    pub key: usize,
+    pub rbuf: ReadBuf,
+    pub wbuf: WriteBuf,
+    pub deadline: Deadline,
+    /// The peer will send nothing more (FIN seen).
+    pub input_closed: bool,
+    /// Requests served since the loop last started running this connection.
+    pub served: usize,
+    phase: Phase<H>,
+}
+
+/// Runs a handler callback; a panic becomes `Err`.
+fn guard<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// Drops a handler, containing a panic in its `Drop`.
+fn drop_handler<H>(handler: H) {
+    let _ = guard(move || drop(handler));
+}
+
+impl<H: Handler> Conn<H> {
+    pub(crate) fn new(key: usize, timers: &mut Timers, settings: &Settings, now: Instant) -> Self {
+        let mut conn = Conn {
+            key,
+            rbuf: ReadBuf::default(),
+            wbuf: WriteBuf::default(),
+            deadline: Deadline::default(),
+            input_closed: false,
+            served: 0,
+            phase: Phase::Head { started: false },
+        };
+        conn.deadline
+            .set(Some(now + settings.keep_alive_timeout), key, timers);
+        conn
+    }
+
+    /// Is the connection idle between requests (nothing buffered, no handler)?
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head { started: false }) && self.rbuf.is_empty()
+    }
+
+    /// The connection is being dropped: ends the exchange, if any, and
+    /// hands its handler over for `on_remove`.
+    pub(crate) fn remove(&mut self, shared: &Shared) -> Option<H> {
+        match std::mem::replace(&mut self.phase, Phase::Closing) {
+            Phase::Exchange(ex) => {
+                shared.retire(self.key);
+                Some(ex.handler)
+            }
+            _ => None,
+        }
+    }
+
+    /// The one place phases change; sets the deadline each phase runs under.
+    fn set_phase<F>(&mut self, phase: Phase<H>, ctx: &mut Ctx<'_, F>) {
+        let s = ctx.settings;
+        let deadline = match &phase {
+            Phase::Head { started: false } => Some(s.keep_alive_timeout),
+            Phase::Head { started: true } | Phase::Drain { .. } => Some(s.head_timeout),
+            Phase::Exchange(_) => None,
+            Phase::Closing | Phase::Lingering => Some(s.linger_timeout),
+        };
+        self.deadline
+            .set(deadline.map(|d| ctx.now + d), self.key, ctx.timers);
+        self.phase = phase;
+    }
+
+    /// Runs the connection as far as buffered input and output room allow.
+    pub(crate) fn advance<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Want {
+        loop {
+            let want = match self.phase {
+                Phase::Head { started } => self.step_head(started, ctx),
+                Phase::Exchange(_) => self.step_exchange(ctx),
+                Phase::Drain { .. } => self.step_drain(ctx),
+                Phase::Closing => Some(Want::Close),
+                Phase::Lingering => Some(Want::Discard),
+            };
+            if let Some(want) = want {
+                return want;
+            }
+        }
+    }
+
+    fn step_head<F: HandlerFactory<Output = H>>(
+        &mut self,
+        started: bool,
+        ctx: &mut Ctx<'_, F>,
+    ) -> Option<Want> {
+        if self.served >= ctx.settings.max_pipelined {
+            return Some(Want::Yield);
+        }
+        if self.wbuf.len() >= ctx.settings.write_high_water {
+            return Some(Want::Flush);
+        }
+        if self.rbuf.is_empty() {
+            if self.input_closed || ctx.shutting_down {
+                self.set_phase(Phase::Closing, ctx);
+                return None;
+            }
+            return Some(Want::Read);
+        }
+        if !started {
+            self.set_phase(Phase::Head { started: true }, ctx);
+        }
+        let limits = Limits {
+            max_head: ctx.settings.max_head_size,
+        };
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let fields = &mut fields[..ctx.settings.max_headers];
+        let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) if self.input_closed => {
+                // A partial head and the peer has gone: nobody to answer.
+                self.rbuf.consume(self.rbuf.len());
+                self.set_phase(Phase::Closing, ctx);
+                return None;
+            }
+            Ok(None) => return Some(Want::Read),
+            Err(e) => {
+                self.fail(e, ctx);
+                return None;
+            }
+        };
+        let framing = head.framing;
+        let version = head.version;
+        let control = ctx.shared.control(self.key);
+        let factory = &mut *ctx.factory;
+        let result = guard(|| {
+            let mut handler = factory.create(control);
+            let next = handler.on_request(Request::new(&head));
+            (handler, next)
+        });
+        self.rbuf.consume(len);
+        let Ok((handler, next)) = result else {
+            self.retire(ctx);
+            self.fail_status(500, "handler panicked", ctx);
+            return None;
+        };
+        let decoder = match framing.body {
+            BodyKind::Length(n) => BodyDecoder::length(n),
+            BodyKind::Chunked => BodyDecoder::chunked(ctx.settings.max_head_size),
+        };
+        let expect = if framing.expect_continue && !decoder.is_done() {
+            Expect::Pending
+        } else {
+            Expect::None
+        };
+        let ex = Exchange {
+            handler,
+            interest: Interest::Wait,
+            early_wake: None,
+            decoder,
+            saw_body_end: false,
+            body_error: None,
+            encoder: None,
+            version,
+            keep_alive: framing.keep_alive,
+            is_head: framing.is_head,
+            expect,
+        };
+        self.set_phase(Phase::Exchange(ex), ctx);
+        self.apply(next, ctx);
+        None
+    }
+
+    /// Follows a handler's `Next`: records the interest and its timeout.
+    fn apply<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return;
+        };
+        ex.interest = next.interest;
+        if next.interest == Interest::Wait {
+            if let Some(early) = ex.early_wake.take() {
+                return self.apply(early, ctx);
+            }
+        }
+        let at = next.timeout.map(|d| ctx.now + d);
+        self.deadline.set(at, self.key, ctx.timers);
+    }
+
+    fn step_exchange<F: HandlerFactory<Output = H>>(
+        &mut self,
+        ctx: &mut Ctx<'_, F>,
+    ) -> Option<Want> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!("step_exchange outside an exchange");
+        };
+        let interest = ex.interest;
+        let head_written = ex.encoder.is_some();
+        match interest {
+            Interest::Remove => Some(Want::Remove),
+            Interest::Wait => Some(Want::Idle),
+            Interest::End if head_written => {
+                self.end_exchange(ctx);
+                None
+            }
+            Interest::Read => self.step_read(ctx),
+            Interest::Write | Interest::End => self.step_write(ctx),
+            Interest::ReadWrite if self.body_readable() => self.step_read(ctx),
+            Interest::ReadWrite => match self.step_write(ctx) {
+                // Nothing to write either: wait for input.
+                Some(Want::Yield) => Some(Want::Read),
+                want => want,
+            },
+        }
+    }
+
+    /// Would `on_request_readable` see something new (bytes or the end)?
+    fn body_readable(&mut self) -> bool {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return false;
+        };
+        if ex.body_error.is_some() {
+            return false;
+        }
+        // Consume framing (chunk sizes) so that only body bytes count.
+        match ex.decoder.decode(self.rbuf.data(), 0) {
+            Ok(step) => self.rbuf.consume(step.consumed),
+            Err(e) => {
+                ex.body_error = Some(e);
+                return true;
+            }
+        }
+        if ex.decoder.is_done() {
+            !ex.saw_body_end
+        } else {
+            !self.rbuf.is_empty() || self.input_closed
+        }
+    }
+
+    fn step_read<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
+        if !self.body_readable() {
+            let Phase::Exchange(ex) = &mut self.phase else {
+                unreachable!()
+            };
+            if ex.decoder.is_done() {
+                // The handler has seen the end; asking to read again means
+                // it is ready to answer.
+                ex.interest = Interest::Write;
+                return None;
+            }
+            if ex.expect == Expect::Pending && ex.encoder.is_none() {
+                ex.expect = Expect::Sent;
+                ctx.pool.attach_write(&mut self.wbuf);
+                self.wbuf
+                    .buf
+                    .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+            return Some(Want::Read);
+        }
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        if ex.body_error.is_none() {
+            ex.saw_body_end = ex.decoder.is_done();
+            let before = (self.rbuf.len(), ex.decoder.clone());
+            let mut body = Decoder {
+                decoder: &mut ex.decoder,
+                input: &mut self.rbuf,
+                input_closed: self.input_closed,
+                error: &mut ex.body_error,
+            };
+            let handler = &mut ex.handler;
+            let Ok(next) = guard(|| handler.on_request_readable(&mut body)) else {
+                self.handler_panicked(ctx);
+                return None;
+            };
+            let stuck = next.interest == Interest::Read
+                && before == (self.rbuf.len(), ex.decoder.clone())
+                && !ex.decoder.is_done()
+                && ex.body_error.is_none();
+            self.apply(next, ctx);
+            if stuck {
+                // Read nothing yet asks to read: wait for more input.
+                return Some(Want::Read);
+            }
+        }
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return None;
+        };
+        if let Some(e) = ex.body_error {
+            let handler = &mut ex.handler;
+            let _ = guard(|| handler.on_error(Error::Parse(e)));
+            self.fail(e, ctx);
+        }
+        None
+    }
+
+    fn step_write<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
+        if self.wbuf.len() >= ctx.settings.write_high_water {
+            return Some(Want::Flush);
+        }
+        ctx.pool.attach_write(&mut self.wbuf);
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        let handler = &mut ex.handler;
+        let Some(encoder) = &mut ex.encoder else {
+            // The head: on_response, then the server's fields and framing.
+            let start = self.wbuf.buf.len();
+            let mut res = Response::new(&mut self.wbuf.buf);
+            let result = guard(|| {
+                let next = handler.on_response(&mut res);
+                (next, res)
+            });
+            let Ok((next, res)) = result else {
+                self.wbuf.buf.truncate(start);
+                self.handler_panicked(ctx);
+                return None;
+            };
+            let body_pending = !ex.decoder.is_done();
+            let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
+            let keep_alive = ex.keep_alive
+                && !ctx.shutting_down
+                // A client told nothing about its body may still send it.
+                && !(body_pending && ex.expect == Expect::Pending && !will_read)
+                // An unread body we would not drain anyway.
+                && (!body_pending || will_read || ex.decoder.remaining().is_some_and(|n| n <= ctx.settings.max_drain));
+            let finished = res.finish(ex.version, keep_alive, ex.is_head, ctx.date);
+            ex.keep_alive = finished.keep_alive;
+            ex.encoder = Some(finished.encoder);
+            self.apply(next, ctx);
+            return None;
+        };
+        let before = self.wbuf.len();
+        let mut body = Encoder {
+            encoder,
+            output: &mut self.wbuf,
+            high_water: ctx.settings.write_high_water,
+        };
+        let Ok(next) = guard(|| handler.on_response_writable(&mut body)) else {
+            self.handler_panicked(ctx);
+            return None;
+        };
+        let stuck = next.interest == Interest::Write && self.wbuf.len() == before;
+        self.apply(next, ctx);
+        // Wrote nothing yet asks to write: try again next turn, not in a spin.
+        stuck.then_some(Want::Yield)
+    }
+
+    /// `Next::end()` after the head: finish the body and move on.
+    fn end_exchange<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        let Phase::Exchange(mut ex) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!()
+        };
+        if let Some(encoder) = &mut ex.encoder {
+            if encoder.finish(&mut self.wbuf.buf).is_err() {
+                // Shorter than its Content-Length: only closing tells the client.
+                ex.keep_alive = false;
+            }
+        }
+        self.retire(ctx);
+        drop_handler(ex.handler);
+        self.served += 1;
+        let next = if !ex.keep_alive || ctx.shutting_down {
+            Phase::Closing
+        } else if ex.decoder.is_done() {
+            Phase::Head {
+                started: !self.rbuf.is_empty(),
+            }
+        } else if ex.expect == Expect::Pending {
+            // We never asked for the body: it may or may not come.
+            Phase::Closing
+        } else {
+            Phase::Drain {
+                decoder: ex.decoder,
+                budget: ctx.settings.max_drain,
+            }
+        };
+        self.set_phase(next, ctx);
+    }
+
+    fn step_drain<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
+        let Phase::Drain { decoder, budget } = &mut self.phase else {
+            unreachable!()
+        };
+        loop {
+            let step = match decoder.decode(self.rbuf.data(), usize::MAX) {
+                Ok(step) => step,
+                Err(_) => break,
+            };
+            self.rbuf.consume(step.consumed);
+            let n = step.data.len() as u64;
+            if n > *budget {
+                break;
+            }
+            *budget -= n;
+            if decoder.is_done() {
+                let started = !self.rbuf.is_empty();
+                self.set_phase(Phase::Head { started }, ctx);
+                return None;
+            }
+            if step.consumed == 0 {
+                if self.input_closed {
+                    break;
+                }
+                return Some(Want::Read);
+            }
+        }
+        // Malformed, too long, or cut short: close instead.
+        self.rbuf.consume(self.rbuf.len());
+        self.set_phase(Phase::Closing, ctx);
+        None
+    }
+
+    /// The handler panicked: answer 500 if no head went out, else close.
+    fn handler_panicked<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) else {
+            unreachable!()
+        };
+        self.retire(ctx);
+        let head_sent = ex.encoder.is_some();
+        drop_handler(ex.handler);
+        if head_sent {
+            self.set_phase(Phase::Closing, ctx);
+        } else {
+            self.fail_status(500, "handler panicked", ctx);
+        }
+    }
+
+    /// A bad request: answer its status (if no head went out), then close.
+    fn fail<F>(&mut self, e: ParseError, ctx: &mut Ctx<'_, F>) {
+        if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) {
+            self.retire(ctx);
+            let head_sent = ex.encoder.is_some();
+            drop_handler(ex.handler);
+            if head_sent {
+                self.set_phase(Phase::Closing, ctx);
+                return;
+            }
+        }
+        self.fail_status(e.status(), &e.to_string(), ctx);
+    }
+
+    /// Writes a complete `status` response with `detail` as its text body
+    /// and moves to `Closing`.
+    fn fail_status<F>(&mut self, status: u16, detail: &str, ctx: &mut Ctx<'_, F>) {
+        ctx.pool.attach_write(&mut self.wbuf);
+        let buf = &mut self.wbuf.buf;
+        let line = status_line(Version::Http11, status);
+        let reason = head::reason(status);
+        let body_len = reason.len() + 2 + detail.len() + 1;
+        buf.extend_from_slice(line.as_slice());
+        buf.extend_from_slice(b"Date: ");
+        buf.extend_from_slice(ctx.date.value());
+        buf.extend_from_slice(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+        buf.extend_from_slice(body_len.to_string().as_bytes());
+        buf.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        buf.extend_from_slice(reason.as_bytes());
+        buf.extend_from_slice(b": ");
+        buf.extend_from_slice(detail.as_bytes());
+        buf.push(b'\n');
+        self.set_phase(Phase::Closing, ctx);
+    }
+
+    /// Ends the current exchange's generation: its `Control`s go stale.
+    fn retire<F>(&self, ctx: &mut Ctx<'_, F>) {
+        ctx.shared.retire(self.key);
+    }
+
+    /// A `Control::ready` for the current exchange.
+    pub(crate) fn wake<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            if ex.interest == Interest::Wait {
+                self.apply(next, ctx);
+            } else {
+                ex.early_wake = Some(next);
+            }
+        }
+    }
+
+    /// The deadline of the current phase expired.
+    pub(crate) fn on_deadline<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
+        match &mut self.phase {
+            Phase::Head { started: false } | Phase::Closing | Phase::Lingering => {
+                Some(Want::Remove)
+            }
+            Phase::Head { started: true } => {
+                self.fail(ParseError::HeadTimeout, ctx);
+                None
+            }
+            Phase::Drain { .. } => {
+                self.set_phase(Phase::Closing, ctx);
+                None
+            }
+            Phase::Exchange(ex) => {
+                let handler = &mut ex.handler;
+                match guard(|| handler.on_error(Error::Timeout)) {
+                    Ok(next) => self.apply(next, ctx),
+                    Err(()) => self.handler_panicked(ctx),
+                }
+                None
+            }
+        }
+    }
+
+    /// The peer reset the connection or another I/O error happened: tell
+    /// the handler, if any. The loop then removes the connection.
+    pub(crate) fn on_io_error(&mut self, err: std::io::Error) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            let handler = &mut ex.handler;
+            let _ = guard(|| handler.on_error(Error::Io(err)));
+        }
+    }
+
+    /// The grace period of a shutdown is over.
+    pub(crate) fn on_shutdown_deadline(&mut self) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            let handler = &mut ex.handler;
+            let _ = guard(|| handler.on_error(Error::Shutdown));
+        }
+    }
+
+    /// The write side is shut down after a flush: start lingering.
+    pub(crate) fn start_linger<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        self.set_phase(Phase::Lingering, ctx);
+    }
+}

@@ -1,0 +1,509 @@
+//! The event loop: `Poll`, the slab of connections, accepting, readiness,
+//! deadlines and wake-ups. All socket I/O of the server happens here.
+//!
+//! mio is edge-triggered: a readiness event is reported once, so each
+//! connection remembers whether it may still read or write and does so
+//! until `WouldBlock`. Nothing here recurses: a connection is run by a loop
+//! that asks [`Conn::advance`] for its next need until it cannot progress.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::conn::{Conn, Ctx, Want};
+use super::{Handler, HandlerFactory, Settings};
+use crate::buf::BufPool;
+use crate::control::{Shared, Wake};
+use crate::proto::date::DateCache;
+use crate::timer::Timers;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX);
+
+/// How long to wait before accepting again after the process ran out of
+/// file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A connection and its socket's readiness.
+struct Entry<H> {
+    sock: TcpStream,
+    conn: Conn<H>,
+    /// Not known to be drained: reading may find bytes.
+    readable: bool,
+    /// Not known to be full: writing may succeed.
+    writable: bool,
+    /// The peer's FIN was reported: read until 0 even after a short read.
+    read_closed: bool,
+}
+
+pub(crate) struct EventLoop<F: HandlerFactory> {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Entry<F::Output>>,
+    factory: F,
+    shared: Arc<Shared>,
+    wakes: Receiver<Wake>,
+    settings: Settings,
+    date: DateCache,
+    pool: BufPool,
+    timers: Timers,
+    /// Connections that yielded and run again after this turn.
+    rerun: Vec<usize>,
+    /// Accepting is paused (connection limit, or out of descriptors until
+    /// the given time).
+    accept_paused: Option<Option<Instant>>,
+    shutdown_at: Option<Instant>,
+}
+
+/// What a loop is made of before it runs: everything here is `Send`, so
+/// it can be built on the caller's thread (which needs the bound address
+/// and the `Shared` handle) and the loop itself on its own (handlers need
+/// not be `Send`).
+pub(crate) struct Parts<F> {
+    poll: Poll,
+    listener: TcpListener,
+    factory: F,
+    shared: Arc<Shared>,
+    wakes: Receiver<Wake>,
+    settings: Settings,
+}
+
+impl<F: HandlerFactory> Parts<F> {
+    pub(crate) fn new(
+        mut listener: TcpListener,
+        factory: F,
+        settings: Settings,
+    ) -> io::Result<Parts<F>> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (shared, wakes) = Shared::new(waker, settings.max_connections);
+        Ok(Parts {
+            poll,
+            listener,
+            factory,
+            shared,
+            wakes,
+            settings,
+        })
+    }
+
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Runs the loop on this thread until it shuts down.
+    pub(crate) fn run(self) -> io::Result<()> {
+        let settings = self.settings;
+        let pool = BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024);
+        EventLoop {
+            poll: self.poll,
+            listener: Some(self.listener),
+            conns: Slab::new(),
+            factory: self.factory,
+            shared: self.shared,
+            wakes: self.wakes,
+            settings,
+            date: DateCache::new(),
+            pool,
+            timers: Timers::default(),
+            rerun: Vec::new(),
+            accept_paused: None,
+            shutdown_at: None,
+        }
+        .run()
+    }
+}
+
+/// How running a connection ended.
+enum Outcome {
+    /// Waiting for an event, a wake-up or a deadline.
+    Parked,
+    /// Served its share this turn: run it again after the others.
+    Yielded,
+    /// Drop it.
+    Remove,
+    /// Drop it, telling the handler why.
+    Failed(io::Error),
+}
+
+impl<F: HandlerFactory> EventLoop<F> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut rerun = Vec::new();
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            self.date.refresh(now);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => self.on_wake(now),
+                    Token(key) => {
+                        let Some(entry) = self.conns.get_mut(key) else {
+                            continue;
+                        };
+                        entry.readable |= event.is_readable() || event.is_read_closed();
+                        entry.writable |= event.is_writable();
+                        entry.read_closed |= event.is_read_closed();
+                        if event.is_error() || event.is_write_closed() {
+                            // Reset, or both directions closed: in whatever
+                            // state, the connection is over.
+                            let err = entry
+                                .sock
+                                .take_error()
+                                .ok()
+                                .flatten()
+                                .unwrap_or_else(|| io::ErrorKind::ConnectionReset.into());
+                            self.abort(key, err, now);
+                            continue;
+                        }
+                        self.run_conn(key, now);
+                    }
+                }
+            }
+            std::mem::swap(&mut rerun, &mut self.rerun);
+            for key in rerun.drain(..) {
+                self.run_conn(key, now);
+            }
+            self.expire(now);
+            if let Some(Some(at)) = self.accept_paused {
+                if at <= now {
+                    self.accept(now);
+                }
+            }
+            if let Some(at) = self.shutdown_at {
+                if self.conns.is_empty() {
+                    return Ok(());
+                }
+                if at <= now {
+                    self.force_close(now);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.rerun.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let accept_retry = self.accept_paused.flatten();
+        [self.timers.next(), self.shutdown_at, accept_retry]
+            .into_iter()
+            .flatten()
+            .min()
+            // Round up so that we do not wake just before a deadline.
+            .map(|at| at.saturating_duration_since(now) + Duration::from_millis(1))
+    }
+
+    fn ctx(&mut self, now: Instant) -> (&mut Slab<Entry<F::Output>>, Ctx<'_, F>) {
+        let ctx = Ctx {
+            factory: &mut self.factory,
+            shared: &self.shared,
+            settings: &self.settings,
+            date: &self.date,
+            pool: &mut self.pool,
+            timers: &mut self.timers,
+            now,
+            shutting_down: self.shutdown_at.is_some(),
+        };
+        (&mut self.conns, ctx)
+    }
+
+    fn accept(&mut self, now: Instant) {
+        self.accept_paused = None;
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        loop {
+            if self.conns.len() >= self.settings.max_connections {
+                self.accept_paused = Some(None);
+                return;
+            }
+            let mut sock = match listener.accept() {
+                Ok((sock, _)) => sock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(_) => {
+                    // Out of descriptors or memory: the pending connections
+                    // stay in the backlog; try again shortly.
+                    self.accept_paused = Some(Some(now + ACCEPT_BACKOFF));
+                    return;
+                }
+            };
+            let _ = sock.set_nodelay(true);
+            let entry = self.conns.vacant_entry();
+            let key = entry.key();
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut sock,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            entry.insert(Entry {
+                sock,
+                conn: Conn::new(key, &mut self.timers, &self.settings, now),
+                readable: false,
+                writable: true,
+                read_closed: false,
+            });
+        }
+    }
+
+    fn on_wake(&mut self, now: Instant) {
+        self.shared.clear_woken();
+        if self.shared.shutdown.load(Ordering::Acquire) && self.shutdown_at.is_none() {
+            self.begin_shutdown(now);
+        }
+        while let Ok(wake) = self.wakes.try_recv() {
+            if !self.shared.is_current(wake.key, wake.generation) {
+                continue;
+            }
+            let (conns, mut ctx) = self.ctx(now);
+            let Some(entry) = conns.get_mut(wake.key) else {
+                continue;
+            };
+            entry.conn.wake(wake.next, &mut ctx);
+            self.run_conn(wake.key, now);
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        self.shutdown_at = Some(now + self.settings.shutdown_grace);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, e)| e.conn.is_idle())
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.remove(key);
+        }
+    }
+
+    /// The grace period is over: every connection left is closed.
+    fn force_close(&mut self, now: Instant) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.conns[key].conn.on_shutdown_deadline();
+            let _ = now;
+            self.remove(key);
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let (conns, mut ctx) = self.ctx(now);
+            let Some(entry) = conns.get_mut(key) else {
+                continue;
+            };
+            ctx.timers.rearm(at, now, key, &mut entry.conn.deadline);
+            if !entry.conn.deadline.is_due(now) {
+                continue;
+            }
+            entry.conn.deadline.at = None;
+            match entry.conn.on_deadline(&mut ctx) {
+                Some(Want::Remove) => self.remove(key),
+                _ => self.run_conn(key, now),
+            }
+        }
+    }
+
+    /// The peer reset the connection (or an I/O error): tell the handler,
+    /// then drop the connection.
+    fn abort(&mut self, key: usize, err: io::Error, _now: Instant) {
+        if let Some(entry) = self.conns.get_mut(key) {
+            entry.conn.on_io_error(err);
+        }
+        self.remove(key);
+    }
+
+    /// Drops a connection; a handler still owning it gets the socket.
+    fn remove(&mut self, key: usize) {
+        let Some(mut entry) = self.conns.try_remove(key) else {
+            return;
+        };
+        entry.conn.rbuf.clear();
+        entry.conn.wbuf.clear();
+        self.pool
+            .release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
+        if let Some(handler) = entry.conn.remove(&self.shared) {
+            let _ = self.poll.registry().deregister(&mut entry.sock);
+            let sock = entry.sock;
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                handler.on_remove(sock)
+            }));
+        }
+        if self.accept_paused == Some(None) {
+            self.accept(Instant::now());
+        }
+    }
+
+    /// Runs one connection until it cannot progress without an event.
+    fn run_conn(&mut self, key: usize, now: Instant) {
+        let high_water = self.settings.write_high_water;
+        let (conns, mut ctx) = self.ctx(now);
+        let Some(entry) = conns.get_mut(key) else {
+            return;
+        };
+        entry.conn.served = 0;
+        let outcome = loop {
+            let want = entry.conn.advance(&mut ctx);
+            if !entry.conn.wbuf.is_empty() && entry.writable {
+                if let Err(e) = flush(entry) {
+                    break Outcome::Failed(e);
+                }
+            }
+            match want {
+                Want::Read => match fill(entry, ctx.pool) {
+                    Ok(true) => continue,
+                    Ok(false) => break Outcome::Parked,
+                    Err(e) => break Outcome::Failed(e),
+                },
+                Want::Flush if entry.conn.wbuf.len() < high_water => continue,
+                Want::Flush | Want::Idle => break Outcome::Parked,
+                Want::Yield => break Outcome::Yielded,
+                Want::Close if entry.conn.wbuf.is_empty() => {
+                    let _ = entry.sock.shutdown(Shutdown::Write);
+                    entry.conn.start_linger(&mut ctx);
+                }
+                Want::Close => break Outcome::Parked,
+                Want::Discard => match discard(entry, ctx.pool) {
+                    Ok(true) => break Outcome::Remove,
+                    Ok(false) => break Outcome::Parked,
+                    Err(e) => break Outcome::Failed(e),
+                },
+                Want::Remove => break Outcome::Remove,
+            }
+        };
+        match outcome {
+            Outcome::Parked => ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf),
+            Outcome::Yielded => {
+                ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
+                self.rerun.push(key);
+            }
+            Outcome::Remove => self.remove(key),
+            Outcome::Failed(e) => self.abort(key, e, now),
+        }
+    }
+}
+
+/// Writes buffered output until done or `WouldBlock`.
+fn flush<H>(entry: &mut Entry<H>) -> io::Result<()> {
+    let wbuf = &mut entry.conn.wbuf;
+    while !wbuf.is_empty() {
+        match entry.sock.write(wbuf.pending()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                let short = n < wbuf.len();
+                wbuf.advance(n);
+                if short {
+                    // The socket buffer is full; the next edge says when not.
+                    entry.writable = false;
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                entry.writable = false;
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads once into the read buffer. `Ok(true)`: something changed (bytes
+/// or end of input) and the connection should run again.
+fn fill<H: Handler>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
+    if !entry.readable || entry.conn.input_closed {
+        return Ok(false);
+    }
+    pool.attach_read(&mut entry.conn.rbuf);
+    let spare = entry.conn.rbuf.spare();
+    let room = spare.len();
+    if room == 0 {
+        // Full, and the handler is not consuming: the read is still owed.
+        return Ok(false);
+    }
+    loop {
+        match entry.sock.read(spare) {
+            Ok(0) => {
+                entry.conn.input_closed = true;
+                entry.readable = false;
+                return Ok(true);
+            }
+            Ok(n) => {
+                entry.conn.rbuf.filled(n);
+                if n < room && !entry.read_closed {
+                    // Drained: with edge-triggered readiness, new bytes
+                    // bring a new event. (After a FIN we read on to see 0.)
+                    entry.readable = false;
+                }
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                entry.readable = false;
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Lingering close: reads and throws away input. `Ok(true)` once the peer
+/// has closed.
+fn discard<H: Handler>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
+    if entry.conn.input_closed {
+        return Ok(true);
+    }
+    pool.attach_read(&mut entry.conn.rbuf);
+    loop {
+        if !entry.readable {
+            return Ok(false);
+        }
+        match fill(entry, pool)? {
+            true if entry.conn.input_closed => return Ok(true),
+            true => {
+                let n = entry.conn.rbuf.len();
+                entry.conn.rbuf.consume(n);
+            }
+            false => return Ok(false),
+        }
+    }
+}
+
+/// Accept errors that concern only the connection being accepted.
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}

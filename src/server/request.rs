@@ -1,0 +1,112 @@
+//! [`Request`]: a borrowed view of a request head.
+
+use std::fmt;
+
+use crate::proto::head::{BodyKind, Head};
+use crate::Version;
+
+/// The head of a request, borrowed from the connection's read buffer.
+///
+/// Nothing is copied: method, target and header fields point into the bytes
+/// as they arrived, and the view lives only for the
+/// [`on_request`](crate::server::Handler::on_request) call. Copy what you
+/// need to keep.
+///
+/// ```
+/// # use nextloop::server::Request;
+/// fn route(req: &Request<'_>) -> &'static str {
+///     match (req.method(), req.path()) {
+///         ("GET", "/") => "index",
+///         (_, p) if p.starts_with("/api/") => "api",
+///         _ => "not found",
+///     }
+/// }
+/// ```
+pub struct Request<'a> {
+    method: &'a str,
+    target: &'a str,
+    version: Version,
+    headers: &'a [httparse::Header<'a>],
+    body: BodyKind,
+}
+
+impl<'a> Request<'a> {
+    pub(crate) fn new(head: &'a Head<'_, 'a>) -> Request<'a> {
+        Request {
+            method: head.method,
+            target: head.target,
+            version: head.version,
+            headers: head.headers,
+            body: head.framing.body,
+        }
+    }
+
+    /// The method, e.g. `GET`. Methods are case-sensitive.
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The request target as sent: `/path?query`, `*`, an absolute URI or
+    /// (for CONNECT) an authority.
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The target up to `?`.
+    pub fn path(&self) -> &'a str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+
+    /// The target after `?`, if there is one.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The first field named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Like [`header`](Self::header), if the value is UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every field, in order, as `(name, value)`.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.headers.iter().map(|h| (h.name, h.value))
+    }
+
+    /// The body length when declared by `Content-Length` (0 when the
+    /// request has no body framing at all); `None` for a chunked body.
+    pub fn content_length(&self) -> Option<u64> {
+        match self.body {
+            BodyKind::Length(n) => Some(n),
+            BodyKind::Chunked => None,
+        }
+    }
+
+    /// Does the request carry a body (chunked, or a non-zero length)?
+    pub fn has_body(&self) -> bool {
+        self.body != BodyKind::Length(0)
+    }
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("version", &self.version)
+            .field("headers", &self.headers.len())
+            .finish()
+    }
+}

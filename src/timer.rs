@@ -1,0 +1,146 @@
+//! Connection deadlines: one min-heap for a whole loop.
+//!
+//! Each connection has at most one deadline at a time (head, keep-alive,
+//! handler or linger timeout, by its state). Moving a deadline later — what
+//! happens on every request — touches only the connection; the heap entry
+//! is re-armed when it pops. Only moving it earlier pushes an entry, so the
+//! heap stays about one entry per connection and, once grown, allocates
+//! nothing.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+/// A connection's deadline as seen by its owner.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Deadline {
+    /// When it fires; `None` when unset.
+    pub at: Option<Instant>,
+    /// The earliest entry the heap holds for this connection, if any.
+    queued: Option<Instant>,
+}
+
+impl Deadline {
+    /// Sets the deadline, queueing a heap entry only if none fires early enough.
+    pub(crate) fn set(&mut self, at: Option<Instant>, key: usize, timers: &mut Timers) {
+        self.at = at;
+        if let Some(at) = at {
+            if self.queued.is_none_or(|q| at < q) {
+                self.queued = Some(at);
+                timers.heap.push(Reverse((at, key)));
+            }
+        }
+    }
+
+    /// Is it due at `now`?
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.at.is_some_and(|at| at <= now)
+    }
+}
+
+/// The loop's heap of `(when, slab key)` entries.
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+}
+
+impl Timers {
+    /// The earliest entry, which bounds how long the loop may sleep.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Pops one entry due at `now`: `(when, key)`. The caller then calls
+    /// [`rearm`](Self::rearm) with the connection's deadline, and fires it
+    /// (clearing `at` first) if [`Deadline::is_due`].
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize)> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
+            _ => None,
+        }
+    }
+
+    /// After popping `(popped_at, key)`: if that was the connection's
+    /// queued entry and its deadline has since moved past `now`, queue it anew.
+    pub(crate) fn rearm(&mut self, popped_at: Instant, now: Instant, key: usize, d: &mut Deadline) {
+        if d.queued == Some(popped_at) {
+            d.queued = None;
+            if let Some(at) = d.at.filter(|&at| at > now) {
+                d.queued = Some(at);
+                self.heap.push(Reverse((at, key)));
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Fires everything due at `now` the way the event loop does; returns the keys.
+    fn fire(timers: &mut Timers, now: Instant, conns: &mut [Deadline]) -> Vec<usize> {
+        let mut fired = Vec::new();
+        while let Some((at, key)) = timers.pop_due(now) {
+            let d = &mut conns[key];
+            timers.rearm(at, now, key, d);
+            if d.is_due(now) {
+                d.at = None;
+                fired.push(key);
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn later_deadlines_do_not_grow_the_heap() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let mut conns = [Deadline::default()];
+        for i in 1..1000 {
+            conns[0].set(Some(t0 + Duration::from_millis(i)), 0, &mut timers);
+        }
+        assert_eq!(timers.len(), 1);
+        // The first entry pops early, finds the deadline moved, re-arms.
+        assert!(fire(&mut timers, t0 + Duration::from_millis(500), &mut conns).is_empty());
+        assert_eq!(timers.next(), Some(t0 + Duration::from_millis(999)));
+        assert_eq!(
+            fire(&mut timers, t0 + Duration::from_secs(1), &mut conns),
+            [0]
+        );
+        assert_eq!(timers.len(), 0);
+    }
+
+    #[test]
+    fn earlier_deadline_fires_first_and_stale_entries_are_harmless() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut timers = Timers::default();
+        let mut conns = [Deadline::default(), Deadline::default()];
+        conns[0].set(Some(ms(100)), 0, &mut timers);
+        conns[0].set(Some(ms(10)), 0, &mut timers);
+        conns[1].set(Some(ms(50)), 1, &mut timers);
+        assert_eq!(timers.next(), Some(ms(10)));
+        assert_eq!(fire(&mut timers, ms(10), &mut conns), [0]);
+        assert_eq!(fire(&mut timers, ms(60), &mut conns), [1]);
+        // conn 0's old entry at 100 pops, but conn 0 has no deadline now.
+        assert!(fire(&mut timers, ms(200), &mut conns).is_empty());
+        conns[1].set(None, 1, &mut timers);
+        assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    fn cleared_deadline_never_fires() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let mut conns = [Deadline::default()];
+        conns[0].set(Some(t0), 0, &mut timers);
+        conns[0].set(None, 0, &mut timers);
+        assert!(fire(&mut timers, t0 + Duration::from_secs(1), &mut conns).is_empty());
+    }
+}
