@@ -1,0 +1,32 @@
+//! The smallest end-to-end check: a handler answers over real TCP.
+
+mod common;
+
+use common::{serve, Client};
+use nextloop::server::{Handler, Response};
+use nextloop::Next;
+
+struct Hello;
+
+impl Handler for Hello {
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(b"Hello, World!");
+        Next::end()
+    }
+}
+
+#[test]
+fn hello_over_keep_alive() {
+    let server = serve(|_| Hello);
+    let mut c = Client::connect(server.addr());
+    for _ in 0..3 {
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let res = c.response();
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), "Hello, World!");
+        assert_eq!(res.header("content-length"), Some("13"));
+        assert!(res.header("date").is_some());
+        assert!(!res.closes());
+    }
+}
