@@ -168,6 +168,51 @@ impl BufPool {
     }
 }
 
+/// A small stack buffer for short byte strings built on the hot path
+/// (status lines, server fields), so building them allocates nothing.
+pub(crate) struct ArrayBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> ArrayBuf<N> {
+    pub(crate) const fn new() -> Self {
+        ArrayBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Panics
+    ///
+    /// If they do not fit: callers size `N` for their worst case.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `n` in decimal.
+    pub(crate) fn push_u64(&mut self, mut n: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&tmp[i..]);
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,50 +261,5 @@ mod tests {
         wb.advance(100);
         pool.release(&mut ReadBuf::default(), &mut wb);
         assert!(pool.writes.is_empty());
-    }
-}
-
-/// A small stack buffer for short byte strings built on the hot path
-/// (status lines, server fields), so building them allocates nothing.
-pub(crate) struct ArrayBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> ArrayBuf<N> {
-    pub(crate) const fn new() -> Self {
-        ArrayBuf {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    /// Appends `bytes`.
-    ///
-    /// # Panics
-    ///
-    /// If they do not fit: callers size `N` for their worst case.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    /// Appends `n` in decimal.
-    pub(crate) fn push_u64(&mut self, mut n: u64) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&tmp[i..]);
-    }
-
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.buf[..self.len]
     }
 }

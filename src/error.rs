@@ -60,6 +60,8 @@ pub enum ParseError {
     Chunked(&'static str),
     /// HTTP/1.1 request without exactly one valid `Host` (400).
     Host,
+    /// The peer closed its side before the request body was complete (400).
+    Truncated,
     /// The head did not arrive in time (408).
     HeadTimeout,
     /// The request target is too long (414).
@@ -79,7 +81,8 @@ impl ParseError {
             ParseError::Malformed(_)
             | ParseError::Framing(_)
             | ParseError::Chunked(_)
-            | ParseError::Host => 400,
+            | ParseError::Host
+            | ParseError::Truncated => 400,
             ParseError::HeadTimeout => 408,
             ParseError::TargetTooLong => 414,
             ParseError::HeadTooLarge => 431,
@@ -96,6 +99,7 @@ impl fmt::Display for ParseError {
             ParseError::Framing(what) => write!(f, "invalid framing: {what}"),
             ParseError::Chunked(what) => write!(f, "invalid chunked body: {what}"),
             ParseError::Host => f.write_str("HTTP/1.1 request needs exactly one valid Host"),
+            ParseError::Truncated => f.write_str("request body cut short"),
             ParseError::HeadTimeout => f.write_str("request head timed out"),
             ParseError::TargetTooLong => f.write_str("request target too long"),
             ParseError::HeadTooLarge => f.write_str("request head too large"),

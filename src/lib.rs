@@ -53,3 +53,8 @@ pub use control::{Control, Gone};
 pub use error::{Error, ParseError};
 pub use next::{Interest, Next};
 pub use proto::head::{reason, Version};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -380,7 +380,10 @@ mod tests {
         assert!(!dec.eof_reached());
     }
 
-    const VALID: &[(&str, &[u8], &[u8], &[u8])] = &[
+    /// (name, input, body, leftover after the body)
+    type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+
+    const VALID: &[Case] = &[
         ("simple", b"5\r\nhello\r\n0\r\n\r\n", b"hello", b""),
         (
             "two chunks and leftover",

@@ -381,6 +381,14 @@ impl<H: Handler> Conn<H> {
         let Phase::Exchange(ex) = &mut self.phase else {
             return None;
         };
+        if ex.body_error.is_none()
+            && self.input_closed
+            && self.rbuf.is_empty()
+            && !ex.decoder.is_done()
+        {
+            // The body can never complete, whatever the handler asks next.
+            ex.body_error = Some(ParseError::Truncated);
+        }
         if let Some(e) = ex.body_error {
             let handler = &mut ex.handler;
             let _ = guard(|| handler.on_error(Error::Parse(e)));
@@ -404,6 +412,10 @@ impl<H: Handler> Conn<H> {
             let mut res = Response::new(&mut self.wbuf.buf);
             let result = guard(|| {
                 let next = handler.on_response(&mut res);
+                if next.interest == Interest::End && res.content_length().is_none() {
+                    // Ended without a body: say so, rather than chunk nothing.
+                    res.set_content_length(0);
+                }
                 (next, res)
             });
             let Ok((next, res)) = result else {
@@ -477,11 +489,7 @@ impl<H: Handler> Conn<H> {
         let Phase::Drain { decoder, budget } = &mut self.phase else {
             unreachable!()
         };
-        loop {
-            let step = match decoder.decode(self.rbuf.data(), usize::MAX) {
-                Ok(step) => step,
-                Err(_) => break,
-            };
+        while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
             self.rbuf.consume(step.consumed);
             let n = step.data.len() as u64;
             if n > *budget {
@@ -616,6 +624,7 @@ impl<H: Handler> Conn<H> {
 
     /// The write side is shut down after a flush: start lingering.
     pub(crate) fn start_linger<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        self.rbuf.clear();
         self.set_phase(Phase::Lingering, ctx);
     }
 }
