@@ -425,12 +425,17 @@ impl<H: Handler> Conn<H> {
             };
             let body_pending = !ex.decoder.is_done();
             let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
+            let ends_unread = body_pending && next.interest == Interest::End;
             let keep_alive = ex.keep_alive
                 && !ctx.shutting_down
                 // A client told nothing about its body may still send it.
                 && !(body_pending && ex.expect == Expect::Pending && !will_read)
-                // An unread body we would not drain anyway.
-                && (!body_pending || will_read || ex.decoder.remaining().is_some_and(|n| n <= ctx.settings.max_drain));
+                // An unread body too long to drain.
+                && !(ends_unread
+                    && ex
+                        .decoder
+                        .remaining()
+                        .is_some_and(|n| n > ctx.settings.max_drain));
             let finished = res.finish(ex.version, keep_alive, ex.is_head, ctx.date);
             ex.keep_alive = finished.keep_alive;
             ex.encoder = Some(finished.encoder);

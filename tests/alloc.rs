@@ -1,0 +1,284 @@
+//! Heap allocations made by the server, counted by a `#[global_allocator]`.
+//!
+//! Every allocation in this process is counted unless it happens on a
+//! thread that marked itself as a client, so what the counter sees is the
+//! server's loop thread (the test harness's own threads sit idle). Clients
+//! here use fixed buffers, so the figure is exact, not an estimate.
+//! Tests take a lock so that only one server runs at a time.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use common::{serve, IO_TIMEOUT};
+use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
+use nextloop::Next;
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    static IS_CLIENT: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    !IS_CLIENT.try_with(Cell::get).unwrap_or(true)
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counted() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if counted() {
+            LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counted() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const WARM_UP: usize = 1_000;
+const MEASURED: usize = 10_000;
+
+struct Hello;
+
+impl Handler for Hello {
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(b"Hello, World!");
+        Next::end()
+    }
+}
+
+/// Streams the request body back, through a fixed buffer.
+struct Echo {
+    length: Option<u64>,
+    buf: [u8; 1024],
+    start: usize,
+    end: usize,
+    done: bool,
+}
+
+impl Handler for Echo {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.length = req.content_length();
+        Next::read()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        match body.read(&mut self.buf) {
+            Ok(0) => self.done = true,
+            Ok(n) => (self.start, self.end) = (0, n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+            Err(_) => return Next::remove(),
+        }
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if let Some(n) = self.length {
+            res.set_content_length(n);
+        }
+        self.next()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        while self.start < self.end {
+            match body.write(&self.buf[self.start..self.end]) {
+                Ok(n) => self.start += n,
+                Err(_) => return Next::write(),
+            }
+        }
+        self.next()
+    }
+}
+
+impl Echo {
+    fn new() -> Echo {
+        Echo {
+            length: None,
+            buf: [0; 1024],
+            start: 0,
+            end: 0,
+            done: false,
+        }
+    }
+
+    fn next(&self) -> Next {
+        if self.start < self.end {
+            Next::write()
+        } else if self.done {
+            Next::end()
+        } else {
+            Next::read()
+        }
+    }
+}
+
+/// Reads exactly one response's bytes into `buf` without allocating:
+/// head, then the body by Content-Length or up to the last chunk.
+fn read_response(stream: &mut TcpStream, buf: &mut [u8], have: &mut usize) -> usize {
+    loop {
+        if let Some(len) = complete_response(&buf[..*have]) {
+            return len;
+        }
+        let n = stream.read(&mut buf[*have..]).expect("read");
+        assert!(n > 0, "server closed the connection");
+        *have += n;
+    }
+}
+
+/// The length of the first complete response in `bytes`, if it is there.
+fn complete_response(bytes: &[u8]) -> Option<usize> {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = &bytes[..head_end];
+    if let Some(i) = find(head, b"Content-Length: ") {
+        let digits = &head[i + 16..];
+        let len = digits
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0'));
+        return (bytes.len() >= head_end + len).then_some(head_end + len);
+    }
+    assert!(find(head, b"Transfer-Encoding: chunked").is_some());
+    find(&bytes[head_end - 2..], b"\r\n0\r\n\r\n").map(|i| head_end - 2 + i + 7)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Sends `request` `rounds` times (each a batch of `per_batch` pipelined
+/// requests) and reads every response; returns the server's allocations.
+fn count_allocations(
+    stream: &mut TcpStream,
+    request: &[u8],
+    per_batch: usize,
+    rounds: usize,
+) -> u64 {
+    let mut buf = vec![0u8; 1 << 20];
+    let before = ALLOCS.load(Ordering::SeqCst);
+    for _ in 0..rounds {
+        stream.write_all(request).expect("write");
+        let mut have = 0;
+        for _ in 0..per_batch {
+            let len = read_response(stream, &mut buf, &mut have);
+            assert!(buf[..len].starts_with(b"HTTP/1.1 200 OK\r\n"));
+            buf.copy_within(len..have, 0);
+            have -= len;
+        }
+        assert_eq!(have, 0, "stray bytes after the responses");
+    }
+    ALLOCS.load(Ordering::SeqCst) - before
+}
+
+fn client(addr: std::net::SocketAddr) -> TcpStream {
+    IS_CLIENT.with(|c| c.set(true));
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Warms the connection up, then measures `MEASURED` requests.
+fn assert_zero_allocations(server: nextloop::server::Listening, request: &[u8], per_batch: usize) {
+    let mut stream = client(server.addr());
+    count_allocations(&mut stream, request, per_batch, WARM_UP / per_batch);
+    let allocs = count_allocations(&mut stream, request, per_batch, MEASURED / per_batch);
+    drop(stream);
+    server.shutdown();
+    server.join().unwrap();
+    assert_eq!(
+        allocs, 0,
+        "server allocated {allocs} times over {MEASURED} requests"
+    );
+}
+
+const GET: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: bench\r\nUser-Agent: alloc-test\r\nAccept: */*\r\n\r\n";
+
+#[test]
+fn hello_keep_alive_allocates_nothing_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    assert_zero_allocations(serve(|_| Hello), GET, 1);
+}
+
+#[test]
+fn hello_pipelined_allocates_nothing_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    IS_CLIENT.with(|c| c.set(true));
+    let batch: Vec<u8> = GET.repeat(16);
+    assert_zero_allocations(serve(|_| Hello), &batch, 16);
+}
+
+#[test]
+fn echo_with_content_length_allocates_nothing_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    IS_CLIENT.with(|c| c.set(true));
+    let mut request = b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Length: 200\r\n\r\n".to_vec();
+    request.extend_from_slice(&[b'x'; 200]);
+    assert_zero_allocations(serve(|_| Echo::new()), &request, 1);
+}
+
+#[test]
+fn echo_chunked_allocates_nothing_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let request =
+        b"POST /echo HTTP/1.1\r\nHost: bench\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    assert_zero_allocations(serve(|_| Echo::new()), request, 1);
+}
+
+/// An idle keep-alive connection holds a slab slot, not buffers.
+#[test]
+fn idle_connections_cost_under_a_kibibyte_each() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const CONNS: usize = 1000;
+    let server = serve(|_| Hello);
+    let addr = server.addr();
+    // One warm connection, so the loop's own one-time allocations are done.
+    let mut first = client(addr);
+    count_allocations(&mut first, GET, 1, 10);
+    let before = LIVE_BYTES.load(Ordering::SeqCst);
+    let mut conns: Vec<TcpStream> = (0..CONNS).map(|_| client(addr)).collect();
+    for stream in &mut conns {
+        count_allocations(stream, GET, 1, 1);
+    }
+    let per_conn = (LIVE_BYTES.load(Ordering::SeqCst) - before) / CONNS as i64;
+    drop(conns);
+    drop(first);
+    server.shutdown();
+    server.join().unwrap();
+    println!("heap per idle connection: {per_conn} bytes");
+    assert!(
+        per_conn <= 1024,
+        "{per_conn} bytes of heap per idle connection"
+    );
+}
