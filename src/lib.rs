@@ -44,6 +44,9 @@
 mod buf;
 mod control;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod next;
 mod proto;
 pub mod server;

@@ -22,6 +22,15 @@ impl DateCache {
         cache
     }
 
+    /// A cache that always shows the same date, for reproducible output.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn fixed() -> DateCache {
+        DateCache {
+            value: format(784_111_777),
+            next: Instant::now() + Duration::from_secs(1 << 30),
+        }
+    }
+
     /// Re-formats the date if the second it shows has passed.
     pub(crate) fn refresh(&mut self, now: Instant) {
         if now < self.next {

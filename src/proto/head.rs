@@ -67,11 +67,15 @@ pub(crate) fn parse<'h, 'b>(
     headers: &'h mut [httparse::Header<'b>],
     limits: Limits,
 ) -> Result<Option<(usize, Head<'h, 'b>)>, ParseError> {
-    let max_headers = headers.len();
     let mut req = httparse::Request::new(headers);
     let status = match req.parse(buf) {
         Ok(status) => status,
-        Err(e) => return Err(parse_error(e, buf, max_headers)),
+        Err(httparse::Error::Version) => match version_error(buf) {
+            Some(e) => return Err(e),
+            None if buf.len() >= limits.max_head => return Err(too_large(buf)),
+            None => return Ok(None),
+        },
+        Err(e) => return Err(parse_error(e)),
     };
     let len = match status {
         httparse::Status::Complete(len) if len <= limits.max_head => len,
@@ -114,13 +118,9 @@ fn too_large(buf: &[u8]) -> ParseError {
     }
 }
 
-fn parse_error(e: httparse::Error, buf: &[u8], max_headers: usize) -> ParseError {
+fn parse_error(e: httparse::Error) -> ParseError {
     match e {
-        httparse::Error::TooManyHeaders => {
-            let _ = max_headers;
-            ParseError::HeadTooLarge
-        }
-        httparse::Error::Version if looks_like_version(buf) => ParseError::Version,
+        httparse::Error::TooManyHeaders => ParseError::HeadTooLarge,
         httparse::Error::Version => ParseError::Malformed("invalid HTTP version"),
         httparse::Error::HeaderName => ParseError::Malformed("invalid header name"),
         httparse::Error::HeaderValue => ParseError::Malformed("invalid header value"),
@@ -130,19 +130,33 @@ fn parse_error(e: httparse::Error, buf: &[u8], max_headers: usize) -> ParseError
     }
 }
 
-/// Is the request line's version a well-formed `HTTP/x.y` (which we then do
-/// not support: 505) rather than garbage (400)?
-fn looks_like_version(buf: &[u8]) -> bool {
-    let line = buf
-        .split(|&b| b == b'\n')
-        .find(|l| !l.is_empty() && *l != b"\r")
-        .unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(space) = line.iter().rposition(|&b| b == b' ') else {
-        return false;
+/// httparse refused the version: is it a well-formed `HTTP/x.y` we do not
+/// support (505), garbage (400), or — the line being incomplete — still
+/// undecided (`None`)? The verdict never depends on how the bytes arrived.
+fn version_error(buf: &[u8]) -> Option<ParseError> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let rest = &buf[start..];
+    let (line, complete) = match rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(end) => (&rest[..end], true),
+        None => (rest, false),
     };
-    matches!(&line[space + 1..], [b'H', b'T', b'T', b'P', b'/', a, b'.', b]
-        if a.is_ascii_digit() && b.is_ascii_digit())
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
+    const PATTERN: &[fn(u8) -> bool] = &[
+        |b| b == b'H',
+        |b| b == b'T',
+        |b| b == b'T',
+        |b| b == b'P',
+        |b| b == b'/',
+        |b| b.is_ascii_digit(),
+        |b| b == b'.',
+        |b| b.is_ascii_digit(),
+    ];
+    let fits = version.len() <= PATTERN.len() && version.iter().zip(PATTERN).all(|(&b, ok)| ok(b));
+    match (fits, complete) {
+        (true, true) if version.len() == PATTERN.len() => Some(ParseError::Version),
+        (true, false) => None,
+        _ => Some(ParseError::Malformed("invalid HTTP version")),
+    }
 }
 
 /// RFC 9112 §6.3 framing, connection persistence, expectations and Host.
@@ -455,6 +469,8 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.2\r\n\r\n"), 505);
         assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n"), 505);
         assert_eq!(status(b"GET / FOO/1.1\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / HTTP/1.10\r\n\r\n"), 400);
+        assert_eq!(status(b"GET / x HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
         assert_eq!(
             status(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"),
@@ -478,6 +494,18 @@ mod tests {
             .chain(std::iter::once("\r\n".to_string()))
             .collect();
         assert_eq!(status(many.as_bytes()), 431);
+    }
+
+    #[test]
+    fn version_verdict_waits_for_the_whole_version() {
+        let mut headers = [httparse::EMPTY_HEADER; 4];
+        for partial in [&b"GET / HTTP/2"[..], b"GET / HTTP/2.", b"GET / HTTP/2.0"] {
+            assert!(matches!(parse(partial, &mut headers, LIMITS), Ok(None)));
+        }
+        assert_eq!(
+            framing_of(b"GET / 0?q"),
+            Err(ParseError::Malformed("invalid HTTP version"))
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! ```
 
 mod body;
-mod conn;
+pub(crate) mod conn;
 mod event_loop;
 mod handler;
 mod request;

@@ -1,0 +1,401 @@
+//! Entry points for fuzzing and randomized tests: the parsers, and the
+//! whole connection machine driven with bytes split wherever the caller
+//! likes — no sockets, no event loop.
+//!
+//! Compiled for tests and with the `fuzzing` feature only; not part of the
+//! public API.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::buf::BufPool;
+use crate::control::Shared;
+use crate::proto::date::DateCache;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::head::{self, Limits};
+use crate::server::conn::{Conn, Ctx, Want, MAX_HEADERS};
+use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
+use crate::timer::Timers;
+use crate::{Control, Next};
+
+/// Parses `bytes` as a request head with the default limits; the status
+/// it would be answered with on error.
+pub fn parse_head(bytes: &[u8]) -> Result<bool, u16> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let limits = Limits {
+        max_head: Settings::default().max_head_size,
+    };
+    match head::parse(bytes, &mut fields[..100], limits) {
+        Ok(parsed) => Ok(parsed.is_some()),
+        Err(e) => Err(e.status()),
+    }
+}
+
+/// Decodes `bytes` as a chunked body fed in pieces at `splits`; returns
+/// the body and the bytes left after it, or the error status. The result
+/// must not depend on the splits.
+pub fn decode_chunked(bytes: &[u8], splits: &[usize]) -> Result<(Vec<u8>, usize), u16> {
+    let mut dec = BodyDecoder::chunked(Settings::default().max_head_size);
+    let mut body = Vec::new();
+    let mut buffered: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    for end in splits.iter().copied().chain([bytes.len()]) {
+        let end = end.clamp(fed, bytes.len());
+        buffered.extend_from_slice(&bytes[fed..end]);
+        fed = end;
+        loop {
+            let step = dec.decode(&buffered, 7).map_err(|e| e.status())?;
+            body.extend_from_slice(&buffered[step.data.clone()]);
+            buffered.drain(..step.consumed);
+            if dec.is_done() {
+                return Ok((body, fed - buffered.len()));
+            }
+            if step.consumed == 0 {
+                break;
+            }
+        }
+    }
+    Err(0)
+}
+
+/// A handler that reads the whole body and answers with a summary of the
+/// request: `METHOD target len=N sum=S`.
+pub struct Summary {
+    line: Vec<u8>,
+    len: u64,
+    sum: u32,
+    wrote: bool,
+}
+
+impl Summary {
+    /// A factory of `Summary` handlers.
+    pub fn factory() -> impl HandlerFactory<Output = Summary> {
+        |_: Control| Summary {
+            line: Vec::new(),
+            len: 0,
+            sum: 0,
+            wrote: false,
+        }
+    }
+}
+
+impl Handler for Summary {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.line = format!("{} {}", req.method(), req.target()).into_bytes();
+        Next::read()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 100];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => return Next::write(),
+                Ok(n) => {
+                    self.len += n as u64;
+                    self.sum = buf[..n].iter().fold(self.sum, |s, &b| {
+                        s.wrapping_mul(31).wrapping_add(u32::from(b))
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Next::read(),
+                Err(_) => return Next::remove(),
+            }
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        let line = format!(" len={} sum={}\n", self.len, self.sum);
+        self.line.extend_from_slice(line.as_bytes());
+        // Even lengths get a Content-Length, odd ones are chunked (or
+        // close-delimited on HTTP/1.0).
+        if self.len % 2 == 0 {
+            res.set_content_length(self.line.len() as u64);
+        }
+        Next::write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        if !self.wrote {
+            self.wrote = true;
+            if body.write_all(&self.line).is_err() {
+                return Next::remove();
+            }
+        }
+        Next::end()
+    }
+}
+
+/// One connection driven without sockets: input is pushed in pieces, the
+/// output is collected as if the socket were always writable.
+pub struct Driver<F: HandlerFactory> {
+    _poll: mio::Poll,
+    shared: Arc<Shared>,
+    settings: Settings,
+    date: DateCache,
+    pool: BufPool,
+    timers: Timers,
+    factory: F,
+    conn: Conn<F::Output>,
+    now: Instant,
+    /// Everything the server wrote.
+    pub output: Vec<u8>,
+    /// The connection was dropped.
+    pub removed: bool,
+}
+
+impl<F: HandlerFactory> Driver<F> {
+    /// A fresh connection served by `factory`, with default settings and a
+    /// fixed `Date`.
+    pub fn new(factory: F) -> Driver<F> {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker");
+        let (shared, _wakes) = Shared::new(waker, 1);
+        let settings = Settings::default();
+        let mut timers = Timers::default();
+        let now = Instant::now();
+        let conn = Conn::new(0, &mut timers, &settings, now);
+        Driver {
+            _poll: poll,
+            shared,
+            pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
+            settings,
+            date: DateCache::fixed(),
+            timers,
+            factory,
+            conn,
+            now,
+            output: Vec::new(),
+            removed: false,
+        }
+    }
+
+    /// Feeds `bytes`, running the connection after each buffer-full.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.removed {
+            self.pool.attach_read(&mut self.conn.rbuf);
+            let spare = self.conn.rbuf.spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            self.conn.rbuf.filled(n);
+            bytes = &bytes[n..];
+            self.run();
+            if n == 0 && self.conn.rbuf.spare().is_empty() {
+                // The handler does not consume its input: stalled.
+                return;
+            }
+        }
+        self.run();
+    }
+
+    /// The peer closes its side.
+    pub fn close_input(&mut self) {
+        self.conn.input_closed = true;
+        self.run();
+    }
+
+    fn run(&mut self) {
+        while !self.removed {
+            let mut ctx = Ctx {
+                factory: &mut self.factory,
+                shared: &self.shared,
+                settings: &self.settings,
+                date: &self.date,
+                pool: &mut self.pool,
+                timers: &mut self.timers,
+                now: self.now,
+                shutting_down: false,
+            };
+            self.conn.served = 0;
+            let want = self.conn.advance(&mut ctx);
+            let wbuf = &mut self.conn.wbuf;
+            self.output.extend_from_slice(wbuf.pending());
+            wbuf.advance(wbuf.len());
+            match want {
+                Want::Read | Want::Idle => return,
+                Want::Flush | Want::Yield => {}
+                Want::Close => self.conn.start_linger(&mut ctx),
+                Want::Discard => {
+                    self.conn.rbuf.clear();
+                    return;
+                }
+                Want::Remove => self.removed = true,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic PRNG (xorshift64*), so failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// One random, valid request; returns its bytes and the summary line
+    /// the server must answer it with.
+    fn request(rng: &mut Rng, i: usize) -> (Vec<u8>, String) {
+        let body: Vec<u8> = (0..rng.below(40))
+            .map(|_| b'a' + rng.below(26) as u8)
+            .collect();
+        let sum = body
+            .iter()
+            .fold(0u32, |s, &b| s.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let target = format!("/r{i}?q={}", rng.below(1000));
+        let host = ["Host: x\r\n", "host: x\r\n", "HOST:x\r\n"][rng.below(3)];
+        let mut out = Vec::new();
+        let (method, body_len) = match rng.below(4) {
+            0 => {
+                out.extend_from_slice(format!("GET {target} HTTP/1.1\r\n{host}\r\n").as_bytes());
+                ("GET", 0)
+            }
+            1 => {
+                out.extend_from_slice(
+                    format!(
+                        "POST {target} HTTP/1.1\r\n{host}Content-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(&body);
+                ("POST", body.len())
+            }
+            2 => {
+                out.extend_from_slice(
+                    format!("PUT {target} HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n")
+                        .as_bytes(),
+                );
+                let mut rest = &body[..];
+                while !rest.is_empty() {
+                    let n = 1 + rng.below(rest.len());
+                    out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    out.extend_from_slice(&rest[..n]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                ("PUT", body.len())
+            }
+            _ => {
+                out.extend_from_slice(
+                    format!("DELETE {target} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                        .as_bytes(),
+                );
+                ("DELETE", 0)
+            }
+        };
+        let sum = if body_len == 0 { 0 } else { sum };
+        (out, format!("{method} {target} len={body_len} sum={sum}\n"))
+    }
+
+    fn drive(
+        input: &[u8],
+        splits: &[usize],
+        close: bool,
+    ) -> Driver<impl HandlerFactory<Output = Summary>> {
+        let mut driver = Driver::new(Summary::factory());
+        let mut fed = 0;
+        for &end in splits.iter().chain([&input.len()]) {
+            let end = end.clamp(fed, input.len());
+            driver.feed(&input[fed..end]);
+            fed = end;
+        }
+        if close {
+            driver.close_input();
+        }
+        driver
+    }
+
+    fn random_splits(rng: &mut Rng, len: usize) -> Vec<usize> {
+        let mut splits: Vec<usize> = (0..rng.below(12)).map(|_| rng.below(len + 1)).collect();
+        splits.sort_unstable();
+        splits
+    }
+
+    /// Pipelines of random valid requests, split at random points, get
+    /// exactly the same output as when fed whole, and every request is
+    /// answered, in order, with its own summary.
+    #[test]
+    fn random_pipelines_are_answered_in_order_whatever_the_splits() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        for round in 0..300 {
+            let mut input = Vec::new();
+            let mut expected = Vec::new();
+            for i in 0..1 + rng.below(20) {
+                let (bytes, summary) = request(&mut rng, i);
+                input.extend_from_slice(&bytes);
+                expected.push(summary);
+            }
+            let whole = drive(&input, &[], true);
+            let splits = random_splits(&mut rng, input.len());
+            let split = drive(&input, &splits, true);
+            assert_eq!(
+                whole.output, split.output,
+                "round {round}: split at {splits:?}"
+            );
+            let text = String::from_utf8(whole.output).unwrap();
+            let mut pos = 0;
+            for summary in &expected {
+                let at = text[pos..]
+                    .find(summary.as_str())
+                    .unwrap_or_else(|| panic!("round {round}: {summary:?} missing in order"));
+                pos += at + summary.len();
+            }
+        }
+    }
+
+    /// Random byte corruptions of valid pipelines: never a panic, and the
+    /// output still does not depend on how the input was split.
+    #[test]
+    fn corrupted_pipelines_do_not_depend_on_splits() {
+        let mut rng = Rng(0x0bad_cafe_f00d_0002);
+        for round in 0..1000 {
+            let mut input = Vec::new();
+            for i in 0..1 + rng.below(6) {
+                input.extend_from_slice(&request(&mut rng, i).0);
+            }
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(input.len());
+                input[at] = match rng.below(4) {
+                    0 => b'\r',
+                    1 => b'\n',
+                    2 => b' ',
+                    _ => rng.next() as u8,
+                };
+            }
+            let whole = drive(&input, &[], round % 2 == 0);
+            let splits = random_splits(&mut rng, input.len());
+            let split = drive(&input, &splits, round % 2 == 0);
+            assert_eq!(
+                String::from_utf8_lossy(&whole.output),
+                String::from_utf8_lossy(&split.output),
+                "round {round}: input {:?} split at {splits:?}",
+                String::from_utf8_lossy(&input)
+            );
+        }
+    }
+
+    #[test]
+    fn entry_points_report_statuses() {
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(true));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(false));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\n\r\n"), Err(400));
+        assert_eq!(
+            decode_chunked(b"3\r\nabc\r\n0\r\n\r\nX", &[2, 5]),
+            Ok((b"abc".to_vec(), 13))
+        );
+        assert_eq!(decode_chunked(b"x\r\n", &[]), Err(400));
+    }
+}
