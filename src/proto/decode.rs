@@ -60,8 +60,10 @@ enum ChunkState {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line.
-    Trailer,
+    /// Inside a trailer field name.
+    TrailerName,
+    /// Inside a trailer field value.
+    TrailerValue,
     /// Saw CR ending a trailer line.
     TrailerLf,
     /// Saw CR of the final empty line.
@@ -241,11 +243,15 @@ impl Chunked {
                 TrailerStart => match b {
                     b'\r' => EndLf,
                     b' ' | b'\t' => return Err(err("obs-fold in trailer")),
-                    _ => self.trailer_byte(b)?,
+                    _ => self.trailer_name_byte(b)?,
                 },
-                Trailer => match b {
+                TrailerName => match b {
+                    b':' => self.trailer_value_byte(b)?,
+                    _ => self.trailer_name_byte(b)?,
+                },
+                TrailerValue => match b {
                     b'\r' => TrailerLf,
-                    _ => self.trailer_byte(b)?,
+                    _ => self.trailer_value_byte(b)?,
                 },
                 TrailerLf => match b {
                     b'\n' => TrailerStart,
@@ -284,19 +290,39 @@ impl Chunked {
         Ok(())
     }
 
-    /// One byte of a trailer field line (not CR). Field names and values are
-    /// held to the rules of the head: no control bytes, no bare LF.
-    fn trailer_byte(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+    /// Counts one byte against the trailer section's budget.
+    fn count_trailer(&mut self) -> Result<(), ParseError> {
         self.line_len += 1;
         if self.line_len > self.max_trailers {
             return Err(err("trailer section too large"));
         }
+        Ok(())
+    }
+
+    /// A byte of a trailer field name: a token, as in the head (no
+    /// whitespace before the colon, no line without one).
+    fn trailer_name_byte(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+        self.count_trailer()?;
+        if is_tchar(b) {
+            Ok(ChunkState::TrailerName)
+        } else {
+            Err(err("invalid trailer field name"))
+        }
+    }
+
+    /// A byte of a trailer field value (not CR): no control bytes, no bare LF.
+    fn trailer_value_byte(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+        self.count_trailer()?;
         match b {
             b'\n' => Err(err("bare LF in trailer")),
-            b'\t' | b' '..=b'~' | 0x80.. => Ok(ChunkState::Trailer),
+            b'\t' | b' '..=b'~' | 0x80.. => Ok(ChunkState::TrailerValue),
             _ => Err(err("control byte in trailer")),
         }
     }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -459,6 +485,9 @@ mod tests {
         ("bare LF ending body", b"0\r\n\n"),
         ("obs-fold in trailer", b"0\r\nA: b\r\n c\r\n\r\n"),
         ("control byte in trailer", b"0\r\nA: \x00\r\n\r\n"),
+        ("space before trailer colon", b"0\r\nA : b\r\n\r\n"),
+        ("trailer without colon", b"0\r\nnot a field\r\n\r\n"),
+        ("trailer with empty name", b"0\r\n: b\r\n\r\n"),
     ];
 
     #[test]
