@@ -80,7 +80,8 @@ impl Default for Settings {
 ///
 /// [`bind`](Server::bind) opens the listening socket at once (so port 0
 /// works and the address is known); the settings follow; then
-/// [`handle`](Server::handle) starts the event loop on its own thread.
+/// [`handle`](Server::handle) starts the event loop(s) on their own
+/// threads.
 ///
 /// | setting | default |
 /// |---|---|
@@ -89,27 +90,52 @@ impl Default for Settings {
 /// | [`head_timeout`](Server::head_timeout) | 10 s |
 /// | [`keep_alive_timeout`](Server::keep_alive_timeout) | 5 s |
 /// | [`max_pipelined`](Server::max_pipelined) | 16 |
-/// | [`max_connections`](Server::max_connections) | 10 000 |
+/// | [`max_connections`](Server::max_connections) | 10 000 (per worker) |
 /// | [`shutdown_grace`](Server::shutdown_grace) | 30 s |
+/// | [`workers`](Server::workers) | 1 |
 pub struct Server {
     listener: std::net::TcpListener,
     settings: Settings,
+    workers: usize,
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening socket (the first address of `addr` that binds).
+    ///
+    /// On Linux the socket has `SO_REUSEPORT`, so that
+    /// [`workers`](Server::workers) can each have their own listener on
+    /// the same port; the kernel spreads connections over them.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
-        Ok(Server {
-            listener,
-            settings: Settings::default(),
-        })
+        let mut last = None;
+        for addr in addr.to_socket_addrs()? {
+            match listener(addr) {
+                Ok(listener) => {
+                    return Ok(Server {
+                        listener,
+                        settings: Settings::default(),
+                        workers: 1,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
     /// The bound address (useful after binding port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Runs `n` event loops on `n` threads (one per core is the usual
+    /// choice). Each loop is single-threaded with its own listener
+    /// (`SO_REUSEPORT` on Linux), connections, buffers and timers; a
+    /// connection stays on the loop that accepted it, and its `Control`
+    /// wakes that loop. Settings such as `max_connections` apply per loop.
+    pub fn workers(mut self, n: usize) -> Server {
+        self.workers = n.max(1);
+        self
     }
 
     /// Largest request head (request line and fields) accepted; larger
@@ -160,32 +186,78 @@ impl Server {
         self
     }
 
-    /// Starts the event loop on a new thread; each request gets a handler
-    /// from `factory`.
-    pub fn handle<F: HandlerFactory>(self, factory: F) -> io::Result<Listening> {
+    /// Starts the event loop(s), each on a new thread; each request gets a
+    /// handler from `factory` (cloned once per worker).
+    pub fn handle<F: HandlerFactory + Clone>(self, factory: F) -> io::Result<Listening> {
         let addr = self.listener.local_addr()?;
-        let listener = mio::net::TcpListener::from_std(self.listener);
-        let parts = event_loop::Parts::new(listener, factory, self.settings)?;
-        let shared = parts.shared();
-        let thread = std::thread::Builder::new()
-            .name(format!("nextloop {addr}"))
-            .spawn(move || parts.run())?;
-        Ok(Listening {
-            addr,
-            shared,
-            thread: Some(thread),
-        })
+        let mut listeners = vec![self.listener];
+        for _ in 1..self.workers {
+            listeners.push(worker_listener(&listeners[0], addr)?);
+        }
+        // Build every loop before starting any, so that an error leaves
+        // nothing running.
+        let mut parts = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let listener = mio::net::TcpListener::from_std(listener);
+            parts.push(event_loop::Parts::new(
+                listener,
+                factory.clone(),
+                self.settings.clone(),
+            )?);
+        }
+        let mut loops = Vec::with_capacity(parts.len());
+        for (i, parts) in parts.into_iter().enumerate() {
+            let shared = parts.shared();
+            let thread = std::thread::Builder::new()
+                .name(format!("nextloop-{i} {addr}"))
+                .spawn(move || parts.run());
+            match thread {
+                Ok(thread) => loops.push((shared, Some(thread))),
+                Err(e) => {
+                    let started = Listening { addr, loops };
+                    started.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Listening { addr, loops })
     }
 }
 
-/// A running server.
+/// A listening socket for `addr`: non-blocking, `SO_REUSEADDR`, and
+/// `SO_REUSEPORT` on Linux.
+fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Another worker's listener on the bound address: its own `SO_REUSEPORT`
+/// socket on Linux, elsewhere the same socket shared.
+fn worker_listener(
+    first: &std::net::TcpListener,
+    addr: SocketAddr,
+) -> io::Result<std::net::TcpListener> {
+    if cfg!(target_os = "linux") {
+        listener(addr)
+    } else {
+        first.try_clone()
+    }
+}
+
+/// A running server: one or more event loops.
 ///
 /// Dropping it starts a graceful shutdown without waiting; call
-/// [`join`](Listening::join) to wait for the loop to finish.
+/// [`join`](Listening::join) to wait for the loops to finish.
 pub struct Listening {
     addr: SocketAddr,
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    loops: Vec<(Arc<Shared>, Option<JoinHandle<io::Result<()>>>)>,
 }
 
 impl Listening {
@@ -194,28 +266,37 @@ impl Listening {
         self.addr
     }
 
-    /// Starts a graceful shutdown: stop accepting, close idle connections,
-    /// let exchanges in flight finish within the grace period, then close
-    /// the rest. Returns at once; [`join`](Listening::join) waits.
+    /// Starts a graceful shutdown of every loop: stop accepting, close idle
+    /// connections, let exchanges in flight finish within the grace period,
+    /// then close the rest. Returns at once; [`join`](Listening::join) waits.
     pub fn shutdown(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.wake();
+        for (shared, _) in &self.loops {
+            shared.shutdown.store(true, Ordering::Release);
+            shared.wake();
+        }
     }
 
-    /// Waits for the event loop to end (after [`shutdown`](Self::shutdown),
-    /// or a fatal error of the loop itself).
+    /// Waits for every event loop to end (after [`shutdown`](Self::shutdown),
+    /// or a fatal error of a loop). Returns the first error.
     pub fn join(mut self) -> io::Result<()> {
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("event loop thread panicked")),
-            None => Ok(()),
+        let mut result = Ok(());
+        for (_, thread) in &mut self.loops {
+            let outcome = match thread.take().map(JoinHandle::join) {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(_)) => Err(io::Error::other("event loop thread panicked")),
+                None => Ok(()),
+            };
+            if result.is_ok() {
+                result = outcome;
+            }
         }
+        result
     }
 }
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if self.loops.iter().any(|(_, thread)| thread.is_some()) {
             self.shutdown();
         }
     }

@@ -12,12 +12,12 @@ use nextloop::server::{HandlerFactory, Listening, Server};
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts `factory` on 127.0.0.1 with an OS-chosen port.
-pub fn serve<F: HandlerFactory>(factory: F) -> Listening {
+pub fn serve<F: HandlerFactory + Clone>(factory: F) -> Listening {
     serve_with(|s| s, factory)
 }
 
 /// Like [`serve`], with settings applied by `configure`.
-pub fn serve_with<F: HandlerFactory>(
+pub fn serve_with<F: HandlerFactory + Clone>(
     configure: impl FnOnce(Server) -> Server,
     factory: F,
 ) -> Listening {

@@ -1,0 +1,413 @@
+//! [`Response`]: status, header fields and a streamed body, written on a
+//! worker thread and carried to the event loop in chunks.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::link::Link;
+use crate::server;
+
+/// Body bytes are sent to the loop in chunks of up to this size.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// What a worker sends to its bridge, in this order: `Head`, `Body`s,
+/// `End` — or `Whole` alone — or `Abort` at any point after the head.
+pub(crate) enum Out {
+    Head(Head),
+    /// A head, its complete body, and the end: one message for a small
+    /// response.
+    Whole(Head, Vec<u8>),
+    Body(Vec<u8>),
+    End,
+    /// Something failed after the head went out: close the connection.
+    Abort,
+}
+
+/// A response head as the worker built it.
+pub(crate) struct Head {
+    status: u16,
+    /// `name: value\r\n` for each field, in order (names are tokens and
+    /// values hold no CR or LF, both checked by [`Response::header`]).
+    fields: Vec<u8>,
+    content_length: Option<u64>,
+}
+
+impl Head {
+    /// Writes this head into the connection's response.
+    pub(crate) fn apply(&self, res: &mut server::Response<'_>, with_length: bool) {
+        res.set_status(self.status);
+        for line in self.fields.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
+            let name = std::str::from_utf8(&line[..colon]).unwrap_or_default();
+            res.header(name, &line[colon + 2..]);
+        }
+        if let (true, Some(n)) = (with_length, self.content_length) {
+            res.set_content_length(n);
+        }
+    }
+}
+
+/// The response to a [`Request`](super::Request): status, header fields,
+/// and a body you write with [`io::Write`].
+///
+/// Nothing goes out until the first body chunk fills up (64 KiB), a
+/// [`flush`](io::Write::flush), or the end. Then the head is sent — status
+/// and fields are fixed from that moment — and body bytes follow as you
+/// write them: with `Content-Length` if you set one, else chunked on
+/// HTTP/1.1 (on HTTP/1.0, until the connection closes). A small response
+/// that is complete before the first chunk fills goes out in one piece,
+/// with its length.
+///
+/// The response is finished when dropped, or by
+/// [`finish`](Response::finish), which also waits until the event loop has
+/// taken all of it. Writes block while the loop has a few chunks (at most
+/// about 256 KiB) it has not passed to the client yet, so a slow client
+/// slows the writer down instead of filling memory.
+///
+/// The server adds `Date`, the framing fields and `Connection`; `HEAD`
+/// requests, 204 and 304 get no body on the wire whatever is written.
+///
+/// ```
+/// use std::io::Write;
+/// use nextloop::hypersync::{Request, Response};
+///
+/// fn handler(_req: &mut Request, res: &mut Response) {
+///     res.set_status(200).header("Content-Type", "text/plain");
+///     for i in 0..3 {
+///         // Streamed (chunked, as no length was set): each flush sends
+///         // what is written so far.
+///         let _ = writeln!(res, "line {i}");
+///         let _ = res.flush();
+///     }
+/// }
+/// ```
+pub struct Response {
+    link: Arc<Link>,
+    out: Sender<Out>,
+    /// A message (or the bridge's end) when the loop has taken it all.
+    taken: Receiver<()>,
+    status: u16,
+    fields: Vec<u8>,
+    content_length: Option<u64>,
+    head_sent: bool,
+    /// Body bytes not yet sent.
+    buf: Vec<u8>,
+    /// Body bytes accepted by `write`.
+    written: u64,
+    finished: bool,
+    /// Answering a `HEAD` request: no body goes out, whatever its length.
+    head_request: bool,
+    /// The connection is gone (a send failed): later writes fail at once.
+    broken: bool,
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "connection closed")
+}
+
+impl Response {
+    pub(crate) fn new(
+        link: Arc<Link>,
+        out: Sender<Out>,
+        taken: Receiver<()>,
+        head_request: bool,
+    ) -> Response {
+        Response {
+            link,
+            out,
+            taken,
+            status: 200,
+            fields: Vec::new(),
+            content_length: None,
+            head_sent: false,
+            buf: Vec::new(),
+            written: 0,
+            finished: false,
+            head_request,
+            broken: false,
+        }
+    }
+
+    /// The status code (200 unless set).
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Sets the status code.
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not in `200..=999` (interim 1xx responses are sent by
+    /// the server itself), or once the head has been sent.
+    pub fn set_status(&mut self, status: u16) -> &mut Self {
+        assert!(
+            (200..=999).contains(&status),
+            "response status must be in 200..=999, got {status}"
+        );
+        self.assert_head_open("set_status");
+        self.status = status;
+        self
+    }
+
+    /// Adds a header field.
+    ///
+    /// `Content-Length` sets the body length (like
+    /// [`set_content_length`](Self::set_content_length)); `Connection:
+    /// close` closes the connection after this response;
+    /// `Transfer-Encoding` is decided by the server.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not a valid token, `value` holds CR, LF, NUL or
+    /// another control byte, a `Content-Length` is not a number, or once
+    /// the head has been sent.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        self.assert_head_open("header");
+        assert!(is_token(name), "invalid header name {name:?}");
+        assert!(
+            value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f),
+            "invalid byte in value of header {name}"
+        );
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(value)
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("invalid Content-Length {value:?}"));
+            self.content_length = Some(n);
+        } else {
+            self.fields.extend_from_slice(name.as_bytes());
+            self.fields.extend_from_slice(b": ");
+            self.fields.extend_from_slice(value);
+            self.fields.extend_from_slice(b"\r\n");
+        }
+        self
+    }
+
+    /// Declares the body length: the body is sent with `Content-Length`,
+    /// writing more is an error and finishing with less closes the
+    /// connection.
+    ///
+    /// # Panics
+    ///
+    /// Once the head has been sent.
+    pub fn set_content_length(&mut self, len: u64) -> &mut Self {
+        self.assert_head_open("set_content_length");
+        self.content_length = Some(len);
+        self
+    }
+
+    /// The declared body length, if any.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Has the head been sent (status and fields can no longer change)?
+    pub fn head_sent(&self) -> bool {
+        self.head_sent
+    }
+
+    /// Finishes the response and waits until the event loop has taken all
+    /// of it: the bytes are then queued on the connection, which writes
+    /// them out without further help from this thread. Later writes fail;
+    /// finishing again does nothing.
+    ///
+    /// Errors: the connection is gone
+    /// ([`BrokenPipe`](io::ErrorKind::BrokenPipe)), or the body is shorter
+    /// than its `Content-Length`
+    /// ([`InvalidInput`](io::ErrorKind::InvalidInput); the server then
+    /// closes the connection, the only way to tell the client).
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.send_rest()?;
+        self.taken.recv().map_err(|_| gone())?;
+        let bodiless = self.head_request || self.status == 204 || self.status == 304;
+        match self.content_length {
+            Some(n) if self.written < n && !bodiless => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "response body of {} bytes is shorter than its Content-Length {n}",
+                    self.written
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Finishes without waiting (drop, and the pool after a handler).
+    pub(crate) fn end(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            let _ = self.send_rest();
+        }
+    }
+
+    /// The handler failed: `500` with `why` if the head is not out yet,
+    /// else the connection is closed.
+    pub(crate) fn fail(&mut self, why: &str) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if self.broken {
+            return;
+        }
+        let msg = if self.head_sent {
+            Out::Abort
+        } else {
+            let body = format!("Internal Server Error: {why}\n").into_bytes();
+            let head = Head {
+                status: 500,
+                fields: b"Content-Type: text/plain; charset=utf-8\r\n".to_vec(),
+                content_length: None,
+            };
+            Out::Whole(head, body)
+        };
+        let _ = self.send(msg);
+    }
+
+    /// The request could not be queued; nothing will be sent.
+    pub(crate) fn defuse(&mut self) {
+        self.finished = true;
+        self.broken = true;
+    }
+
+    fn assert_head_open(&self, what: &str) {
+        assert!(
+            !self.head_sent,
+            "Response::{what} called after the head was sent"
+        );
+    }
+
+    fn take_head(&mut self) -> Head {
+        self.head_sent = true;
+        Head {
+            status: self.status,
+            fields: std::mem::take(&mut self.fields),
+            content_length: self.content_length,
+        }
+    }
+
+    fn send(&mut self, msg: Out) -> io::Result<()> {
+        if self.broken {
+            return Err(gone());
+        }
+        if self.out.send(msg).is_err() {
+            self.broken = true;
+            return Err(gone());
+        }
+        self.link.output_queued();
+        Ok(())
+    }
+
+    /// Sends the head if it is not out yet, then the buffered body bytes.
+    fn send_buffered(&mut self) -> io::Result<()> {
+        if !self.head_sent {
+            let head = self.take_head();
+            self.send(Out::Head(head))?;
+        }
+        if !self.buf.is_empty() {
+            let chunk = std::mem::take(&mut self.buf);
+            self.send(Out::Body(chunk))?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything left and the end.
+    fn send_rest(&mut self) -> io::Result<()> {
+        let whole = !self.head_sent
+            && self
+                .content_length
+                .is_none_or(|n| n == self.buf.len() as u64);
+        if whole {
+            let head = self.take_head();
+            let body = std::mem::take(&mut self.buf);
+            return self.send(Out::Whole(head, body));
+        }
+        self.send_buffered()?;
+        self.send(Out::End)
+    }
+}
+
+impl io::Write for Response {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.finished {
+            return Err(io::Error::other("response already finished"));
+        }
+        if self.broken {
+            return Err(gone());
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let mut n = data.len().min(CHUNK - self.buf.len());
+        if let Some(len) = self.content_length {
+            let left = len - self.written;
+            if left == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "response body is longer than its Content-Length",
+                ));
+            }
+            n = n.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(CHUNK);
+        }
+        self.buf.extend_from_slice(&data[..n]);
+        self.written += n as u64;
+        if self.buf.len() == CHUNK {
+            self.send_buffered()?;
+        }
+        Ok(n)
+    }
+
+    /// Sends the head (if not sent yet) and the body bytes written so far
+    /// to the event loop, which passes them to the client without waiting
+    /// for more.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.send_buffered()
+    }
+}
+
+impl Drop for Response {
+    /// Finishes the response (without waiting, unlike
+    /// [`finish`](Response::finish)). While the thread is panicking, it
+    /// fails it instead: `500` if the head is not out yet, else the
+    /// connection is closed.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.fail("handler panicked");
+        } else {
+            self.end();
+        }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .field("head_sent", &self.head_sent)
+            .field("written", &self.written)
+            .finish()
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
