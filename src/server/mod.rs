@@ -257,8 +257,11 @@ fn worker_listener(
 /// [`join`](Listening::join) to wait for the loops to finish.
 pub struct Listening {
     addr: SocketAddr,
-    loops: Vec<(Arc<Shared>, Option<JoinHandle<io::Result<()>>>)>,
+    loops: Vec<(Arc<Shared>, Option<LoopThread>)>,
 }
+
+/// The thread running one event loop.
+type LoopThread = JoinHandle<io::Result<()>>;
 
 impl Listening {
     /// The address the server listens on.
