@@ -81,6 +81,8 @@ struct Exchange<H> {
     decoder: BodyDecoder,
     /// The handler has been called with the body already complete.
     saw_body_end: bool,
+    /// The handler has asked to read the body at some point.
+    asked_to_read: bool,
     body_error: Option<ParseError>,
     /// `None` until `on_response` has produced the head.
     encoder: Option<BodyEncoder>,
@@ -254,6 +256,7 @@ impl<H: Handler> Conn<H> {
             early_wake: None,
             decoder,
             saw_body_end: false,
+            asked_to_read: false,
             body_error: None,
             encoder: None,
             version,
@@ -272,6 +275,7 @@ impl<H: Handler> Conn<H> {
             return;
         };
         ex.interest = next.interest;
+        ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
             if let Some(early) = ex.early_wake.take() {
                 return self.apply(early, ctx);
@@ -424,14 +428,15 @@ impl<H: Handler> Conn<H> {
                 return None;
             };
             let body_pending = !ex.decoder.is_done();
-            let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
-            let ends_unread = body_pending && next.interest == Interest::End;
+            let will_read =
+                ex.asked_to_read || matches!(next.interest, Interest::Read | Interest::ReadWrite);
             let keep_alive = ex.keep_alive
                 && !ctx.shutting_down
                 // A client told nothing about its body may still send it.
                 && !(body_pending && ex.expect == Expect::Pending && !will_read)
-                // An unread body too long to drain.
-                && !(ends_unread
+                // A body the handler shows no sign of reading, too long to drain.
+                && !(body_pending
+                    && !will_read
                     && ex
                         .decoder
                         .remaining()

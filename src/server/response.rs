@@ -214,10 +214,12 @@ impl<'a> Response<'a> {
         }
         fields.push(b"\r\n");
         splice(self.buf, fields_end, fields.as_slice());
+        // RFC 9110 §6.2: the status line carries the highest version we
+        // conform to; the framing above follows the request's version.
         splice(
             self.buf,
             self.start,
-            status_line(version, status).as_slice(),
+            status_line(Version::Http11, status).as_slice(),
         );
         Finished {
             encoder,
