@@ -132,7 +132,10 @@ impl Shared {
     /// Called by the loop before draining the queue, so that a `ready`
     /// racing with the drain wakes it again.
     pub(crate) fn clear_woken(&self) {
-        self.woken.store(false, Ordering::Release);
+        // A swap, not a store: a store could be ordered after the loop's
+        // next reads of the queue, so a `ready` racing with it would see
+        // `woken` still set, skip the wake, and its message would wait.
+        self.woken.swap(false, Ordering::AcqRel);
     }
 
     pub(crate) fn is_current(&self, key: usize, generation: u64) -> bool {

@@ -358,29 +358,34 @@ impl<H: Handler> Conn<H> {
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!()
         };
-        if ex.body_error.is_none() {
-            ex.saw_body_end = ex.decoder.is_done();
-            let before = (self.rbuf.len(), ex.decoder.clone());
-            let mut body = Decoder {
-                decoder: &mut ex.decoder,
-                input: &mut self.rbuf,
-                input_closed: self.input_closed,
-                error: &mut ex.body_error,
-            };
-            let handler = &mut ex.handler;
-            let Ok(next) = guard(|| handler.on_request_readable(&mut body)) else {
-                self.handler_panicked(ctx);
-                return None;
-            };
-            let stuck = next.interest == Interest::Read
-                && before == (self.rbuf.len(), ex.decoder.clone())
-                && !ex.decoder.is_done()
-                && ex.body_error.is_none();
-            self.apply(next, ctx);
-            if stuck {
-                // Read nothing yet asks to read: wait for more input.
-                return Some(Want::Read);
-            }
+        // Called even when the framing is already known to be malformed:
+        // `read` reports it, so the handler learns of it the same way
+        // however the bytes were split.
+        ex.saw_body_end = ex.decoder.is_done();
+        let before = (self.rbuf.len(), ex.decoder.clone());
+        let mut body = Decoder {
+            decoder: &mut ex.decoder,
+            input: &mut self.rbuf,
+            input_closed: self.input_closed,
+            error: &mut ex.body_error,
+        };
+        let handler = &mut ex.handler;
+        let Ok(next) = guard(|| handler.on_request_readable(&mut body)) else {
+            self.handler_panicked(ctx);
+            return None;
+        };
+        let stuck = next.interest == Interest::Read
+            && before == (self.rbuf.len(), ex.decoder.clone())
+            && !ex.decoder.is_done()
+            && ex.body_error.is_none();
+        self.apply(next, ctx);
+        if next.interest == Interest::Remove {
+            // The handler's choice stands, whatever state its body is in.
+            return Some(Want::Remove);
+        }
+        if stuck {
+            // Read nothing yet asks to read: wait for more input.
+            return Some(Want::Read);
         }
         let Phase::Exchange(ex) = &mut self.phase else {
             return None;

@@ -1,0 +1,57 @@
+//! Micro-benchmarks of the protocol hot path.
+//!
+//!     cargo bench --features fuzzing --bench proto
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use nextloop::fuzzing::{parse_head, Driver, ResponseEncoding, Summary};
+
+/// What curl sends.
+const SMALL: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+
+/// What a browser sends: a dozen fields, ~600 bytes.
+const BROWSER: &[u8] = b"GET /static/app.js?v=1234 HTTP/1.1\r\n\
+Host: example.test\r\n\
+Connection: keep-alive\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n\
+Accept-Encoding: gzip, deflate, br\r\n\
+Accept-Language: en-US,en;q=0.9\r\n\
+Cache-Control: max-age=0\r\n\
+Cookie: session=0123456789abcdef0123456789abcdef; theme=dark\r\n\
+Referer: https://example.test/\r\n\
+Sec-Fetch-Dest: script\r\n\
+Sec-Fetch-Mode: no-cors\r\n\
+If-None-Match: \"5f1b-1234567890\"\r\n\r\n";
+
+fn head_parsing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_head");
+    for (name, head) in [("curl", SMALL), ("browser", BROWSER)] {
+        group.throughput(Throughput::Bytes(head.len() as u64));
+        group.bench_function(name, |b| b.iter(|| parse_head(black_box(head))));
+    }
+    group.finish();
+}
+
+fn response_encoding(c: &mut Criterion) {
+    let mut enc = ResponseEncoding::default();
+    c.bench_function("encode_response/hello", |b| {
+        b.iter(|| black_box(enc.hello().len()))
+    });
+}
+
+/// Parse, handler, encode: one request through the connection machine.
+fn exchange(c: &mut Criterion) {
+    let mut driver = Driver::new(Summary::factory());
+    c.bench_function("exchange/get", |b| {
+        b.iter(|| {
+            driver.output.clear();
+            driver.feed(black_box(SMALL));
+            black_box(driver.output.len())
+        })
+    });
+}
+
+criterion_group!(benches, head_parsing, response_encoding, exchange);
+criterion_main!(benches);
