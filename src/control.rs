@@ -64,10 +64,11 @@ impl Control {
     /// Resumes the exchange with `next`.
     ///
     /// If the handler is parked in [`Next::wait()`], it continues with
-    /// `next` on the loop thread. If it is not waiting yet, `next` is kept
-    /// and applied the moment it returns `wait()`, so a wake-up that
-    /// overtakes the handler is not lost. A burst of calls costs the loop
-    /// one wake-up.
+    /// `next` on the loop thread. If it is doing something else (reading
+    /// the body, writing), `next` is kept and applied the moment it returns
+    /// `wait()`, so a wake-up that overtakes the handler is not lost and
+    /// never cuts a body short; only the latest such `next` is kept. A
+    /// burst of calls costs the loop one wake-up.
     ///
     /// Returns [`Gone`], doing nothing, if the exchange has ended.
     pub fn ready(&self, next: Next) -> Result<(), Gone> {

@@ -38,6 +38,8 @@
 //!   the cached `Date` (`date.rs`).
 //! - [`Control`] (`control.rs`): wake-ups across threads; `timer.rs`: the
 //!   deadline heap; `buf.rs`: buffers and their per-loop pool.
+//! - [`hypersync`]: blocking handlers on a thread pool (push) or a request
+//!   queue (pull), bridged to the loop through `Control` and channels.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -47,6 +49,7 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hypersync;
 mod next;
 mod proto;
 pub mod server;

@@ -1085,3 +1085,79 @@ fn ending_short_of_content_length_closes() {
         "short body, then close"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Next::read_and_write(): a handler that streams while it reads must not
+// spin the loop when neither side can progress.
+
+/// Echoes the body while reading it, asking for both sides at once.
+/// `GET /` is answered at once, so a second connection can probe the loop.
+#[derive(Default)]
+struct DuplexEcho {
+    probe: bool,
+    pending: Vec<u8>,
+    body_done: bool,
+}
+
+impl Handler for DuplexEcho {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.probe = req.method() == "GET";
+        Next::write()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 256];
+        match body.read(&mut buf) {
+            Ok(0) => self.body_done = true,
+            Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return Next::remove(),
+        }
+        Next::read_and_write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if self.probe {
+            res.body(b"probe");
+            return Next::end();
+        }
+        Next::read_and_write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        if !self.pending.is_empty() {
+            match body.write(&self.pending) {
+                Ok(n) => drop(self.pending.drain(..n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Next::remove(),
+            }
+        }
+        if self.body_done && self.pending.is_empty() {
+            Next::end()
+        } else {
+            // Often nothing to write and nothing to read: must park, not spin.
+            Next::read_and_write()
+        }
+    }
+}
+
+#[test]
+fn read_and_write_with_nothing_to_do_parks_instead_of_spinning() {
+    let server = serve_with(|s| s, |_| DuplexEcho::default());
+    let mut c = Client::connect(server.addr());
+    c.send("POST /rw HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello");
+    // While that exchange waits for the rest of its body, the same loop
+    // must answer another connection (a spinning loop would not).
+    for _ in 0..3 {
+        let mut probe = Client::connect(server.addr());
+        probe.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let res = probe.response();
+        assert_eq!(res.body_str(), "probe");
+        thread::sleep(Duration::from_millis(20));
+    }
+    c.send("world");
+    let res = c.response();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(res.body_str(), "helloworld");
+}

@@ -143,6 +143,14 @@ impl Request {
         }
     }
 
+    /// Pull mode, shutting down: answers `503` without waiting.
+    pub(crate) fn unavailable(mut self) {
+        if let Some(mut res) = self.reply.take() {
+            res.set_status(503).header("Retry-After", "1");
+            res.end();
+        }
+    }
+
     /// The method, e.g. `GET`. Methods are case-sensitive.
     pub fn method(&self) -> &str {
         &self.head.text[..self.head.method_end]
@@ -171,6 +179,17 @@ impl Request {
     }
 
     /// The first field named `name` (ASCII case-insensitive).
+    ///
+    /// ```
+    /// use nextloop::hypersync::{Request, Response};
+    ///
+    /// fn handler(req: &mut Request, res: &mut Response) {
+    ///     let json = req
+    ///         .header_str("accept")
+    ///         .is_some_and(|a| a.contains("application/json"));
+    ///     res.header("Content-Type", if json { "application/json" } else { "text/plain" });
+    /// }
+    /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))

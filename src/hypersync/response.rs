@@ -165,6 +165,16 @@ impl Response {
     /// If `name` is not a valid token, `value` holds CR, LF, NUL or
     /// another control byte, a `Content-Length` is not a number, or once
     /// the head has been sent.
+    ///
+    /// ```
+    /// use nextloop::hypersync::{Request, Response};
+    ///
+    /// fn moved(_req: &mut Request, res: &mut Response) {
+    ///     res.set_status(301)
+    ///         .header("Location", "/new-place")
+    ///         .header("Cache-Control", "max-age=3600");
+    /// }
+    /// ```
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         self.assert_head_open("header");
@@ -196,6 +206,18 @@ impl Response {
     /// # Panics
     ///
     /// Once the head has been sent.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use nextloop::hypersync::{Request, Response};
+    ///
+    /// fn send_file(_req: &mut Request, res: &mut Response) -> std::io::Result<()> {
+    ///     let mut file = std::fs::File::open("/etc/hostname")?;
+    ///     res.set_content_length(file.metadata()?.len());
+    ///     std::io::copy(&mut file, res)?;
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn set_content_length(&mut self, len: u64) -> &mut Self {
         self.assert_head_open("set_content_length");
         self.content_length = Some(len);
@@ -222,6 +244,18 @@ impl Response {
     /// than its `Content-Length`
     /// ([`InvalidInput`](io::ErrorKind::InvalidInput); the server then
     /// closes the connection, the only way to tell the client).
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use nextloop::hypersync::{Request, Response};
+    ///
+    /// fn handler(_req: &mut Request, res: &mut Response) {
+    ///     res.set_content_length(5);
+    ///     if res.write_all(b"hello").and_then(|()| res.finish()).is_ok() {
+    ///         // The loop has the whole response: log it as sent.
+    ///     }
+    /// }
+    /// ```
     pub fn finish(&mut self) -> io::Result<()> {
         if self.finished {
             return Ok(());

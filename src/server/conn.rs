@@ -462,7 +462,8 @@ impl<H: Handler> Conn<H> {
             self.handler_panicked(ctx);
             return None;
         };
-        let stuck = next.interest == Interest::Write && self.wbuf.len() == before;
+        let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite)
+            && self.wbuf.len() == before;
         self.apply(next, ctx);
         // Wrote nothing yet asks to write: try again next turn, not in a spin.
         stuck.then_some(Want::Yield)

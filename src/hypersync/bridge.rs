@@ -1,0 +1,315 @@
+//! [`Bridge`]: the native [`Handler`] that stands in for a blocking
+//! handler on the event loop. It copies the head into an owned
+//! [`Request`], hands the exchange to a worker (the pool's queue, or the
+//! pull-mode queue), then only moves bytes: body chunks to the worker as it
+//! reads them, the response head and body chunks back to the connection.
+//! It never blocks: every channel operation here is a `try_`.
+//!
+//! Protocol work — 100-continue, draining an unread body, HEAD and 204
+//! bodies, framing, keep-alive — stays with the core. When to wake whom is
+//! in [`link`](super::link).
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+
+use super::link::{InputEnd, Link};
+use super::pool::Job;
+use super::response::{Out, CHUNK};
+use super::{Request, Response};
+use crate::server::{self, Decoder, Encoder, Handler};
+use crate::{Control, Error, Next};
+
+/// Body chunks in flight from the loop to a worker, at most. A chunk is at
+/// most [`CHUNK`] bytes (and no more than the read buffer holds).
+const IN_CHUNKS: usize = 2;
+/// Response chunks in flight from a worker to the loop, at most.
+const OUT_CHUNKS: usize = 2;
+/// While parked on the socket to read the body, the bridge looks at its
+/// output this often (see [`Bridge::read_next`]).
+const READ_POLL: Duration = Duration::from_millis(100);
+
+/// Where a bridge sends its exchange.
+#[derive(Clone)]
+pub(crate) enum Dispatch {
+    /// Push mode: a job for the pool.
+    Pool(Sender<Job>),
+    /// Pull mode: a request for [`Incoming`](super::Incoming).
+    Pull(Sender<Request>),
+}
+
+/// One exchange, loop side.
+pub(crate) struct Bridge {
+    /// Until `on_request`.
+    control: Option<Control>,
+    dispatch: Dispatch,
+    /// After `on_request`, unless the exchange could not be queued.
+    ex: Option<Linked>,
+}
+
+/// The loop's ends of an exchange's channels.
+struct Linked {
+    link: Arc<Link>,
+    /// Body chunks to the worker; `None` once the body has ended.
+    input: Option<Sender<Vec<u8>>>,
+    output: Receiver<Out>,
+    /// Told when the whole response has been taken.
+    taken: Sender<()>,
+    /// A body chunk being written, from `pos`.
+    pending: Vec<u8>,
+    pos: usize,
+}
+
+impl Bridge {
+    pub(crate) fn new(control: Control, dispatch: Dispatch) -> Bridge {
+        Bridge {
+            control: Some(control),
+            dispatch,
+            ex: None,
+        }
+    }
+
+    /// What to do now that a callback is done: write output if there is
+    /// some, read body if the worker waits for it, else park until the
+    /// worker wakes us (checking again after parking, so that nothing sent
+    /// in between is missed).
+    fn next(&mut self) -> Next {
+        let Some(ex) = &mut self.ex else {
+            // Rejected: answer at once.
+            return Next::write();
+        };
+        if let Some(next) = ex.ready() {
+            return next;
+        }
+        ex.link.park();
+        match ex.ready() {
+            Some(next) if ex.link.unpark() => next,
+            _ => Next::wait(),
+        }
+    }
+}
+
+impl Linked {
+    /// Something to do without the worker's help?
+    fn ready(&self) -> Option<Next> {
+        if self.pos < self.pending.len() || !self.output.is_empty() {
+            // Before the head this is the head: `on_response` takes it.
+            return Some(Next::write());
+        }
+        let input = self.input.as_ref()?;
+        (input.is_empty() && self.link.worker_waiting()).then(Bridge::read_next)
+    }
+
+    /// Moves what the connection has of the body into one chunk for the
+    /// worker, if it has room for one.
+    fn read_body(&mut self, body: &mut Decoder<'_>) {
+        let Some(input) = &self.input else {
+            return;
+        };
+        if body.is_eof() {
+            return self.close_input(InputEnd::Complete);
+        }
+        if input.is_full() {
+            return;
+        }
+        let mut chunk = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        let mut end = None;
+        while chunk.len() < CHUNK {
+            let room = buf.len().min(CHUNK - chunk.len());
+            match body.read(&mut buf[..room]) {
+                Ok(0) => end = Some(InputEnd::Complete),
+                Ok(n) => {
+                    chunk.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) => {
+                    end = match e.kind() {
+                        io::ErrorKind::WouldBlock => None,
+                        io::ErrorKind::InvalidData => Some(InputEnd::Malformed),
+                        io::ErrorKind::UnexpectedEof => Some(InputEnd::CutShort),
+                        _ => Some(InputEnd::Gone),
+                    }
+                }
+            }
+            break;
+        }
+        if body.is_eof() {
+            end = Some(InputEnd::Complete);
+        }
+        if !chunk.is_empty() && input.try_send(chunk).is_err() {
+            // Not full (we checked, and only we send): the worker dropped
+            // the request. Stop reading; the core deals with the rest.
+            end = end.or(Some(InputEnd::Gone));
+        }
+        if let Some(end) = end {
+            self.close_input(end);
+        }
+    }
+
+    fn close_input(&mut self, end: InputEnd) {
+        if self.input.take().is_some() {
+            self.link.close_input(end);
+        }
+    }
+
+    /// Tells a worker waiting in `Response::finish` that all is taken.
+    fn ack(&self) {
+        let _ = self.taken.try_send(());
+    }
+}
+
+impl Bridge {
+    /// Reading the body parks the exchange on the socket, where the core
+    /// holds back `Control::ready` until input arrives. A worker blocked
+    /// on the body cannot write meanwhile — unless it writes the response
+    /// from another thread; the timeout bounds how long such output waits.
+    fn read_next() -> Next {
+        Next::read().timeout(READ_POLL)
+    }
+
+    fn reject(res: &mut server::Response<'_>) -> Next {
+        res.set_status(503)
+            .header("Retry-After", "1")
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(b"Service Unavailable: all workers are busy\n");
+        Next::end()
+    }
+}
+
+impl Handler for Bridge {
+    fn on_request(&mut self, req: server::Request<'_>) -> Next {
+        let Some(control) = self.control.take() else {
+            return Next::remove();
+        };
+        let link = Arc::new(Link::new(control));
+        let (input, chunks) = if req.has_body() {
+            let (tx, rx) = crossbeam_channel::bounded(IN_CHUNKS);
+            (Some(tx), Some(rx))
+        } else {
+            link.close_input(InputEnd::Complete);
+            (None, None)
+        };
+        let (out_tx, output) = crossbeam_channel::bounded(OUT_CHUNKS);
+        let (taken, taken_rx) = crossbeam_channel::bounded(1);
+        let request = Request::new(&req, chunks, Arc::clone(&link));
+        let response = Response::new(Arc::clone(&link), out_tx, taken_rx, req.method() == "HEAD");
+        let queued = match &self.dispatch {
+            Dispatch::Pool(jobs) => match jobs.try_send(Job { request, response }) {
+                Ok(()) => true,
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                    let Job {
+                        mut request,
+                        mut response,
+                    } = job;
+                    response.defuse();
+                    request.defuse();
+                    false
+                }
+            },
+            Dispatch::Pull(queue) => match queue.try_send(request.with_reply(response)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(mut r) | TrySendError::Disconnected(mut r)) => {
+                    r.defuse();
+                    false
+                }
+            },
+        };
+        if queued {
+            self.ex = Some(Linked {
+                link,
+                input,
+                output,
+                taken,
+                pending: Vec::new(),
+                pos: 0,
+            });
+        }
+        self.next()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        if let Some(ex) = &mut self.ex {
+            ex.read_body(body);
+        }
+        self.next()
+    }
+
+    fn on_response(&mut self, res: &mut server::Response<'_>) -> Next {
+        let Some(ex) = &mut self.ex else {
+            return Bridge::reject(res);
+        };
+        match ex.output.try_recv() {
+            Ok(Out::Whole(head, body)) => {
+                head.apply(res, false);
+                res.body(&body);
+                ex.ack();
+                Next::end()
+            }
+            Ok(Out::Head(head)) => {
+                head.apply(res, true);
+                self.next()
+            }
+            // `next` asks to write only once the head is queued, and a
+            // worker sends the head first; this is unreachable.
+            _ => {
+                res.set_status(500).close();
+                Next::end()
+            }
+        }
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        let Some(ex) = &mut self.ex else {
+            return Next::end();
+        };
+        loop {
+            if ex.pos < ex.pending.len() {
+                match body.write(&ex.pending[ex.pos..]) {
+                    Ok(n) => ex.pos += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::write(),
+                    // Longer than its Content-Length: the worker checks
+                    // that first, so this does not happen.
+                    Err(_) => return Next::remove(),
+                }
+                continue;
+            }
+            if !ex.pending.is_empty() {
+                ex.pending = Vec::new();
+                ex.pos = 0;
+            }
+            match ex.output.try_recv() {
+                Ok(Out::Body(chunk)) => ex.pending = chunk,
+                Ok(Out::End) => {
+                    ex.ack();
+                    return Next::end();
+                }
+                Err(TryRecvError::Empty) => return self.next(),
+                // A panic after the head (or the worker side vanished):
+                // only closing tells the client.
+                Ok(Out::Abort | Out::Head(_) | Out::Whole(..))
+                | Err(TryRecvError::Disconnected) => return Next::remove(),
+            }
+        }
+    }
+
+    fn on_error(&mut self, err: Error) -> Next {
+        match err {
+            // The poll timeout of `read_next`.
+            Error::Timeout => self.next(),
+            _ => Next::remove(),
+        }
+    }
+}
+
+impl Drop for Bridge {
+    /// The exchange is over (or the connection gone): a worker still
+    /// reading the body learns it from the closed channel.
+    fn drop(&mut self) {
+        if let Some(ex) = &mut self.ex {
+            ex.close_input(InputEnd::Gone);
+        }
+    }
+}
