@@ -6,6 +6,7 @@
 //! public API.
 
 use std::io::{Read, Write};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ use crate::{Control, Next};
 /// Parses `bytes` as a request head with the default limits; the status
 /// it would be answered with on error.
 pub fn parse_head(bytes: &[u8]) -> Result<bool, u16> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
     let limits = Limits {
         max_head: Settings::default().max_head_size,
     };

@@ -1,6 +1,8 @@
 //! Request heads: parsing (httparse plus the RFC 9112 rules it leaves to
 //! us) and message framing per RFC 9112 §6.3; response status lines.
 
+use std::mem::MaybeUninit;
+
 use crate::buf::ArrayBuf;
 use crate::error::ParseError;
 
@@ -64,11 +66,11 @@ pub(crate) struct Limits {
 /// takes `len` bytes (leading empty lines included); the body follows.
 pub(crate) fn parse<'h, 'b>(
     buf: &'b [u8],
-    headers: &'h mut [httparse::Header<'b>],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
     limits: Limits,
 ) -> Result<Option<(usize, Head<'h, 'b>)>, ParseError> {
-    let mut req = httparse::Request::new(headers);
-    let status = match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, headers) {
         Ok(status) => status,
         Err(httparse::Error::Version) => match version_error(buf) {
             Some(e) => return Err(e),
@@ -380,7 +382,7 @@ mod tests {
     const LIMITS: Limits = Limits { max_head: 1024 };
 
     fn framing_of(raw: &[u8]) -> Result<Option<Framing>, ParseError> {
-        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut headers = [MaybeUninit::uninit(); 16];
         parse(raw, &mut headers, LIMITS).map(|h| h.map(|(_, h)| h.framing))
     }
 
@@ -396,7 +398,7 @@ mod tests {
     #[test]
     fn head_length_includes_leading_empty_lines() {
         let raw = b"\r\n\r\nGET /x?y HTTP/1.0\r\n\r\nbody";
-        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut headers = [MaybeUninit::uninit(); 4];
         let (len, head) = parse(raw, &mut headers, LIMITS).unwrap().unwrap();
         assert_eq!(&raw[len..], b"body");
         assert_eq!(head.method, "GET");
@@ -502,7 +504,7 @@ mod tests {
 
     #[test]
     fn version_verdict_waits_for_the_whole_version() {
-        let mut headers = [httparse::EMPTY_HEADER; 4];
+        let mut headers = [MaybeUninit::uninit(); 4];
         for partial in [&b"GET / HTTP/2"[..], b"GET / HTTP/2.", b"GET / HTTP/2.0"] {
             assert!(matches!(parse(partial, &mut headers, LIMITS), Ok(None)));
         }

@@ -6,6 +6,7 @@
 //! Every change of [`Phase`] goes through [`Conn::set_phase`], which also
 //! sets the deadline that belongs to the new phase.
 
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -210,7 +211,7 @@ impl<H: Handler> Conn<H> {
         let limits = Limits {
             max_head: ctx.settings.max_head_size,
         };
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..ctx.settings.max_headers];
         let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
             Ok(Some(parsed)) => parsed,
