@@ -23,6 +23,8 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+/// The highest `LIVE_BYTES` seen since it was last reset.
+static PEAK_BYTES: AtomicI64 = AtomicI64::new(0);
 
 thread_local! {
     static IS_CLIENT: Cell<bool> = const { Cell::new(false) };
@@ -36,7 +38,8 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
-            LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+            let live = LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+            PEAK_BYTES.fetch_max(live + layout.size() as i64, Ordering::Relaxed);
         }
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
@@ -53,7 +56,9 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
-            LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+            let delta = new_size as i64 - layout.size() as i64;
+            let live = LIVE_BYTES.fetch_add(delta, Ordering::Relaxed);
+            PEAK_BYTES.fetch_max(live + delta, Ordering::Relaxed);
         }
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -281,4 +286,80 @@ fn idle_connections_cost_under_a_kibibyte_each() {
         per_conn <= 1024,
         "{per_conn} bytes of heap per idle connection"
     );
+}
+
+/// Peak growth of the server's heap while `load` runs.
+fn peak_growth(load: impl FnOnce()) -> i64 {
+    let base = LIVE_BYTES.load(Ordering::SeqCst);
+    PEAK_BYTES.store(base, Ordering::SeqCst);
+    load();
+    PEAK_BYTES.load(Ordering::SeqCst) - base
+}
+
+/// Writes `bytes` repeatedly for as long as the server keeps reading; a
+/// write that blocks for 500 ms means the server has stopped reading.
+fn write_until_blocked(stream: &mut TcpStream, bytes: &[u8], max_total: usize) -> usize {
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut sent = 0;
+    while sent < max_total {
+        match stream.write(bytes) {
+            Ok(n) => sent += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("write: {e}"),
+        }
+    }
+    sent
+}
+
+/// A client that pipelines requests and never reads: the server stops
+/// reading once its output is over the high-water mark, so its memory
+/// stays bounded while the client's writes block.
+#[test]
+fn never_reading_pipelining_client_keeps_memory_bounded() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = serve(|_| Hello);
+    let mut stream = client(server.addr());
+    let batch = GET.repeat(256);
+    let mut sent = 0;
+    let peak = peak_growth(|| sent = write_until_blocked(&mut stream, &batch, 256 << 20));
+    drop(stream);
+    server.shutdown();
+    server.join().unwrap();
+    println!("never-reading client: sent {sent} bytes, server heap peak +{peak} bytes");
+    assert!(sent < 256 << 20, "the server never stopped reading");
+    assert!(peak < 512 * 1024, "server heap grew by {peak} bytes");
+}
+
+/// A 64 MiB upload to an echo whose response is never read: the echo
+/// can only write as fast as the client reads, so the server stops
+/// reading the body and memory stays bounded.
+#[test]
+fn huge_body_to_a_never_reading_client_keeps_memory_bounded() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = serve(|_| Echo::new());
+    let mut stream = client(server.addr());
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n")
+        .unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    let peak = peak_growth(|| sent = write_until_blocked(&mut stream, &chunk, 64 << 20));
+    drop(stream);
+    server.shutdown();
+    server.join().unwrap();
+    println!("never-reading upload: sent {sent} of 67108864 bytes, server heap peak +{peak} bytes");
+    assert!(
+        sent < 64 << 20,
+        "the server read the whole body with nobody reading the echo"
+    );
+    assert!(peak < 512 * 1024, "server heap grew by {peak} bytes");
 }
