@@ -749,7 +749,7 @@ fn unread_body_is_never_parsed_as_a_request() {
 // Slowloris: many heads trickling in do not starve a normal client, and each
 // is cut off by the head timeout.
 
-const SLOW_CONNS: usize = 200;
+const SLOW_CONNS: usize = 1000;
 const SLOW_ROUNDS: usize = 20;
 
 #[test]
