@@ -245,7 +245,9 @@ impl<F: HandlerFactory> Driver<F> {
                 Want::Flush | Want::Yield => {}
                 Want::Close => self.conn.start_linger(&mut ctx),
                 Want::Discard => {
+                    // Lingering: input is thrown away until the peer closes.
                     self.conn.rbuf.clear();
+                    self.removed = self.conn.input_closed;
                     return;
                 }
                 Want::Remove => self.removed = true,

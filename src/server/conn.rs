@@ -645,3 +645,212 @@ impl<H: Handler> Conn<H> {
         self.set_phase(Phase::Lingering, ctx);
     }
 }
+
+/// The transition function, phase by phase, driven with plain bytes.
+#[cfg(test)]
+mod tests {
+    use crate::fuzzing::{Driver, Summary};
+    use crate::server::{Handler, HandlerFactory, Response};
+    use crate::Next;
+
+    /// Answers `ok` without reading the body.
+    struct Ignore;
+
+    impl Handler for Ignore {
+        fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+            res.body(b"ok");
+            Next::end()
+        }
+    }
+
+    /// The status codes in `out`, in order (bodies here never contain
+    /// a status line).
+    fn statuses(out: &[u8]) -> Vec<u16> {
+        let text = String::from_utf8_lossy(out);
+        text.match_indices("HTTP/1.1 ")
+            .map(|(i, _)| text[i + 9..i + 12].parse().unwrap())
+            .collect()
+    }
+
+    fn text(out: &[u8]) -> &str {
+        std::str::from_utf8(out).unwrap()
+    }
+
+    const GET: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    mod head {
+        use super::*;
+
+        fn setup() -> Driver<impl HandlerFactory<Output = Summary>> {
+            Driver::new(Summary::factory())
+        }
+
+        #[test]
+        fn partial_head_waits_then_is_answered() {
+            let mut d = setup();
+            d.feed(&GET[..10]);
+            assert!(d.output.is_empty());
+            d.feed(&GET[10..]);
+            assert_eq!(statuses(&d.output), [200]);
+            assert!(!d.removed);
+        }
+
+        #[test]
+        fn empty_lines_before_the_request_line_are_skipped() {
+            let mut d = setup();
+            d.feed(b"\r\n\r\n");
+            d.feed(GET);
+            assert_eq!(statuses(&d.output), [200]);
+        }
+
+        #[test]
+        fn bad_head_is_answered_then_the_rest_is_discarded() {
+            let mut d = setup();
+            d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 2\r\n\r\n");
+            assert_eq!(statuses(&d.output), [400]);
+            assert!(text(&d.output).contains("Connection: close\r\n"));
+            let before = d.output.len();
+            d.feed(GET);
+            assert_eq!(
+                d.output.len(),
+                before,
+                "a request after the error was served"
+            );
+            d.close_input();
+            assert!(d.removed);
+        }
+
+        #[test]
+        fn peer_closing_mid_head_gets_no_answer() {
+            let mut d = setup();
+            d.feed(&GET[..12]);
+            d.close_input();
+            assert!(d.output.is_empty());
+            assert!(d.removed);
+        }
+    }
+
+    mod exchange {
+        use super::*;
+
+        fn setup() -> Driver<impl HandlerFactory<Output = Summary>> {
+            Driver::new(Summary::factory())
+        }
+
+        #[test]
+        fn body_arriving_in_pieces_is_read_whole() {
+            let mut d = setup();
+            d.feed(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab");
+            assert!(d.output.is_empty());
+            d.feed(b"cdef");
+            assert!(text(&d.output).contains("POST /p len=6"));
+        }
+
+        #[test]
+        fn expect_continue_sends_100_only_when_the_body_is_wanted() {
+            let mut d = setup();
+            d.feed(
+                b"PUT /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+            );
+            assert_eq!(text(&d.output), "HTTP/1.1 100 Continue\r\n\r\n");
+            d.feed(b"hi");
+            assert_eq!(statuses(&d.output), [100, 200]);
+        }
+
+        #[test]
+        fn body_cut_short_by_the_peer_ends_the_connection() {
+            let mut d = setup();
+            d.feed(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nab");
+            d.close_input();
+            // Summary removes the connection when its read fails.
+            assert!(d.removed);
+            assert!(d.output.is_empty());
+        }
+
+        #[test]
+        fn pipelined_requests_are_answered_in_order() {
+            let mut d = setup();
+            let mut input = Vec::new();
+            for i in 0..40 {
+                input.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            }
+            d.feed(&input);
+            let out = text(&d.output);
+            let mut pos = 0;
+            for i in 0..40 {
+                let line = format!("GET /{i} len=0");
+                pos += out[pos..].find(&line).expect("in order");
+            }
+        }
+    }
+
+    mod drain {
+        use super::*;
+
+        fn setup() -> Driver<impl HandlerFactory<Output = Ignore>> {
+            Driver::new(|_| Ignore)
+        }
+
+        #[test]
+        fn small_unread_body_is_skipped_not_parsed() {
+            let mut d = setup();
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                GET.len()
+            );
+            d.feed(head.as_bytes());
+            assert_eq!(statuses(&d.output), [200]);
+            // The body looks like a request; it must be drained, not served.
+            d.feed(GET);
+            assert_eq!(statuses(&d.output), [200]);
+            d.feed(GET);
+            assert_eq!(statuses(&d.output), [200, 200]);
+        }
+
+        #[test]
+        fn unread_body_over_the_limit_closes() {
+            let mut d = setup();
+            d.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n");
+            assert!(text(&d.output).contains("Connection: close\r\n"));
+            d.feed(GET);
+            assert_eq!(statuses(&d.output), [200]);
+        }
+    }
+
+    mod closing {
+        use super::*;
+
+        fn setup() -> Driver<impl HandlerFactory<Output = Ignore>> {
+            Driver::new(|_| Ignore)
+        }
+
+        #[test]
+        fn connection_close_stops_after_the_response() {
+            let mut d = setup();
+            d.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            d.feed(GET);
+            assert_eq!(statuses(&d.output), [200]);
+            assert!(!d.removed, "lingers until the peer closes");
+            d.close_input();
+            assert!(d.removed);
+        }
+
+        #[test]
+        fn http10_without_keep_alive_closes() {
+            let mut d = setup();
+            d.feed(b"GET / HTTP/1.0\r\n\r\n");
+            assert!(text(&d.output).contains("Connection: close\r\n"));
+            d.feed(b"GET / HTTP/1.0\r\n\r\n");
+            assert_eq!(statuses(&d.output), [200]);
+        }
+
+        #[test]
+        fn peer_closing_an_idle_connection_closes_it() {
+            let mut d = setup();
+            d.feed(GET);
+            d.close_input();
+            assert_eq!(statuses(&d.output), [200]);
+            assert!(d.removed);
+        }
+    }
+}
