@@ -7,146 +7,21 @@
 //! Tests take a lock so that only one server runs at a time.
 
 mod common;
+#[path = "common/counting.rs"]
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use common::handlers::{Echo, Hello};
 use common::{serve, IO_TIMEOUT};
-use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
-use nextloop::Next;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
-/// The highest `LIVE_BYTES` seen since it was last reset.
-static PEAK_BYTES: AtomicI64 = AtomicI64::new(0);
-
-thread_local! {
-    static IS_CLIENT: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counted() -> bool {
-    !IS_CLIENT.try_with(Cell::get).unwrap_or(true)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            let live = LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
-            PEAK_BYTES.fetch_max(live + layout.size() as i64, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() {
-            LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            let delta = new_size as i64 - layout.size() as i64;
-            let live = LIVE_BYTES.fetch_add(delta, Ordering::Relaxed);
-            PEAK_BYTES.fetch_max(live + delta, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use counting::{allocations, client_thread, live_bytes, HeapWindow};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const WARM_UP: usize = 1_000;
 const MEASURED: usize = 10_000;
-
-struct Hello;
-
-impl Handler for Hello {
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        res.header("Content-Type", "text/plain")
-            .body(b"Hello, World!");
-        Next::end()
-    }
-}
-
-/// Streams the request body back, through a fixed buffer.
-struct Echo {
-    length: Option<u64>,
-    buf: [u8; 1024],
-    start: usize,
-    end: usize,
-    done: bool,
-}
-
-impl Handler for Echo {
-    fn on_request(&mut self, req: Request<'_>) -> Next {
-        self.length = req.content_length();
-        Next::read()
-    }
-
-    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        match body.read(&mut self.buf) {
-            Ok(0) => self.done = true,
-            Ok(n) => (self.start, self.end) = (0, n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
-            Err(_) => return Next::remove(),
-        }
-        Next::write()
-    }
-
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        if let Some(n) = self.length {
-            res.set_content_length(n);
-        }
-        self.next()
-    }
-
-    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
-        while self.start < self.end {
-            match body.write(&self.buf[self.start..self.end]) {
-                Ok(n) => self.start += n,
-                Err(_) => return Next::write(),
-            }
-        }
-        self.next()
-    }
-}
-
-impl Echo {
-    fn new() -> Echo {
-        Echo {
-            length: None,
-            buf: [0; 1024],
-            start: 0,
-            end: 0,
-            done: false,
-        }
-    }
-
-    fn next(&self) -> Next {
-        if self.start < self.end {
-            Next::write()
-        } else if self.done {
-            Next::end()
-        } else {
-            Next::read()
-        }
-    }
-}
 
 /// Reads exactly one response's bytes into `buf` without allocating:
 /// head, then the body by Content-Length or up to the last chunk.
@@ -190,7 +65,7 @@ fn count_allocations(
     rounds: usize,
 ) -> u64 {
     let mut buf = vec![0u8; 1 << 20];
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = allocations();
     for _ in 0..rounds {
         stream.write_all(request).expect("write");
         let mut have = 0;
@@ -202,11 +77,11 @@ fn count_allocations(
         }
         assert_eq!(have, 0, "stray bytes after the responses");
     }
-    ALLOCS.load(Ordering::SeqCst) - before
+    allocations() - before
 }
 
 fn client(addr: std::net::SocketAddr) -> TcpStream {
-    IS_CLIENT.with(|c| c.set(true));
+    client_thread();
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     stream.set_nodelay(true).unwrap();
@@ -239,7 +114,7 @@ fn hello_keep_alive_allocates_nothing_per_request() {
 #[test]
 fn hello_pipelined_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    IS_CLIENT.with(|c| c.set(true));
+    client_thread();
     let batch: Vec<u8> = GET.repeat(16);
     assert_zero_allocations(serve(|_| Hello), &batch, 16);
 }
@@ -247,7 +122,7 @@ fn hello_pipelined_allocates_nothing_per_request() {
 #[test]
 fn echo_with_content_length_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    IS_CLIENT.with(|c| c.set(true));
+    client_thread();
     let mut request = b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Length: 200\r\n\r\n".to_vec();
     request.extend_from_slice(&[b'x'; 200]);
     assert_zero_allocations(serve(|_| Echo::new()), &request, 1);
@@ -271,12 +146,12 @@ fn idle_connections_cost_under_a_kibibyte_each() {
     // One warm connection, so the loop's own one-time allocations are done.
     let mut first = client(addr);
     count_allocations(&mut first, GET, 1, 10);
-    let before = LIVE_BYTES.load(Ordering::SeqCst);
+    let before = live_bytes();
     let mut conns: Vec<TcpStream> = (0..CONNS).map(|_| client(addr)).collect();
     for stream in &mut conns {
         count_allocations(stream, GET, 1, 1);
     }
-    let per_conn = (LIVE_BYTES.load(Ordering::SeqCst) - before) / CONNS as i64;
+    let per_conn = (live_bytes() - before) / CONNS as i64;
     drop(conns);
     drop(first);
     server.shutdown();
@@ -290,10 +165,9 @@ fn idle_connections_cost_under_a_kibibyte_each() {
 
 /// Peak growth of the server's heap while `load` runs.
 fn peak_growth(load: impl FnOnce()) -> i64 {
-    let base = LIVE_BYTES.load(Ordering::SeqCst);
-    PEAK_BYTES.store(base, Ordering::SeqCst);
+    let window = HeapWindow::start();
     load();
-    PEAK_BYTES.load(Ordering::SeqCst) - base
+    window.peak_growth()
 }
 
 /// Writes `bytes` repeatedly for as long as the server keeps reading; a

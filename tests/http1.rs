@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
+use common::handlers::Echo;
 use common::{read_response, serve, serve_with, Client, Response as Parsed};
 use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
 use nextloop::Next;
@@ -57,80 +58,6 @@ impl Handler for Target {
             Ok(()) => Next::end(),
             Err(_) => Next::remove(),
         }
-    }
-}
-
-/// Echoes the request body as the response body, streamed through a
-/// fixed buffer (a copy of `examples/echo.rs`). The response has the
-/// request's Content-Length, or is chunked when the request was.
-struct Echo {
-    length: Option<u64>,
-    buf: [u8; 4096],
-    start: usize,
-    end: usize,
-    body_done: bool,
-}
-
-impl Echo {
-    fn new() -> Echo {
-        Echo {
-            length: None,
-            buf: [0; 4096],
-            start: 0,
-            end: 0,
-            body_done: false,
-        }
-    }
-
-    /// Write what is buffered, else read more, else finish.
-    fn next(&self) -> Next {
-        if self.start < self.end {
-            Next::write()
-        } else if self.body_done {
-            Next::end()
-        } else {
-            Next::read()
-        }
-    }
-}
-
-impl Handler for Echo {
-    fn on_request(&mut self, req: Request<'_>) -> Next {
-        self.length = req.content_length();
-        if req.has_body() {
-            Next::read()
-        } else {
-            self.body_done = true;
-            Next::write()
-        }
-    }
-
-    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        match body.read(&mut self.buf) {
-            Ok(0) => self.body_done = true,
-            Ok(n) => (self.start, self.end) = (0, n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
-            Err(_) => return Next::remove(),
-        }
-        Next::write()
-    }
-
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        if let Some(n) = self.length {
-            res.set_content_length(n);
-        }
-        self.next()
-    }
-
-    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
-        while self.start < self.end {
-            match body.write(&self.buf[self.start..self.end]) {
-                Ok(n) => self.start += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::write(),
-                Err(_) => return Next::remove(),
-            }
-        }
-        self.next()
     }
 }
 

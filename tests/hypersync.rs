@@ -8,9 +8,9 @@
 //! others the read side, so no other server runs while they measure.
 
 mod common;
+#[path = "common/counting.rs"]
+mod counting;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -21,85 +21,7 @@ use std::time::{Duration, Instant};
 use common::{read_response, Client, IO_TIMEOUT};
 use nextloop::hypersync::{Incoming, Listening, Request, Response, Server};
 
-// ---------------------------------------------------------------------
-// Counting allocator
-
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-static PEAK: AtomicI64 = AtomicI64::new(0);
-
-thread_local! {
-    static IS_CLIENT: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counted() -> bool {
-    !IS_CLIENT.try_with(Cell::get).unwrap_or(true)
-}
-
-fn grow(n: i64) {
-    let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(live, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            grow(layout.size() as i64);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counted() {
-            grow(layout.size() as i64);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if counted() {
-            LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counted() {
-            grow(new_size as i64 - layout.size() as i64);
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Marks this thread as a client: its allocations are not counted.
-fn client_thread() {
-    IS_CLIENT.with(|c| c.set(true));
-}
-
-/// Server heap growth, from [`start`](Self::start) to its peak.
-struct HeapWindow {
-    base: i64,
-}
-
-impl HeapWindow {
-    fn start() -> HeapWindow {
-        let base = LIVE.load(Ordering::SeqCst);
-        PEAK.store(base, Ordering::SeqCst);
-        HeapWindow { base }
-    }
-
-    fn peak_growth(&self) -> i64 {
-        PEAK.load(Ordering::SeqCst) - self.base
-    }
-}
+use counting::{client_thread, HeapWindow};
 
 static EXCLUSIVE: RwLock<()> = RwLock::new(());
 

@@ -2,19 +2,8 @@
 
 mod common;
 
+use common::handlers::Hello;
 use common::{serve, Client};
-use nextloop::server::{Handler, Response};
-use nextloop::Next;
-
-struct Hello;
-
-impl Handler for Hello {
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        res.header("Content-Type", "text/plain")
-            .body(b"Hello, World!");
-        Next::end()
-    }
-}
 
 #[test]
 fn hello_over_keep_alive() {

@@ -2,6 +2,8 @@
 //! 127.0.0.1:0 and talk raw bytes to it over TCP.
 #![allow(dead_code)]
 
+pub mod handlers;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -1,0 +1,92 @@
+//! Handlers shared by the integration tests.
+
+use std::io::{self, Read, Write};
+
+use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
+use nextloop::Next;
+
+/// Answers every request with `200 text/plain Hello, World!`, like
+/// `examples/hello.rs`.
+pub struct Hello;
+
+impl Handler for Hello {
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(b"Hello, World!");
+        Next::end()
+    }
+}
+
+/// Echoes the request body as the response body, streamed through a
+/// fixed buffer (a copy of `examples/echo.rs`). The response has the
+/// request's Content-Length, or is chunked when the request was.
+pub struct Echo {
+    length: Option<u64>,
+    buf: [u8; 4096],
+    start: usize,
+    end: usize,
+    body_done: bool,
+}
+
+impl Echo {
+    pub fn new() -> Echo {
+        Echo {
+            length: None,
+            buf: [0; 4096],
+            start: 0,
+            end: 0,
+            body_done: false,
+        }
+    }
+
+    /// Write what is buffered, else read more, else finish.
+    fn next(&self) -> Next {
+        if self.start < self.end {
+            Next::write()
+        } else if self.body_done {
+            Next::end()
+        } else {
+            Next::read()
+        }
+    }
+}
+
+impl Handler for Echo {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.length = req.content_length();
+        if req.has_body() {
+            Next::read()
+        } else {
+            self.body_done = true;
+            Next::write()
+        }
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        match body.read(&mut self.buf) {
+            Ok(0) => self.body_done = true,
+            Ok(n) => (self.start, self.end) = (0, n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+            Err(_) => return Next::remove(),
+        }
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if let Some(n) = self.length {
+            res.set_content_length(n);
+        }
+        self.next()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        while self.start < self.end {
+            match body.write(&self.buf[self.start..self.end]) {
+                Ok(n) => self.start += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::write(),
+                Err(_) => return Next::remove(),
+            }
+        }
+        self.next()
+    }
+}
