@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::link::Link;
+use crate::proto::head::checked_field;
 use crate::server;
 
 /// Body bytes are sent to the loop in chunks of up to this size.
@@ -178,17 +179,7 @@ impl Response {
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         self.assert_head_open("header");
-        assert!(is_token(name), "invalid header name {name:?}");
-        assert!(
-            value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f),
-            "invalid byte in value of header {name}"
-        );
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(value)
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("invalid Content-Length {value:?}"));
+        if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);
         } else {
             self.fields.extend_from_slice(name.as_bytes());
@@ -438,10 +429,4 @@ impl fmt::Debug for Response {
             .field("written", &self.written)
             .finish()
     }
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

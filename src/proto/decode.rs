@@ -13,6 +13,7 @@
 use std::ops::Range;
 
 use crate::error::ParseError;
+use crate::proto::head::is_tchar;
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
@@ -319,10 +320,6 @@ impl Chunked {
             _ => Err(err("control byte in trailer")),
         }
     }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn hex(b: u8) -> Option<u8> {

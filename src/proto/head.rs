@@ -299,10 +299,39 @@ fn parse_length(s: &[u8]) -> Result<u64, ParseError> {
     Ok(n)
 }
 
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+/// A `tchar` (RFC 9110 §5.6.2): a byte of a token.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A token: one or more `tchar`s.
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Checks a field a handler adds to a response, and returns the length
+/// if it is `Content-Length`.
+///
+/// # Panics
+///
+/// On a name that is not a token, a value with CR, LF, NUL or another
+/// control byte (what could split the response), or a `Content-Length`
+/// that is not a number — with a message saying which.
+pub(crate) fn checked_field(name: &str, value: &[u8]) -> Option<u64> {
+    assert!(is_token(name.as_bytes()), "invalid header name {name:?}");
+    assert!(
+        value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f),
+        "invalid byte in value of header {name}"
+    );
+    if !name.eq_ignore_ascii_case("content-length") {
+        return None;
+    }
+    let n = std::str::from_utf8(value)
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("invalid Content-Length {value:?}"));
+    Some(n)
 }
 
 /// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
@@ -512,6 +541,23 @@ mod tests {
             framing_of(b"GET / 0?q"),
             Err(ParseError::Malformed("invalid HTTP version"))
         );
+    }
+
+    #[test]
+    fn response_fields_are_checked() {
+        assert_eq!(checked_field("X-Ok", b"a\tb ~\x80"), None);
+        assert_eq!(checked_field("content-length", b"42"), Some(42));
+        for (name, value) in [
+            ("X-Split", &b"a\r\nSet-Cookie: x"[..]),
+            ("X-Nul", b"a\0b"),
+            ("Bad Name", b"v"),
+            ("", b"v"),
+            ("Content-Length", b"-1"),
+            ("Content-Length", b""),
+        ] {
+            let result = std::panic::catch_unwind(|| checked_field(name, value));
+            assert!(result.is_err(), "{name:?}: {value:?} was accepted");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::buf::ArrayBuf;
 use crate::proto::date::DateCache;
 use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{status_line, Version};
+use crate::proto::head::{checked_field, status_line, Version};
 
 /// The response head a handler fills in
 /// [`on_response`](crate::server::Handler::on_response).
@@ -95,17 +95,7 @@ impl<'a> Response<'a> {
             self.body_start.is_none(),
             "Response::header called after Response::body"
         );
-        assert!(is_token(name), "invalid header name {name:?}");
-        assert!(
-            value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f),
-            "invalid byte in value of header {name}"
-        );
-        if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(value)
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or_else(|| panic!("invalid Content-Length {value:?}"));
+        if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);
         } else if name.eq_ignore_ascii_case("connection") {
             self.close |= value
@@ -231,10 +221,4 @@ impl<'a> Response<'a> {
 /// Inserts `bytes` at `at` without a temporary allocation.
 fn splice(buf: &mut Vec<u8>, at: usize, bytes: &[u8]) {
     buf.splice(at..at, bytes.iter().copied());
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
