@@ -74,6 +74,11 @@ impl Next {
     }
 
     /// Park the exchange until [`Control::ready`](crate::Control::ready) is called.
+    ///
+    /// A reset connection ends the wait at once (`on_error`). A client
+    /// that only closes its side (FIN) may still be waiting for the answer
+    /// (HTTP allows half-close), so that is noticed when the response is
+    /// written; give long waits a [`timeout`](Next::timeout).
     pub const fn wait() -> Next {
         Next::new(Interest::Wait)
     }
