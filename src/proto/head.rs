@@ -264,7 +264,7 @@ fn te_has_other_coding(headers: &[httparse::Header<'_>]) -> bool {
 }
 
 /// Elements of a comma-separated list, trimmed of OWS; empty ones skipped.
-fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim)
@@ -282,7 +282,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// Content-Length = 1*DIGIT, decimal, fitting in a u64.
-fn parse_length(s: &[u8]) -> Result<u64, ParseError> {
+pub(crate) fn parse_length(s: &[u8]) -> Result<u64, ParseError> {
     if s.is_empty() {
         return Err(ParseError::Framing("invalid Content-Length"));
     }
@@ -299,9 +299,51 @@ fn parse_length(s: &[u8]) -> Result<u64, ParseError> {
     Ok(n)
 }
 
+/// A table of which bytes belong to a class: one lookup per byte on the
+/// hot path instead of a search through the class's members.
+struct ByteClass([bool; 256]);
+
+impl ByteClass {
+    /// Alphanumerics plus `extra`.
+    const fn alnum_and(extra: &[u8]) -> ByteClass {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = (b as u8).is_ascii_alphanumeric();
+            b += 1;
+        }
+        let mut i = 0;
+        while i < extra.len() {
+            table[extra[i] as usize] = true;
+            i += 1;
+        }
+        ByteClass(table)
+    }
+
+    fn contains(&self, b: u8) -> bool {
+        self.0[b as usize]
+    }
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+static TCHAR: ByteClass = ByteClass::alnum_and(b"!#$%&'*+-.^_`|~");
+
+/// What `uri-host [":" port]` may contain: unreserved, sub-delims, `:`,
+/// `[ ]` for IP literals and `%` for escapes.
+static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=:[]%");
+
+/// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
+/// obs-text — no CR, LF, NUL or other control byte? Written without
+/// short-circuiting so that it compiles to SIMD compares.
+fn is_field_value(value: &[u8]) -> bool {
+    !value.iter().fold(false, |bad, &b| {
+        bad | (b < b' ') & (b != b'\t') | (b == 0x7f)
+    })
+}
+
 /// A `tchar` (RFC 9110 §5.6.2): a byte of a token.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR.contains(b)
 }
 
 /// A token: one or more `tchar`s.
@@ -320,7 +362,7 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 pub(crate) fn checked_field(name: &str, value: &[u8]) -> Option<u64> {
     assert!(is_token(name.as_bytes()), "invalid header name {name:?}");
     assert!(
-        value.iter().all(|&b| b == b'\t' || b >= b' ' && b != 0x7f),
+        is_field_value(value),
         "invalid byte in value of header {name}"
     );
     if !name.eq_ignore_ascii_case("content-length") {
@@ -336,20 +378,49 @@ pub(crate) fn checked_field(name: &str, value: &[u8]) -> Option<u64> {
 
 /// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
 fn valid_host(v: &[u8]) -> bool {
-    v.iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b))
+    v.iter().all(|&b| HOST.contains(b))
 }
 
-/// `HTTP/1.1 200 OK\r\n`, the reason phrase from the status.
-pub(crate) fn status_line(version: Version, status: u16) -> ArrayBuf<64> {
-    let mut line = ArrayBuf::new();
-    line.push(version.as_str().as_bytes());
-    line.push(b" ");
-    line.push_u64(u64::from(status));
-    line.push(b" ");
-    line.push(reason(status).as_bytes());
-    line.push(b"\r\n");
-    line
+/// A status line: `HTTP/1.1 200 OK\r\n`.
+pub(crate) enum StatusLine {
+    /// The common statuses, ready-made.
+    Static(&'static [u8]),
+    /// Any other, built with its reason phrase.
+    Built(ArrayBuf<64>),
+}
+
+impl StatusLine {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            StatusLine::Static(line) => line,
+            StatusLine::Built(line) => line.as_slice(),
+        }
+    }
+}
+
+/// The status line for `status`. Always `HTTP/1.1`: RFC 9110 §6.2 has a
+/// server send the highest version it conforms to, whatever the request's.
+pub(crate) fn status_line(status: u16) -> StatusLine {
+    let line: &'static [u8] = match status {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        400 => b"HTTP/1.1 400 Bad Request\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
+        _ => {
+            let mut line = ArrayBuf::new();
+            line.push(b"HTTP/1.1 ");
+            line.push_u64(u64::from(status));
+            line.push(b" ");
+            line.push(reason(status).as_bytes());
+            line.push(b"\r\n");
+            return StatusLine::Built(line);
+        }
+    };
+    StatusLine::Static(line)
 }
 
 /// The canonical reason phrase for a status code ("" when unknown).
@@ -562,13 +633,11 @@ mod tests {
 
     #[test]
     fn status_lines() {
-        let mut out = Vec::new();
-        out.extend_from_slice(status_line(Version::Http11, 200).as_slice());
-        out.extend_from_slice(status_line(Version::Http10, 404).as_slice());
-        out.extend_from_slice(status_line(Version::Http11, 599).as_slice());
-        assert_eq!(
-            out,
-            b"HTTP/1.1 200 OK\r\nHTTP/1.0 404 Not Found\r\nHTTP/1.1 599 \r\n"
-        );
+        // Every ready-made line matches the built one.
+        for status in 100..=999 {
+            let built = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+            assert_eq!(status_line(status).as_slice(), built.as_bytes(), "{status}");
+        }
+        assert_eq!(status_line(599).as_slice(), b"HTTP/1.1 599 \r\n");
     }
 }

@@ -565,7 +565,7 @@ impl<H: Handler> Conn<H> {
     fn fail_status<F>(&mut self, status: u16, detail: &str, ctx: &mut Ctx<'_, F>) {
         ctx.pool.attach_write(&mut self.wbuf);
         let buf = &mut self.wbuf.buf;
-        let line = status_line(Version::Http11, status);
+        let line = status_line(status);
         let reason = head::reason(status);
         let body_len = reason.len() + 2 + detail.len() + 1;
         buf.extend_from_slice(line.as_slice());

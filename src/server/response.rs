@@ -206,11 +206,7 @@ impl<'a> Response<'a> {
         splice(self.buf, fields_end, fields.as_slice());
         // RFC 9110 §6.2: the status line carries the highest version we
         // conform to; the framing above follows the request's version.
-        splice(
-            self.buf,
-            self.start,
-            status_line(Version::Http11, status).as_slice(),
-        );
+        splice(self.buf, self.start, status_line(status).as_slice());
         Finished {
             encoder,
             keep_alive,
@@ -218,7 +214,11 @@ impl<'a> Response<'a> {
     }
 }
 
-/// Inserts `bytes` at `at` without a temporary allocation.
+/// Inserts `bytes` at `at`: one move of what follows, no allocation
+/// beyond the buffer's own growth.
 fn splice(buf: &mut Vec<u8>, at: usize, bytes: &[u8]) {
-    buf.splice(at..at, bytes.iter().copied());
+    let end = buf.len();
+    buf.extend_from_slice(bytes);
+    buf.copy_within(at..end, at + bytes.len());
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
 }
