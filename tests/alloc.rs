@@ -1,9 +1,8 @@
 //! Heap allocations made by the server, counted by a `#[global_allocator]`.
 //!
-//! Every allocation in this process is counted unless it happens on a
-//! thread that marked itself as a client, so what the counter sees is the
-//! server's loop thread (the test harness's own threads sit idle). Clients
-//! here use fixed buffers, so the figure is exact, not an estimate.
+//! Only the server's loop thread is counted: each handler factory marks
+//! the thread it runs on (the loop's), so nothing the test harness or the
+//! clients do can land in a measured window and the figure is exact.
 //! Tests take a lock so that only one server runs at a time.
 
 mod common;
@@ -16,9 +15,21 @@ use std::sync::Mutex;
 
 use common::handlers::{Echo, Hello};
 use common::{serve, IO_TIMEOUT};
-use counting::{allocations, client_thread, live_bytes, HeapWindow};
+use counting::{allocations, count_marked_only, live_bytes, server_thread, HeapWindow};
+use nextloop::server::{Handler, HandlerFactory};
+use nextloop::Control;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A factory that marks the thread it runs on — the server's loop — as
+/// the one to count, then makes a handler.
+fn counted<H: Handler + 'static>(make: fn() -> H) -> impl HandlerFactory<Output = H> + Clone {
+    count_marked_only();
+    move |_: Control| {
+        server_thread();
+        make()
+    }
+}
 
 const WARM_UP: usize = 1_000;
 const MEASURED: usize = 10_000;
@@ -81,7 +92,6 @@ fn count_allocations(
 }
 
 fn client(addr: std::net::SocketAddr) -> TcpStream {
-    client_thread();
     let stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     stream.set_nodelay(true).unwrap();
@@ -108,24 +118,22 @@ const GET: &[u8] =
 #[test]
 fn hello_keep_alive_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    assert_zero_allocations(serve(|_| Hello), GET, 1);
+    assert_zero_allocations(serve(counted(|| Hello)), GET, 1);
 }
 
 #[test]
 fn hello_pipelined_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    client_thread();
     let batch: Vec<u8> = GET.repeat(16);
-    assert_zero_allocations(serve(|_| Hello), &batch, 16);
+    assert_zero_allocations(serve(counted(|| Hello)), &batch, 16);
 }
 
 #[test]
 fn echo_with_content_length_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    client_thread();
     let mut request = b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Length: 200\r\n\r\n".to_vec();
     request.extend_from_slice(&[b'x'; 200]);
-    assert_zero_allocations(serve(|_| Echo::new()), &request, 1);
+    assert_zero_allocations(serve(counted(Echo::new)), &request, 1);
 }
 
 #[test]
@@ -133,7 +141,7 @@ fn echo_chunked_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let request =
         b"POST /echo HTTP/1.1\r\nHost: bench\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-    assert_zero_allocations(serve(|_| Echo::new()), request, 1);
+    assert_zero_allocations(serve(counted(Echo::new)), request, 1);
 }
 
 /// An idle keep-alive connection holds a slab slot, not buffers.
@@ -141,7 +149,7 @@ fn echo_chunked_allocates_nothing_per_request() {
 fn idle_connections_cost_under_a_kibibyte_each() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const CONNS: usize = 1000;
-    let server = serve(|_| Hello);
+    let server = serve(counted(|| Hello));
     let addr = server.addr();
     // One warm connection, so the loop's own one-time allocations are done.
     let mut first = client(addr);
@@ -200,7 +208,7 @@ fn write_until_blocked(stream: &mut TcpStream, bytes: &[u8], max_total: usize) -
 #[test]
 fn never_reading_pipelining_client_keeps_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = serve(|_| Hello);
+    let server = serve(counted(|| Hello));
     let mut stream = client(server.addr());
     let batch = GET.repeat(256);
     let mut sent = 0;
@@ -219,7 +227,7 @@ fn never_reading_pipelining_client_keeps_memory_bounded() {
 #[test]
 fn huge_body_to_a_never_reading_client_keeps_memory_bounded() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let server = serve(|_| Echo::new());
+    let server = serve(counted(Echo::new));
     let mut stream = client(server.addr());
     stream
         .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 67108864\r\n\r\n")

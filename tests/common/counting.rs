@@ -1,15 +1,18 @@
 //! A counting `#[global_allocator]` for tests that measure the server.
 //!
-//! Every allocation in the process is counted unless it happens on a
-//! thread that called [`client_thread`], so what the counters see is the
-//! server's threads (the test harness's own threads sit idle meanwhile).
+//! Two ways to choose what is counted:
+//! - by default every thread counts unless it called [`client_thread`];
+//! - after [`count_marked_only`], only threads that called
+//!   [`server_thread`] count (exact, whatever else the process does — the
+//!   test harness's own threads allocate when tests start and end).
+//!
 //! Include it only in test binaries that measure, with
 //! `#[path = "common/counting.rs"] mod counting;`.
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 struct Counting;
 
@@ -17,12 +20,25 @@ static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
 
+static MARKED_ONLY: AtomicBool = AtomicBool::new(false);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Unmarked,
+    Client,
+    Server,
+}
+
 thread_local! {
-    static IS_CLIENT: Cell<bool> = const { Cell::new(false) };
+    static ROLE: Cell<Role> = const { Cell::new(Role::Unmarked) };
 }
 
 fn counted() -> bool {
-    !IS_CLIENT.try_with(Cell::get).unwrap_or(true)
+    match ROLE.try_with(Cell::get).unwrap_or(Role::Client) {
+        Role::Server => true,
+        Role::Client => false,
+        Role::Unmarked => !MARKED_ONLY.load(Ordering::Relaxed),
+    }
 }
 
 fn grow(n: i64) {
@@ -74,7 +90,17 @@ static GLOBAL: Counting = Counting;
 
 /// Marks this thread as a client: its allocations are not counted.
 pub fn client_thread() {
-    IS_CLIENT.with(|c| c.set(true));
+    ROLE.with(|r| r.set(Role::Client));
+}
+
+/// Marks this thread as the server's: its allocations are always counted.
+pub fn server_thread() {
+    ROLE.with(|r| r.set(Role::Server));
+}
+
+/// From now on, count only threads marked with [`server_thread`].
+pub fn count_marked_only() {
+    MARKED_ONLY.store(true, Ordering::SeqCst);
 }
 
 /// Allocations counted so far.
