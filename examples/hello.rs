@@ -1,7 +1,9 @@
 //! Answers every request with `200 OK` and `Hello, World!`.
 //! The benchmark target.
 //!
-//!     cargo run --release --example hello -- 127.0.0.1:3000
+//!     cargo run --release --example hello -- 127.0.0.1:3000 [workers]
+//!
+//! The optional second argument runs that many event loops (default 1).
 
 use nextloop::server::{Handler, Response, Server};
 use nextloop::Next;
