@@ -75,6 +75,9 @@ impl ReadBuf {
     }
 }
 
+/// Written bytes at the front of a [`WriteBuf`] worth moving the rest for.
+const COMPACT_AT: usize = 16 * 1024;
+
 /// A write buffer: bytes in `buf[pos..]` are still to be written.
 #[derive(Default)]
 pub(crate) struct WriteBuf {
@@ -102,11 +105,18 @@ impl WriteBuf {
         self.pos = 0;
     }
 
-    /// Marks `n` pending bytes as written.
+    /// Marks `n` pending bytes as written. Written bytes are dropped from
+    /// the front once they are a good part of the buffer, so a socket that
+    /// takes a little at a time never makes the buffer grow by what passed
+    /// through it.
     pub(crate) fn advance(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.buf.len() {
             self.buf.clear();
+            self.pos = 0;
+        } else if self.pos >= COMPACT_AT && self.pos >= self.buf.len() - self.pos {
+            self.buf.copy_within(self.pos.., 0);
+            self.buf.truncate(self.buf.len() - self.pos);
             self.pos = 0;
         }
     }
@@ -250,6 +260,20 @@ mod tests {
         assert!(!rb.is_allocated());
         assert_eq!(wb.buf.capacity(), 0);
         assert_eq!((pool.reads.len(), pool.writes.len()), (1, 1));
+    }
+
+    #[test]
+    fn short_writes_do_not_grow_the_write_buffer() {
+        let mut wb = WriteBuf::default();
+        let chunk = [7u8; 1000];
+        for _ in 0..10_000 {
+            // Produce 1000, the socket takes 999: the backlog grows by one
+            // byte per round, the buffer must not grow by 1000.
+            wb.buf.extend_from_slice(&chunk);
+            wb.advance(999);
+        }
+        assert_eq!(wb.len(), 10_000);
+        assert!(wb.buf.capacity() < 64 * 1024, "{}", wb.buf.capacity());
     }
 
     #[test]

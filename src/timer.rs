@@ -9,7 +9,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// `now + d`, or `None` (no deadline) when that is past what an
+/// `Instant` can hold — a `Duration::MAX` timeout means "never".
+pub(crate) fn after(now: Instant, d: Duration) -> Option<Instant> {
+    now.checked_add(d)
+}
 
 /// A connection's deadline as seen by its owner.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,7 +87,6 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Fires everything due at `now` the way the event loop does; returns the keys.
     fn fire(timers: &mut Timers, now: Instant, conns: &mut [Deadline]) -> Vec<usize> {
@@ -132,6 +137,13 @@ mod tests {
         assert!(fire(&mut timers, ms(200), &mut conns).is_empty());
         conns[1].set(None, 1, &mut timers);
         assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    fn an_endless_duration_is_no_deadline() {
+        let now = Instant::now();
+        assert_eq!(after(now, Duration::MAX), None);
+        assert_eq!(after(now, Duration::ZERO), Some(now));
     }
 
     #[test]

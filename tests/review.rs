@@ -69,7 +69,6 @@ impl Handler for LengthAfterBody {
 }
 
 #[test]
-#[ignore = "BUG: set_content_length after body underflows in Response::finish, outside the panic guard: the loop thread dies"]
 fn content_length_set_after_body_costs_only_that_connection() {
     let server = serve(|_| LengthAfterBody { bad: false });
     let mut other = client(server.addr());
@@ -208,7 +207,6 @@ impl Handler for DuplexOrHello {
 }
 
 #[test]
-#[ignore = "BUG: read_and_write() handler that reads nothing while the body is readable spins advance() forever, hanging the loop"]
 fn read_and_write_handler_with_a_full_buffer_does_not_hang_the_loop() {
     let server = serve(|_| DuplexOrHello::Undecided);
     let mut other = client(server.addr());
@@ -264,7 +262,6 @@ impl Handler for LenientReader {
 }
 
 #[test]
-#[ignore = "BUG: half-close mid-body with a handler that re-asks read() parks the connection forever (step_read returns on `stuck` before the Truncated check)"]
 fn body_cut_short_by_half_close_ends_the_connection_whatever_the_handler_asks() {
     let server = serve(|_| LenientReader { got: 0 });
     let mut c = client(server.addr());
@@ -322,7 +319,6 @@ fn big_or_hello(_: Control) -> BigOrHello {
 }
 
 #[test]
-#[ignore = "BUG: keep-alive timer runs while the last response is still being flushed; the connection is dropped mid-response"]
 fn keep_alive_timeout_does_not_cut_a_response_being_flushed() {
     let _heavy = heavy();
     let server = serve_with(
@@ -339,7 +335,6 @@ fn keep_alive_timeout_does_not_cut_a_response_being_flushed() {
 }
 
 #[test]
-#[ignore = "BUG: head timer runs while earlier responses are being flushed; a complete pipelined request gets 408"]
 fn head_timeout_does_not_fire_for_a_complete_head_behind_a_response_being_flushed() {
     let _heavy = heavy();
     let server = serve_with(|s| s.head_timeout(Duration::from_millis(200)), big_or_hello);
@@ -355,7 +350,6 @@ fn head_timeout_does_not_fire_for_a_complete_head_behind_a_response_being_flushe
 }
 
 #[test]
-#[ignore = "BUG: graceful shutdown removes a connection whose response is still being flushed (Conn::is_idle ignores wbuf)"]
 fn graceful_shutdown_does_not_cut_a_response_being_flushed() {
     let _heavy = heavy();
     let server = serve(big_or_hello);
@@ -411,7 +405,6 @@ impl Handler for Staged {
 }
 
 #[test]
-#[ignore = "BUG: stale epoll event of a removed connection (RST) aborts the new connection accepted into its slab slot in the same batch"]
 fn event_of_a_removed_connection_does_not_hit_the_connection_reusing_its_slot() {
     let (controls_tx, controls) = mpsc::channel();
     let (blocking_tx, blocking) = mpsc::channel();
@@ -494,7 +487,6 @@ impl Handler for ReadWhenIdle {
 }
 
 #[test]
-#[ignore = "BUG: read() after the body's end with nothing written ping-pongs step_read/step_write forever, hanging the loop"]
 fn read_after_the_body_ended_with_nothing_to_write_does_not_hang_the_loop() {
     let server = serve(|_| ReadWhenIdle {
         poll: false,
@@ -515,7 +507,6 @@ fn read_after_the_body_ended_with_nothing_to_write_does_not_hang_the_loop() {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "BUG: 100 Continue is never sent when the handler asks read_and_write(); the final head goes out instead"]
 fn expect_continue_is_answered_100_for_a_read_and_write_handler() {
     let server = serve(|_| DuplexOrHello::Undecided);
     let mut c = client(server.addr());
@@ -605,7 +596,6 @@ fn set_listener_send_buffer(addr: std::net::SocketAddr, size: usize) {
 }
 
 #[test]
-#[ignore = "BUG: streaming through a short-writing socket grows the write buffer by every byte sent (WriteBuf::advance never compacts)"]
 fn streaming_response_memory_stays_bounded_when_writes_are_short() {
     let _heavy = heavy();
     let server = serve(|_| Streamer { sent: 0 });
@@ -640,12 +630,12 @@ fn streaming_response_memory_stays_bounded_when_writes_are_short() {
 // ---------------------------------------------------------------------------
 
 #[test]
-#[ignore = "BUG (design gap): an exchange waiting for a body has no server deadline; a silent client holds the connection forever"]
 fn a_body_that_never_comes_does_not_hold_the_connection_forever() {
     let server = serve_with(
         |s| {
             s.head_timeout(Duration::from_millis(200))
                 .keep_alive_timeout(Duration::from_millis(200))
+                .io_timeout(Duration::from_millis(200))
         },
         |_| common::handlers::Echo::new(),
     );
@@ -689,7 +679,6 @@ impl Handler for WaitForever {
 }
 
 #[test]
-#[ignore = "BUG: Next::timeout(Duration::MAX) overflows `ctx.now + d` in Conn::apply, outside the panic guard: the loop thread dies"]
 fn longest_next_timeout_costs_nothing_to_other_connections() {
     let (tx, _controls) = mpsc::channel();
     let server = serve(move |control| WaitForever {
@@ -705,7 +694,6 @@ fn longest_next_timeout_costs_nothing_to_other_connections() {
 }
 
 #[test]
-#[ignore = "BUG: shutdown_grace(Duration::MAX) overflows `now + grace` in begin_shutdown: shutdown kills the loop and every exchange in flight"]
 fn longest_shutdown_grace_lets_the_exchange_in_flight_finish() {
     let (tx, controls) = mpsc::channel();
     let server = serve_with(
@@ -762,7 +750,6 @@ impl Handler for PollSoon {
 }
 
 #[test]
-#[ignore = "BUG: a zero timeout re-armed from on_error is fired again and again inside one expire() pass; the loop hangs"]
 fn zero_timeout_rearmed_from_on_error_lets_other_connections_run() {
     let go = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&go);

@@ -87,6 +87,9 @@ pub struct Encoder<'a> {
     pub(crate) encoder: &'a mut BodyEncoder,
     pub(crate) output: &'a mut WriteBuf,
     pub(crate) high_water: usize,
+    /// Body bytes taken during this callback (written or, for a body
+    /// that is not sent, swallowed): whether the handler made progress.
+    pub(crate) accepted: usize,
 }
 
 impl Encoder<'_> {
@@ -117,7 +120,9 @@ impl io::Write for Encoder<'_> {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = data.len().min(room);
-        Ok(self.encoder.encode(&data[..n], &mut self.output.buf))
+        let taken = self.encoder.encode(&data[..n], &mut self.output.buf);
+        self.accepted += taken;
+        Ok(taken)
     }
 
     /// Buffered bytes are sent when the callback returns; this does nothing.

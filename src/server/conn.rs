@@ -20,7 +20,7 @@ use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::timer::{Deadline, Timers};
+use crate::timer::{after, Deadline, Timers};
 use crate::Next;
 
 /// Upper bound of the `max_headers` setting: the parser's field array
@@ -77,6 +77,8 @@ enum Phase<H> {
 struct Exchange<H> {
     handler: H,
     interest: Interest,
+    /// When the timeout of the handler's last `Next` expires.
+    timeout: Option<Instant>,
     /// A `Control::ready` that came before the handler asked to wait.
     early_wake: Option<Next>,
     decoder: BodyDecoder,
@@ -101,6 +103,17 @@ enum Expect {
     Sent,
 }
 
+/// What the connection's deadline is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// The phase's own: keep-alive, head, linger.
+    Phase,
+    /// No byte moved for `io_timeout`; restarted by progress.
+    Stall,
+    /// The timeout of the handler's `Next` (or none while it waits).
+    Handler,
+}
+
 /// One connection.
 pub(crate) struct Conn<H> {
     pub key: usize,
@@ -112,6 +125,7 @@ pub(crate) struct Conn<H> {
     /// Requests served since the loop last started running this connection.
     pub served: usize,
     phase: Phase<H>,
+    timer: Timer,
 }
 
 /// Runs a handler callback; a panic becomes `Err`.
@@ -134,15 +148,18 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             phase: Phase::Head { started: false },
+            timer: Timer::Phase,
         };
         conn.deadline
-            .set(Some(now + settings.keep_alive_timeout), key, timers);
+            .set(after(now, settings.keep_alive_timeout), key, timers);
         conn
     }
 
     /// Is the connection idle between requests (nothing buffered, no handler)?
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false }) && self.rbuf.is_empty()
+        matches!(self.phase, Phase::Head { started: false })
+            && self.rbuf.is_empty()
+            && self.wbuf.is_empty()
     }
 
     /// The connection is being dropped: ends the exchange, if any, and
@@ -157,18 +174,44 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// The one place phases change; sets the deadline each phase runs under.
+    /// The one place phases change; arms the deadline of the new phase.
     fn set_phase<F>(&mut self, phase: Phase<H>, ctx: &mut Ctx<'_, F>) {
-        let s = ctx.settings;
-        let deadline = match &phase {
-            Phase::Head { started: false } => Some(s.keep_alive_timeout),
-            Phase::Head { started: true } | Phase::Drain { .. } => Some(s.head_timeout),
-            Phase::Exchange(_) => None,
-            Phase::Closing | Phase::Lingering => Some(s.linger_timeout),
-        };
-        self.deadline
-            .set(deadline.map(|d| ctx.now + d), self.key, ctx.timers);
         self.phase = phase;
+        self.arm(ctx);
+    }
+
+    /// Sets the deadline the connection runs under now:
+    /// - in an exchange, the handler's own `Next` timeout; without one,
+    ///   the stall timer while it reads or writes (none while it waits);
+    /// - otherwise, while output is still pending, the stall timer: the
+    ///   phase's own timer (keep-alive, head, linger) starts only once
+    ///   everything is written, so a slow reader never has a response cut
+    ///   or a pipelined request answered 408 behind it.
+    fn arm<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        let s = ctx.settings;
+        let (timer, deadline) = match &self.phase {
+            Phase::Exchange(ex) => match ex.timeout {
+                Some(at) => (Timer::Handler, Some(at)),
+                None if ex.interest == Interest::Wait => (Timer::Handler, None),
+                None => (Timer::Stall, after(ctx.now, s.io_timeout)),
+            },
+            _ if !self.wbuf.is_empty() => (Timer::Stall, after(ctx.now, s.io_timeout)),
+            Phase::Head { started: false } => (Timer::Phase, after(ctx.now, s.keep_alive_timeout)),
+            Phase::Head { started: true } | Phase::Drain { .. } => {
+                (Timer::Phase, after(ctx.now, s.head_timeout))
+            }
+            Phase::Closing | Phase::Lingering => (Timer::Phase, after(ctx.now, s.linger_timeout)),
+        };
+        self.timer = timer;
+        self.deadline.set(deadline, self.key, ctx.timers);
+    }
+
+    /// Bytes were read or written: a stall timer starts over (and once the
+    /// output has drained, the phase's own timer takes over).
+    pub(crate) fn on_progress<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        if self.timer == Timer::Stall {
+            self.arm(ctx);
+        }
     }
 
     /// Runs the connection as far as buffered input and output room allow.
@@ -254,6 +297,7 @@ impl<H: Handler> Conn<H> {
         let ex = Exchange {
             handler,
             interest: Interest::Wait,
+            timeout: None,
             early_wake: None,
             decoder,
             saw_body_end: false,
@@ -282,8 +326,8 @@ impl<H: Handler> Conn<H> {
                 return self.apply(early, ctx);
             }
         }
-        let at = next.timeout.map(|d| ctx.now + d);
-        self.deadline.set(at, self.key, ctx.timers);
+        ex.timeout = next.timeout.and_then(|d| after(ctx.now, d));
+        self.arm(ctx);
     }
 
     fn step_exchange<F: HandlerFactory<Output = H>>(
@@ -304,12 +348,29 @@ impl<H: Handler> Conn<H> {
             }
             Interest::Read => self.step_read(ctx),
             Interest::Write | Interest::End => self.step_write(ctx),
-            Interest::ReadWrite if self.body_readable() => self.step_read(ctx),
-            Interest::ReadWrite => match self.step_write(ctx) {
-                // Nothing to write either: wait for input.
-                Some(Want::Yield) => Some(Want::Read),
-                want => want,
-            },
+            Interest::ReadWrite => {
+                if self.body_readable() {
+                    match self.step_read(ctx) {
+                        // Read nothing: try the write side, if still wanted.
+                        Some(Want::Read) if self.interest() == Some(Interest::ReadWrite) => {}
+                        want => return want,
+                    }
+                }
+                self.send_continue_if_owed(ctx);
+                match self.step_write(ctx) {
+                    // Nothing to write either: wait for input.
+                    Some(Want::Yield) => Some(Want::Read),
+                    want => want,
+                }
+            }
+        }
+    }
+
+    /// What the current handler last asked for.
+    fn interest(&self) -> Option<Interest> {
+        match &self.phase {
+            Phase::Exchange(ex) => Some(ex.interest),
+            _ => None,
         }
     }
 
@@ -336,24 +397,41 @@ impl<H: Handler> Conn<H> {
         }
     }
 
+    /// Sends `100 Continue` if the client is waiting for it before sending
+    /// its body, and the handler now wants that body.
+    fn send_continue_if_owed<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return;
+        };
+        if ex.expect == Expect::Pending && ex.encoder.is_none() && !ex.decoder.is_done() {
+            ex.expect = Expect::Sent;
+            ctx.pool.attach_write(&mut self.wbuf);
+            self.wbuf
+                .buf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+    }
+
+    /// The handler wants the body. `Some(Want::Read)` when nothing could
+    /// be read: wait for input (the handler read nothing of what is there,
+    /// or nothing is there yet).
     fn step_read<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
         if !self.body_readable() {
             let Phase::Exchange(ex) = &mut self.phase else {
                 unreachable!()
             };
             if ex.decoder.is_done() {
-                // The handler has seen the end; asking to read again means
-                // it is ready to answer.
-                ex.interest = Interest::Write;
-                return None;
+                if ex.encoder.is_none() {
+                    // The handler has seen the end; asking to read again
+                    // means it is ready to answer.
+                    ex.interest = Interest::Write;
+                    return None;
+                }
+                // Answering, and asks for a body that is over: nothing
+                // will come; park until a wake-up or its deadline.
+                return Some(Want::Idle);
             }
-            if ex.expect == Expect::Pending && ex.encoder.is_none() {
-                ex.expect = Expect::Sent;
-                ctx.pool.attach_write(&mut self.wbuf);
-                self.wbuf
-                    .buf
-                    .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            }
+            self.send_continue_if_owed(ctx);
             return Some(Want::Read);
         }
         let Phase::Exchange(ex) = &mut self.phase else {
@@ -375,7 +453,7 @@ impl<H: Handler> Conn<H> {
             self.handler_panicked(ctx);
             return None;
         };
-        let stuck = next.interest == Interest::Read
+        let stuck = matches!(next.interest, Interest::Read | Interest::ReadWrite)
             && before == (self.rbuf.len(), ex.decoder.clone())
             && !ex.decoder.is_done()
             && ex.body_error.is_none();
@@ -383,10 +461,6 @@ impl<H: Handler> Conn<H> {
         if next.interest == Interest::Remove {
             // The handler's choice stands, whatever state its body is in.
             return Some(Want::Remove);
-        }
-        if stuck {
-            // Read nothing yet asks to read: wait for more input.
-            return Some(Want::Read);
         }
         let Phase::Exchange(ex) = &mut self.phase else {
             return None;
@@ -403,8 +477,10 @@ impl<H: Handler> Conn<H> {
             let handler = &mut ex.handler;
             let _ = guard(|| handler.on_error(Error::Parse(e)));
             self.fail(e, ctx);
+            return None;
         }
-        None
+        // Read nothing yet asks to read: wait for more input.
+        stuck.then_some(Want::Read)
     }
 
     fn step_write<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
@@ -453,18 +529,20 @@ impl<H: Handler> Conn<H> {
             self.apply(next, ctx);
             return None;
         };
-        let before = self.wbuf.len();
         let mut body = Encoder {
             encoder,
             output: &mut self.wbuf,
             high_water: ctx.settings.write_high_water,
+            accepted: 0,
         };
-        let Ok(next) = guard(|| handler.on_response_writable(&mut body)) else {
+        let Ok((next, accepted)) = guard(|| {
+            let next = handler.on_response_writable(&mut body);
+            (next, body.accepted)
+        }) else {
             self.handler_panicked(ctx);
             return None;
         };
-        let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite)
-            && self.wbuf.len() == before;
+        let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite) && accepted == 0;
         self.apply(next, ctx);
         // Wrote nothing yet asks to write: try again next turn, not in a spin.
         stuck.then_some(Want::Yield)
@@ -599,6 +677,13 @@ impl<H: Handler> Conn<H> {
 
     /// The deadline of the current phase expired.
     pub(crate) fn on_deadline<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
+        let stalled = self.timer == Timer::Stall;
+        match &mut self.phase {
+            Phase::Exchange(_) => {}
+            // The client stopped reading our output: nobody to answer.
+            _ if stalled => return Some(Want::Remove),
+            _ => {}
+        }
         match &mut self.phase {
             Phase::Head { started: false } | Phase::Closing | Phase::Lingering => {
                 Some(Want::Remove)

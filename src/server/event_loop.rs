@@ -22,7 +22,7 @@ use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
 use crate::proto::date::DateCache;
-use crate::timer::Timers;
+use crate::timer::{after, Timers};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
@@ -56,10 +56,17 @@ pub(crate) struct EventLoop<F: HandlerFactory> {
     timers: Timers,
     /// Connections that yielded and run again after this turn.
     rerun: Vec<usize>,
+    /// Deadlines being fired this turn (kept for its capacity).
+    due: Vec<(Instant, usize)>,
+    /// The listener is readable, or a slot came free while paused: accept
+    /// at the end of this turn.
+    accept_ready: bool,
     /// Accepting is paused (connection limit, or out of descriptors until
     /// the given time).
     accept_paused: Option<Option<Instant>>,
-    shutdown_at: Option<Instant>,
+    /// Shutting down: `Some(deadline)`, where `None` inside means the
+    /// grace period never ends.
+    shutdown_at: Option<Option<Instant>>,
 }
 
 /// What a loop is made of before it runs: everything here is `Send`, so
@@ -116,6 +123,8 @@ impl<F: HandlerFactory> Parts<F> {
             pool,
             timers: Timers::default(),
             rerun: Vec::new(),
+            due: Vec::new(),
+            accept_ready: false,
             accept_paused: None,
             shutdown_at: None,
         }
@@ -151,7 +160,10 @@ impl<F: HandlerFactory> EventLoop<F> {
             self.date.refresh(now);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    // Accepted after the batch: a connection accepted now
+                    // could take the slot of one removed earlier in the
+                    // batch, and a later event of the old one hit it.
+                    LISTENER => self.accept_ready = true,
                     WAKER => self.on_wake(now),
                     Token(key) => {
                         let Some(entry) = self.conns.get_mut(key) else {
@@ -182,15 +194,16 @@ impl<F: HandlerFactory> EventLoop<F> {
             }
             self.expire(now);
             if let Some(Some(at)) = self.accept_paused {
-                if at <= now {
-                    self.accept(now);
-                }
+                self.accept_ready |= at <= now;
             }
-            if let Some(at) = self.shutdown_at {
+            if std::mem::take(&mut self.accept_ready) {
+                self.accept(now);
+            }
+            if let Some(deadline) = self.shutdown_at {
                 if self.conns.is_empty() {
                     return Ok(());
                 }
-                if at <= now {
+                if deadline.is_some_and(|at| at <= now) {
                     self.force_close(now);
                     return Ok(());
                 }
@@ -203,7 +216,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             return Some(Duration::ZERO);
         }
         let accept_retry = self.accept_paused.flatten();
-        [self.timers.next(), self.shutdown_at, accept_retry]
+        [self.timers.next(), self.shutdown_at.flatten(), accept_retry]
             .into_iter()
             .flatten()
             .min()
@@ -291,7 +304,7 @@ impl<F: HandlerFactory> EventLoop<F> {
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
-        self.shutdown_at = Some(now + self.settings.shutdown_grace);
+        self.shutdown_at = Some(after(now, self.settings.shutdown_grace));
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -316,8 +329,15 @@ impl<F: HandlerFactory> EventLoop<F> {
         }
     }
 
+    /// Fires the deadlines due at `now`. Only what was due when the pass
+    /// began: a deadline re-armed while firing (a zero timeout set from
+    /// `on_error`) waits for the next turn, so this always ends.
     fn expire(&mut self, now: Instant) {
-        while let Some((at, key)) = self.timers.pop_due(now) {
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(entry) = self.timers.pop_due(now) {
+            due.push(entry);
+        }
+        for (at, key) in due.drain(..) {
             let (conns, mut ctx) = self.ctx(now);
             let Some(entry) = conns.get_mut(key) else {
                 continue;
@@ -332,6 +352,7 @@ impl<F: HandlerFactory> EventLoop<F> {
                 _ => self.run_conn(key, now),
             }
         }
+        self.due = due;
     }
 
     /// The peer reset the connection (or an I/O error): tell the handler,
@@ -360,7 +381,8 @@ impl<F: HandlerFactory> EventLoop<F> {
             }));
         }
         if self.accept_paused == Some(None) {
-            self.accept(Instant::now());
+            // At the end of this turn (see `run`).
+            self.accept_ready = true;
         }
     }
 
@@ -375,13 +397,18 @@ impl<F: HandlerFactory> EventLoop<F> {
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);
             if !entry.conn.wbuf.is_empty() && entry.writable {
-                if let Err(e) = flush(entry) {
-                    break Outcome::Failed(e);
+                match flush(entry) {
+                    Ok(0) => {}
+                    Ok(_) => entry.conn.on_progress(&mut ctx),
+                    Err(e) => break Outcome::Failed(e),
                 }
             }
             match want {
                 Want::Read => match fill(entry, ctx.pool) {
-                    Ok(true) => continue,
+                    Ok(true) => {
+                        entry.conn.on_progress(&mut ctx);
+                        continue;
+                    }
                     Ok(false) => break Outcome::Parked,
                     Err(e) => break Outcome::Failed(e),
                 },
@@ -413,30 +440,33 @@ impl<F: HandlerFactory> EventLoop<F> {
     }
 }
 
-/// Writes buffered output until done or `WouldBlock`.
-fn flush<H>(entry: &mut Entry<H>) -> io::Result<()> {
+/// Writes buffered output until done or `WouldBlock`; returns how many
+/// bytes went out.
+fn flush<H>(entry: &mut Entry<H>) -> io::Result<usize> {
     let wbuf = &mut entry.conn.wbuf;
+    let mut written = 0;
     while !wbuf.is_empty() {
         match entry.sock.write(wbuf.pending()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
+                written += n;
                 let short = n < wbuf.len();
                 wbuf.advance(n);
                 if short {
                     // The socket buffer is full; the next edge says when not.
                     entry.writable = false;
-                    return Ok(());
+                    break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 entry.writable = false;
-                return Ok(());
+                break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Reads once into the read buffer. `Ok(true)`: something changed (bytes

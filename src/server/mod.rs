@@ -47,6 +47,7 @@ pub(crate) struct Settings {
     pub max_headers: usize,
     pub head_timeout: Duration,
     pub keep_alive_timeout: Duration,
+    pub io_timeout: Duration,
     pub max_pipelined: usize,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
@@ -66,6 +67,7 @@ impl Default for Settings {
             max_headers: 100,
             head_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(30),
             max_pipelined: 16,
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(30),
@@ -89,6 +91,7 @@ impl Default for Settings {
 /// | [`max_headers`](Server::max_headers) | 100 |
 /// | [`head_timeout`](Server::head_timeout) | 10 s |
 /// | [`keep_alive_timeout`](Server::keep_alive_timeout) | 5 s |
+/// | [`io_timeout`](Server::io_timeout) | 30 s |
 /// | [`max_pipelined`](Server::max_pipelined) | 16 |
 /// | [`max_connections`](Server::max_connections) | 10 000 (per worker) |
 /// | [`shutdown_grace`](Server::shutdown_grace) | 30 s |
@@ -163,6 +166,18 @@ impl Server {
     /// first one) before it is closed.
     pub fn keep_alive_timeout(mut self, d: Duration) -> Server {
         self.settings.keep_alive_timeout = d;
+        self
+    }
+
+    /// The longest a transfer may stall — no byte of a request body
+    /// arriving while the handler reads it, no byte of output taken by
+    /// the client — before the exchange gets
+    /// [`on_error(Error::Timeout)`](crate::server::Handler::on_error) (or,
+    /// between exchanges, the connection is closed). Restarts with every
+    /// byte. A handler's own [`Next::timeout`](crate::Next::timeout)
+    /// takes its place; a handler that waits has none.
+    pub fn io_timeout(mut self, d: Duration) -> Server {
+        self.settings.io_timeout = d;
         self
     }
 

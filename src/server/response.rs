@@ -114,7 +114,15 @@ impl<'a> Response<'a> {
     }
 
     /// Declares the body length: the body is sent with `Content-Length`.
+    ///
+    /// # Panics
+    ///
+    /// After [`body`](Self::body) with another length.
     pub fn set_content_length(&mut self, len: u64) -> &mut Self {
+        assert!(
+            self.body_start.is_none() || self.content_length == Some(len),
+            "Response::set_content_length({len}) after Response::body with another length"
+        );
         self.content_length = Some(len);
         self
     }
@@ -178,7 +186,8 @@ impl<'a> Response<'a> {
         if no_body {
             self.buf.truncate(fields_end);
         } else if let BodyEncoder::Length(n) = &mut encoder {
-            *n -= queued;
+            // `body` and `set_content_length` keep `queued <= n`.
+            *n = n.saturating_sub(queued);
         }
 
         // Longest: Date 37 + Content-Length 38 + Connection 24 + CRLF 2.
