@@ -10,8 +10,9 @@ use crate::Next;
 
 /// A handle to one request/response exchange, usable from any thread.
 ///
-/// A handler factory receives the `Control` of the exchange it creates a
-/// handler for. A handler that returned [`Next::wait()`] is resumed by
+/// A server's handler factory receives the `Control` of the exchange it
+/// creates a handler for; a client handler gets its own from
+/// `client::Request::control`. A handler that returned [`Next::wait()`] is resumed by
 /// [`ready`](Control::ready), typically from a thread that did some
 /// blocking work.
 ///

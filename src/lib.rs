@@ -40,10 +40,16 @@
 //!   deadline heap; `buf.rs`: buffers and their per-loop pool.
 //! - [`hypersync`]: blocking handlers on a thread pool (push) or a request
 //!   queue (pull), bridged to the loop through `Control` and channels.
+//! - [`client`]: the HTTP/1.1 client — its own loop (`event_loop.rs`), one
+//!   connection's state machine (`conn.rs`), the keep-alive pool
+//!   (`pool.rs`), name resolution off the loop (`resolve.rs`), and the
+//!   client [`Handler`](client::Handler); response framing lives in
+//!   `proto/response_head.rs`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod buf;
+pub mod client;
 mod control;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -99,8 +99,25 @@
 //! `bridge.rs` is the loop side, `link.rs` the wake protocol, `pool.rs`
 //! the workers and their queue, `request.rs` / `response.rs` the worker
 //! side, `pull.rs` the [`Incoming`] queue.
+//!
+//! # Client
+//!
+//! [`Client`] is the blocking side of the native
+//! [`client`](crate::client): `get(url)?` gives a [`ClientResponse`] with
+//! the status, the fields and the body as `io::Read`, streamed with
+//! backpressure (`client.rs`).
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use nextloop::hypersync::Client;
+//!
+//! let mut body = String::new();
+//! Client::new().get("http://127.0.0.1:3000/")?.read_to_string(&mut body)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod bridge;
+mod client;
 mod link;
 mod pool;
 mod pull;
@@ -111,6 +128,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
+pub use self::client::{Client, ClientResponse, RequestBuilder};
 pub use self::pull::{Incoming, IntoIter, Iter};
 pub use self::request::Request;
 pub use self::response::Response;

@@ -106,7 +106,6 @@ impl BodyDecoder {
     }
 
     /// A body delimited by the end of the connection.
-    #[allow(dead_code)] // used by the client (responses); tested here
     pub(crate) const fn eof() -> BodyDecoder {
         BodyDecoder {
             kind: Kind::Eof(false),
@@ -130,7 +129,6 @@ impl BodyDecoder {
         }
     }
 
-    #[allow(dead_code)] // used by the client (responses); tested here
     /// The input has ended. Fine for an EOF-delimited body or a finished one;
     /// anything else was cut short.
     pub(crate) fn eof_reached(&mut self) -> bool {

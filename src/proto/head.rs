@@ -335,7 +335,7 @@ static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=:[]%");
 /// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
 /// obs-text — no CR, LF, NUL or other control byte? Written without
 /// short-circuiting so that it compiles to SIMD compares.
-fn is_field_value(value: &[u8]) -> bool {
+pub(crate) fn is_field_value(value: &[u8]) -> bool {
     !value.iter().fold(false, |bad, &b| {
         bad | (b < b' ') & (b != b'\t') | (b == 0x7f)
     })

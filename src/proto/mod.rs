@@ -5,3 +5,4 @@ pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod head;
+pub(crate) mod response_head;

@@ -1,0 +1,1279 @@
+//! One client connection: its buffers, its deadline, the exchanges in
+//! flight on it (in request order), and the keep-alive decision. No socket
+//! I/O happens here — the event loop connects, reads into `rbuf`, writes
+//! out of `wbuf`, and asks [`Conn::advance`] what to do next — so the
+//! machine can be driven with plain bytes.
+//!
+//! Every change of [`Phase`] goes through [`Conn::set_phase`]; the
+//! deadline that goes with the phase (and, while active, with where the
+//! front exchange is) is computed in one place, [`Conn::arm`].
+//!
+//! Exchanges in flight: the **writer** is the last one (only it may still
+//! be writing its request), the **reader** the first (responses come back
+//! in request order). Without pipelining they are the same exchange.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::client::body::{Decoder, Encoder};
+use crate::client::exchange::{self, conn_timer, guard, Exchange, Info, Req, Res};
+use crate::client::request::Request;
+use crate::client::response::Response;
+use crate::client::{Error, Settings};
+use crate::control::Shared;
+use crate::next::Interest;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::response_head::{self, Asked, Malformed};
+use crate::timer::{after, Deadline, Timers};
+
+/// Upper bound of the `max_headers` setting: the parser's field array
+/// lives on the stack.
+pub(crate) const MAX_HEADERS: usize = 128;
+
+/// How often an exchange is sent again on a fresh connection at most.
+const MAX_RETRIES: u8 = 3;
+
+/// Strings reused for every request head (method and target), so that
+/// building one allocates nothing.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub method: String,
+    pub target: String,
+}
+
+/// Everything a connection borrows from its loop while it runs.
+pub(crate) struct Ctx<'a> {
+    pub exchanges: &'a mut Slab<Exchange>,
+    pub shared: &'a Arc<Shared>,
+    pub settings: &'a Settings,
+    pub pool: &'a mut BufPool,
+    pub timers: &'a mut Timers,
+    pub scratch: &'a mut Scratch,
+    pub now: Instant,
+    /// Exchanges to send again on another connection, in request order.
+    pub requeue: &'a mut Vec<usize>,
+}
+
+/// What the connection needs from the loop to go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Want {
+    /// Nothing until a wake-up, a deadline or new input.
+    Idle,
+    /// The write buffer is over its high-water mark: flush it first.
+    Flush,
+    /// More input.
+    Read,
+    /// A handler asked to write but wrote nothing: run again next turn.
+    Yield,
+    /// Drop the connection now.
+    Remove,
+}
+
+/// The result of one step of the machine.
+enum Step {
+    /// Something changed: step again.
+    Progress,
+    /// Stuck until the loop does this.
+    Want(Want),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The loop is connecting the socket.
+    Connecting,
+    /// Connected, nothing in flight: in the pool, reusable.
+    Idle,
+    /// Exchanges in flight, or the rest of an unread body being drained.
+    Active,
+    /// Not usable any more: the loop removes it.
+    Closed,
+}
+
+/// Why a connection ends before its exchanges are done.
+pub(crate) enum Cause {
+    /// The server closed or reset the connection.
+    PeerClosed,
+    /// Another I/O error.
+    Io(Option<io::Error>),
+    Malformed(Malformed),
+    ResponseTimeout,
+    ReadTimeout,
+    /// The response that came first said `Connection: close` (or could not
+    /// be drained): the requests behind it were never served.
+    NotServed,
+    /// Exchange `.0` broke the connection: it panicked (`None`: dropped
+    /// without a word), asked for `Next::remove()` (the loop hands it the
+    /// socket), or cut its request body short (it is told why).
+    Exchange(usize, Option<Error>),
+}
+
+/// One client connection.
+pub(crate) struct Conn {
+    pub key: usize,
+    /// The host pool it belongs to.
+    pub host: usize,
+    pub rbuf: ReadBuf,
+    pub wbuf: WriteBuf,
+    pub deadline: Deadline,
+    /// The server will send nothing more (FIN seen).
+    pub input_closed: bool,
+    /// The last time bytes moved or a handler acted.
+    pub last_io: Instant,
+    /// The exchange that returned `Next::remove()`: it gets the socket.
+    pub remover: Option<usize>,
+    phase: Phase,
+    /// When the current phase began.
+    since: Instant,
+    /// Exchange keys, in request order.
+    inflight: VecDeque<usize>,
+    /// An exchange has completed on this connection: a close before any
+    /// response may just be the server's keep-alive timeout.
+    reused: bool,
+    /// May carry another exchange after those in flight.
+    reusable: bool,
+    /// The unread rest of a finished response's body, and how much more
+    /// of it may be skipped.
+    drain: Option<(BodyDecoder, u64)>,
+    /// When the front exchange's response head is due.
+    head_due: Option<Instant>,
+    /// When the writer stops waiting for `100 Continue`.
+    continue_due: Option<Instant>,
+}
+
+impl Conn {
+    /// A connection being connected, under the connect timeout.
+    pub(crate) fn new(
+        key: usize,
+        host: usize,
+        settings: &Settings,
+        timers: &mut Timers,
+        now: Instant,
+    ) -> Conn {
+        let mut conn = Conn {
+            key,
+            host,
+            rbuf: ReadBuf::default(),
+            wbuf: WriteBuf::default(),
+            deadline: Deadline::default(),
+            input_closed: false,
+            last_io: now,
+            remover: None,
+            phase: Phase::Connecting,
+            since: now,
+            inflight: VecDeque::with_capacity(settings.max_pipelined),
+            reused: false,
+            reusable: true,
+            drain: None,
+            head_due: None,
+            continue_due: None,
+        };
+        conn.deadline.set(
+            after(now, settings.connect_timeout),
+            conn_timer(key),
+            timers,
+        );
+        conn
+    }
+
+    pub(crate) fn is_connecting(&self) -> bool {
+        self.phase == Phase::Connecting
+    }
+
+    /// In the pool, ready for an exchange.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Can another request be pipelined behind those in flight? Only
+    /// behind complete idempotent requests (RFC 9112 §9.3.2), on a
+    /// connection still good for more.
+    pub(crate) fn can_pipeline(&self, exchanges: &Slab<Exchange>, settings: &Settings) -> bool {
+        self.phase == Phase::Active
+            && self.reusable
+            && !self.input_closed
+            && self.remover.is_none()
+            && self.inflight.len() < settings.max_pipelined
+            && self.inflight.iter().all(|&k| {
+                exchanges
+                    .get(k)
+                    .is_some_and(|ex| ex.req_done() && ex.info.idempotent)
+            })
+    }
+
+    /// The socket is connected.
+    pub(crate) fn connected(&mut self, ctx: &mut Ctx<'_>) {
+        self.set_phase(Phase::Idle, ctx);
+    }
+
+    /// Puts exchange `key` on this connection, behind those in flight.
+    pub(crate) fn start(&mut self, key: usize, ctx: &mut Ctx<'_>) {
+        ctx.exchanges[key].conn = Some(self.key);
+        self.inflight.push_back(key);
+        if self.phase == Phase::Idle {
+            self.last_io = ctx.now;
+            self.set_phase(Phase::Active, ctx);
+        }
+    }
+
+    /// The one place phases change.
+    fn set_phase(&mut self, phase: Phase, ctx: &mut Ctx<'_>) {
+        self.phase = phase;
+        self.since = ctx.now;
+        if phase != Phase::Active {
+            self.head_due = None;
+            self.continue_due = None;
+        }
+        self.arm(ctx);
+    }
+
+    /// Sets the deadline the phase runs under: connect timeout, idle
+    /// timeout, or while active the earliest of the `100 Continue` wait,
+    /// the response head's due time and the read timeout (counted from
+    /// the last progress, and only while the loop, not a parked handler,
+    /// is what the exchange waits for).
+    fn arm(&mut self, ctx: &mut Ctx<'_>) {
+        let s = ctx.settings;
+        let at = match self.phase {
+            Phase::Connecting => after(self.since, s.connect_timeout),
+            Phase::Idle => after(self.since, s.idle_timeout),
+            Phase::Closed => None,
+            Phase::Active => [self.continue_due, self.head_due, self.io_due(ctx)]
+                .into_iter()
+                .flatten()
+                .min(),
+        };
+        self.deadline.set(at, conn_timer(self.key), ctx.timers);
+    }
+
+    /// When the read timeout fires, if it applies now.
+    fn io_due(&self, ctx: &Ctx<'_>) -> Option<Instant> {
+        let waiting_on_io = match self.inflight.front().map(|&k| &ctx.exchanges[k]) {
+            None => self.drain.is_some(),
+            Some(ex) if ex.interest == Interest::Wait => self.drain.is_some(),
+            Some(ex) => match (&ex.req, &ex.res) {
+                (_, Res::Body { .. }) => true,
+                (
+                    Req::Body {
+                        waiting_continue: false,
+                        ..
+                    },
+                    _,
+                ) => true,
+                _ => self.drain.is_some(),
+            },
+        };
+        waiting_on_io
+            .then(|| after(self.last_io, ctx.settings.read_timeout))
+            .flatten()
+    }
+
+    /// Runs the connection as far as buffered input and output room allow.
+    pub(crate) fn advance(&mut self, ctx: &mut Ctx<'_>) -> Want {
+        let want = loop {
+            let step = match self.phase {
+                Phase::Connecting => Step::Want(Want::Idle),
+                Phase::Closed => Step::Want(Want::Remove),
+                Phase::Idle if !self.rbuf.is_empty() || self.input_closed => {
+                    // Bytes nobody asked for, or the server closed: gone.
+                    self.set_phase(Phase::Closed, ctx);
+                    Step::Progress
+                }
+                // Read while idle, to notice the server closing.
+                Phase::Idle => Step::Want(Want::Read),
+                Phase::Active => self.step(ctx),
+            };
+            if let Step::Want(want) = step {
+                break want;
+            }
+        };
+        self.arm(ctx);
+        want
+    }
+
+    fn step(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if self.inflight.is_empty() && self.drain.is_none() {
+            let next = if self.reusable && !self.input_closed && self.rbuf.is_empty() {
+                Phase::Idle
+            } else {
+                Phase::Closed
+            };
+            self.set_phase(next, ctx);
+            return Step::Progress;
+        }
+        let write = self.step_write(ctx);
+        if matches!(write, Step::Progress) || self.phase != Phase::Active {
+            return Step::Progress;
+        }
+        let read = self.step_read(ctx);
+        if matches!(read, Step::Progress) || self.phase != Phase::Active {
+            return Step::Progress;
+        }
+        match (write, read) {
+            (Step::Want(a), Step::Want(b)) => Step::Want(a.max(b)),
+            _ => Step::Progress,
+        }
+    }
+
+    // ---- the writer: the last exchange in flight ----
+
+    fn step_write(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let Some(&w) = self.inflight.back() else {
+            return Step::Want(Want::Idle);
+        };
+        let ex = &ctx.exchanges[w];
+        match ex.req {
+            Req::Done => Step::Want(Want::Idle),
+            Req::Head => self.write_head(w, ctx),
+            Req::Body {
+                waiting_continue, ..
+            } => match ex.interest {
+                Interest::Wait => Step::Want(Want::Idle),
+                Interest::Remove => self.removed(w, ctx),
+                Interest::Write | Interest::ReadWrite if waiting_continue => Step::Want(Want::Idle),
+                Interest::Write | Interest::ReadWrite => self.write_body(w, ctx),
+                Interest::Read | Interest::End => {
+                    self.end_body(w, ctx);
+                    Step::Progress
+                }
+            },
+        }
+    }
+
+    /// `on_request`: the head goes into the write buffer.
+    fn write_head(&mut self, w: usize, ctx: &mut Ctx<'_>) -> Step {
+        if self.wbuf.len() >= ctx.settings.write_high_water {
+            return Step::Want(Want::Flush);
+        }
+        ctx.pool.attach_write(&mut self.wbuf);
+        let start = self.wbuf.buf.len();
+        let ex = &mut ctx.exchanges[w];
+        let Exchange { handler, url, .. } = ex;
+        let mut req = Request::new(
+            &mut self.wbuf.buf,
+            &mut ctx.scratch.method,
+            &mut ctx.scratch.target,
+            url,
+            ctx.shared,
+            w,
+        );
+        let Ok(next) = guard(|| handler.on_request(&mut req)) else {
+            self.wbuf.buf.truncate(start);
+            self.fail(Cause::Exchange(w, None), ctx);
+            return Step::Progress;
+        };
+        let body = matches!(next.interest, Interest::Write | Interest::ReadWrite);
+        let finished = req.finish(body);
+        ex.info = Info {
+            is_head: finished.is_head,
+            is_connect: finished.is_connect,
+            idempotent: finished.idempotent,
+            keep_alive: finished.keep_alive,
+        };
+        ex.req = Req::Body {
+            encoder: finished.encoder,
+            waiting_continue: finished.expect_continue,
+        };
+        if finished.expect_continue {
+            self.continue_due = after(ctx.now, ctx.settings.continue_timeout);
+        }
+        if !finished.keep_alive {
+            self.reusable = false;
+        }
+        ex.apply(w, next, ctx.now, ctx.timers);
+        self.last_io = ctx.now;
+        Step::Progress
+    }
+
+    /// `on_request_writable`.
+    fn write_body(&mut self, w: usize, ctx: &mut Ctx<'_>) -> Step {
+        if self.wbuf.len() >= ctx.settings.write_high_water {
+            return Step::Want(Want::Flush);
+        }
+        ctx.pool.attach_write(&mut self.wbuf);
+        let ex = &mut ctx.exchanges[w];
+        let Req::Body { encoder, .. } = &mut ex.req else {
+            unreachable!("write_body without a body");
+        };
+        let before = self.wbuf.len();
+        let mut body = Encoder {
+            encoder,
+            output: &mut self.wbuf,
+            high_water: ctx.settings.write_high_water,
+        };
+        let handler = &mut ex.handler;
+        let Ok(next) = guard(|| handler.on_request_writable(&mut body)) else {
+            self.fail(Cause::Exchange(w, None), ctx);
+            return Step::Progress;
+        };
+        ex.body_started = true;
+        let stuck = next.interest == Interest::Write && self.wbuf.len() == before;
+        ex.apply(w, next, ctx.now, ctx.timers);
+        self.last_io = ctx.now;
+        if stuck {
+            // Wrote nothing yet asks to write: again next turn, not in a spin.
+            Step::Want(Want::Yield)
+        } else {
+            Step::Progress
+        }
+    }
+
+    /// The handler says the request is complete: the last chunk, if chunked.
+    fn end_body(&mut self, w: usize, ctx: &mut Ctx<'_>) {
+        ctx.pool.attach_write(&mut self.wbuf);
+        let ex = &mut ctx.exchanges[w];
+        let Req::Body { encoder, .. } = &mut ex.req else {
+            return;
+        };
+        let finished = encoder.finish(&mut self.wbuf.buf).is_ok();
+        let answered = !matches!(ex.res, Res::Head);
+        if !finished && !answered {
+            let err = Error::InvalidRequest("request body shorter than its Content-Length");
+            self.fail(Cause::Exchange(w, Some(err)), ctx);
+            return;
+        }
+        if !finished {
+            // The server answered already; the rest of the body will never
+            // be sent, so the connection cannot carry another request.
+            self.reusable = false;
+        }
+        ex.req = Req::Done;
+        self.continue_due = None;
+        if self.inflight.front() == Some(&w) && !answered {
+            self.head_due = after(ctx.now, ctx.settings.response_timeout);
+        }
+    }
+
+    // ---- the reader: the first exchange in flight ----
+
+    fn step_read(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if self.drain.is_some() {
+            return self.step_drain(ctx);
+        }
+        let Some(&r) = self.inflight.front() else {
+            return Step::Want(Want::Idle);
+        };
+        match ctx.exchanges[r].res {
+            Res::Head => self.read_head(r, ctx),
+            Res::Body { .. } => self.read_body(r, ctx),
+        }
+    }
+
+    /// Skips the unread rest of a finished response's body.
+    fn step_drain(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let Some((decoder, budget)) = &mut self.drain else {
+            return Step::Progress;
+        };
+        while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
+            self.rbuf.consume(step.consumed);
+            let n = step.data.len() as u64;
+            if n > *budget {
+                break;
+            }
+            *budget -= n;
+            if decoder.is_done() {
+                self.drain = None;
+                return Step::Progress;
+            }
+            if step.consumed == 0 {
+                if self.input_closed {
+                    break;
+                }
+                return Step::Want(Want::Read);
+            }
+            self.last_io = ctx.now;
+        }
+        // Malformed, too long, or cut short: the connection is done.
+        self.drain = None;
+        self.reusable = false;
+        if self.inflight.is_empty() {
+            self.set_phase(Phase::Closed, ctx);
+        } else {
+            self.fail(Cause::NotServed, ctx);
+        }
+        Step::Progress
+    }
+
+    /// Parses the front exchange's response head; `on_response`.
+    fn read_head(&mut self, r: usize, ctx: &mut Ctx<'_>) -> Step {
+        if matches!(ctx.exchanges[r].req, Req::Head) {
+            return Step::Want(Want::Idle);
+        }
+        if self.rbuf.is_empty() {
+            if self.input_closed {
+                self.fail(Cause::PeerClosed, ctx);
+                return Step::Progress;
+            }
+            return Step::Want(Want::Read);
+        }
+        let s = ctx.settings;
+        let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
+        let fields = &mut fields[..s.max_headers];
+        let (len, head) = match response_head::parse(self.rbuf.data(), fields, s.max_head_size) {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) if self.input_closed => {
+                self.fail(Cause::PeerClosed, ctx);
+                return Step::Progress;
+            }
+            Ok(None) => return Step::Want(Want::Read),
+            Err(m) => {
+                self.fail(Cause::Malformed(m), ctx);
+                return Step::Progress;
+            }
+        };
+        let ex = &mut ctx.exchanges[r];
+        if head.is_interim() {
+            let is_continue = head.status == 100;
+            self.rbuf.consume(len);
+            if let Req::Body {
+                waiting_continue, ..
+            } = &mut ex.req
+            {
+                if is_continue && *waiting_continue {
+                    *waiting_continue = false;
+                    self.continue_due = None;
+                }
+            }
+            self.last_io = ctx.now;
+            return Step::Progress;
+        }
+        if ex.interest == Interest::Wait {
+            // Delivered when the handler is woken; the head stays buffered.
+            return Step::Want(Want::Idle);
+        }
+        let asked = Asked {
+            head: ex.info.is_head,
+            connect: ex.info.is_connect,
+        };
+        let framing = match head.framing(asked) {
+            Ok(framing) => framing,
+            Err(m) => {
+                self.fail(Cause::Malformed(m), ctx);
+                return Step::Progress;
+            }
+        };
+        if let Req::Body {
+            waiting_continue: true,
+            ..
+        } = ex.req
+        {
+            // A final answer to `Expect: 100-continue`: the body is never
+            // sent, and the server expects no more of this request.
+            ex.req = Req::Done;
+            self.reusable = false;
+            self.continue_due = None;
+        }
+        if !framing.keep_alive || !ex.info.keep_alive {
+            self.reusable = false;
+        }
+        let handler = &mut ex.handler;
+        let result = guard(|| handler.on_response(Response::new(&head, framing.body)));
+        self.rbuf.consume(len);
+        self.head_due = None;
+        self.last_io = ctx.now;
+        let Ok(next) = result else {
+            self.fail(Cause::Exchange(r, None), ctx);
+            return Step::Progress;
+        };
+        ex.res = Res::Body {
+            decoder: framing.body.decoder(s.max_head_size),
+            saw_end: false,
+            error: None,
+        };
+        ex.apply(r, next, ctx.now, ctx.timers);
+        Step::Progress
+    }
+
+    /// `on_response_readable`, or the end of the exchange.
+    fn read_body(&mut self, r: usize, ctx: &mut Ctx<'_>) -> Step {
+        let ex = &ctx.exchanges[r];
+        match ex.interest {
+            Interest::Read | Interest::ReadWrite => {}
+            Interest::Write if ex.req_done() => {}
+            Interest::Write | Interest::Wait => return Step::Want(Want::Idle),
+            Interest::Remove => return self.removed(r, ctx),
+            Interest::End => {
+                self.end_exchange(r, ctx);
+                return Step::Progress;
+            }
+        }
+        if !self.body_readable(r, ctx.exchanges) {
+            let Res::Body { decoder, .. } = &ctx.exchanges[r].res else {
+                unreachable!()
+            };
+            if decoder.is_done() {
+                // The handler has seen the end and asks to read on: done.
+                self.end_exchange(r, ctx);
+                return Step::Progress;
+            }
+            return Step::Want(Want::Read);
+        }
+        let ex = &mut ctx.exchanges[r];
+        let Res::Body {
+            decoder,
+            saw_end,
+            error,
+        } = &mut ex.res
+        else {
+            unreachable!()
+        };
+        *saw_end = decoder.is_done();
+        let before = (self.rbuf.len(), decoder.clone());
+        let mut body = Decoder {
+            decoder,
+            input: &mut self.rbuf,
+            input_closed: self.input_closed,
+            error,
+        };
+        let handler = &mut ex.handler;
+        let Ok(next) = guard(|| handler.on_response_readable(&mut body)) else {
+            self.fail(Cause::Exchange(r, None), ctx);
+            return Step::Progress;
+        };
+        let stuck = next.interest == Interest::Read
+            && before == (self.rbuf.len(), decoder.clone())
+            && !decoder.is_done()
+            && error.is_none();
+        if let Some(m) = *error {
+            self.fail(Cause::Malformed(m), ctx);
+            return Step::Progress;
+        }
+        if self.input_closed && self.rbuf.is_empty() && !decoder.is_done() && !decoder.eof_reached()
+        {
+            // The body can never complete.
+            self.fail(Cause::PeerClosed, ctx);
+            return Step::Progress;
+        }
+        ex.apply(r, next, ctx.now, ctx.timers);
+        self.last_io = ctx.now;
+        if next.interest == Interest::Remove {
+            return self.removed(r, ctx);
+        }
+        if stuck {
+            // Read nothing yet asks to read: wait for more input.
+            return Step::Want(Want::Read);
+        }
+        Step::Progress
+    }
+
+    /// Would `on_response_readable` see something new (bytes or the end)?
+    fn body_readable(&mut self, r: usize, exchanges: &mut Slab<Exchange>) -> bool {
+        let Res::Body {
+            decoder,
+            saw_end,
+            error,
+        } = &mut exchanges[r].res
+        else {
+            return false;
+        };
+        if error.is_some() {
+            return false;
+        }
+        // Consume framing (chunk sizes) so that only body bytes count.
+        match decoder.decode(self.rbuf.data(), 0) {
+            Ok(step) => self.rbuf.consume(step.consumed),
+            Err(e) => {
+                *error = Some(e.into());
+                return true;
+            }
+        }
+        if decoder.is_done() {
+            !*saw_end
+        } else {
+            !self.rbuf.is_empty() || self.input_closed
+        }
+    }
+
+    /// The front exchange is over: keep-alive decision, drain what is
+    /// left of its body, move on to the next one.
+    fn end_exchange(&mut self, r: usize, ctx: &mut Ctx<'_>) {
+        let ex = &ctx.exchanges[r];
+        if !ex.req_done() {
+            // Answered before its body was complete; the body is dropped.
+            self.reusable = false;
+        }
+        if let Res::Body { decoder, .. } = &ex.res {
+            if !decoder.is_done() && self.reusable {
+                let budget = ctx.settings.max_drain;
+                if decoder.remaining().is_none_or(|n| n <= budget) {
+                    self.drain = Some((decoder.clone(), budget));
+                } else {
+                    self.reusable = false;
+                }
+            }
+        }
+        self.inflight.pop_front();
+        exchange::end(ctx.exchanges, r, ctx.shared);
+        self.reused = true;
+        self.head_due = None;
+        if !self.reusable {
+            self.drain = None;
+            if self.inflight.is_empty() {
+                self.set_phase(Phase::Closed, ctx);
+            } else {
+                self.fail(Cause::NotServed, ctx);
+            }
+            return;
+        }
+        if let Some(&next) = self.inflight.front() {
+            if ctx.exchanges[next].req_done() {
+                self.head_due = after(ctx.now, ctx.settings.response_timeout);
+            }
+        }
+    }
+
+    /// Exchange `k` returned `Next::remove()`.
+    fn removed(&mut self, k: usize, ctx: &mut Ctx<'_>) -> Step {
+        self.remover = Some(k);
+        self.fail(Cause::Exchange(k, None), ctx);
+        Step::Want(Want::Remove)
+    }
+
+    // ---- events from the loop ----
+
+    /// The deadline of the current phase passed (connecting is the loop's
+    /// business).
+    pub(crate) fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match self.phase {
+            Phase::Connecting | Phase::Closed => {}
+            Phase::Idle => self.set_phase(Phase::Closed, ctx),
+            Phase::Active => {
+                if self.continue_due.is_some_and(|at| at <= now) {
+                    // No `100 Continue` in time: send the body anyway.
+                    self.continue_due = None;
+                    if let Some(&w) = self.inflight.back() {
+                        if let Req::Body {
+                            waiting_continue, ..
+                        } = &mut ctx.exchanges[w].req
+                        {
+                            *waiting_continue = false;
+                        }
+                    }
+                } else if self.head_due.is_some_and(|at| at <= now) {
+                    self.fail(Cause::ResponseTimeout, ctx);
+                } else if self.io_due(ctx).is_some_and(|at| at <= now) {
+                    self.fail(Cause::ReadTimeout, ctx);
+                }
+                if self.phase == Phase::Active {
+                    self.arm(ctx);
+                }
+            }
+        }
+    }
+
+    /// The timeout of exchange `k`'s own `Next` passed.
+    pub(crate) fn on_handler_timeout(&mut self, k: usize, ctx: &mut Ctx<'_>) {
+        let Some(ex) = ctx.exchanges.get_mut(k) else {
+            return;
+        };
+        match ex.tell(Error::Timeout) {
+            Some(next) if next.interest == crate::Interest::Remove => {
+                self.removed(k, ctx);
+            }
+            Some(next) => ex.apply(k, next, ctx.now, ctx.timers),
+            None => self.fail(Cause::Exchange(k, None), ctx),
+        }
+    }
+
+    /// Reading or writing failed: the connection is over.
+    pub(crate) fn on_io_error(&mut self, err: io::Error, ctx: &mut Ctx<'_>) {
+        let cause = match err.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof => Cause::PeerClosed,
+            _ => Cause::Io(Some(err)),
+        };
+        self.fail(cause, ctx);
+    }
+
+    /// Writing failed (the server stopped reading): keep reading, since
+    /// the server's answer may be waiting, but send nothing more.
+    pub(crate) fn on_write_error(&mut self) {
+        self.reusable = false;
+        self.wbuf.clear();
+    }
+
+    /// Ends the connection: every exchange still on it is sent again on
+    /// another connection if that is safe, else told why it failed.
+    pub(crate) fn fail(&mut self, mut cause: Cause, ctx: &mut Ctx<'_>) {
+        let not_served = matches!(cause, Cause::NotServed);
+        let mut first = true;
+        while let Some(k) = self.inflight.pop_front() {
+            let is_front = std::mem::replace(&mut first, false);
+            if self.remover == Some(k) {
+                continue;
+            }
+            if let Cause::Exchange(culprit, err) = &mut cause {
+                if *culprit == k {
+                    match err.take() {
+                        Some(err) => exchange::fail(ctx.exchanges, k, err, ctx.shared),
+                        None => exchange::end(ctx.exchanges, k, ctx.shared),
+                    }
+                    continue;
+                }
+            }
+            let Some(ex) = ctx.exchanges.get_mut(k) else {
+                continue;
+            };
+            let unanswered = matches!(ex.res, Res::Head);
+            let never_sent = matches!(ex.req, Req::Head);
+            let retry = if is_front && !not_served {
+                // The front got nothing: a reused connection the server
+                // closed just as we sent (its keep-alive timeout).
+                matches!(cause, Cause::PeerClosed)
+                    && unanswered
+                    && self.reused
+                    && self.rbuf.is_empty()
+                    && ex.info.idempotent
+                    && !ex.body_started
+                    && ex.retries == 0
+            } else {
+                // Behind the front: never answered.
+                unanswered
+                    && !ex.body_started
+                    && ex.retries < MAX_RETRIES
+                    && (never_sent || ex.info.idempotent || not_served)
+            };
+            if retry {
+                ex.reset_for_retry(k, ctx.timers);
+                ctx.requeue.push(k);
+                continue;
+            }
+            let err = if !is_front || not_served {
+                Error::Closed
+            } else {
+                match &mut cause {
+                    Cause::PeerClosed if unanswered => Error::Closed,
+                    Cause::PeerClosed => Error::Incomplete,
+                    Cause::Io(e) => e.take().map_or(Error::Closed, Error::Io),
+                    Cause::Malformed(m) => Error::Malformed(m.0),
+                    Cause::ResponseTimeout => Error::ResponseTimeout,
+                    Cause::ReadTimeout => Error::ReadTimeout,
+                    Cause::NotServed | Cause::Exchange(..) => Error::Closed,
+                }
+            };
+            exchange::fail(ctx.exchanges, k, err, ctx.shared);
+        }
+        self.drain = None;
+        self.reusable = false;
+        self.set_phase(Phase::Closed, ctx);
+    }
+}
+
+/// The transitions, driven with plain bytes and no sockets.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::handler::Boxed;
+    use crate::client::url::Url;
+    use crate::client::{Handler, Response};
+    use crate::Next;
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// What a test handler saw.
+    #[derive(Default, Debug)]
+    struct Seen {
+        status: Option<u16>,
+        body: Vec<u8>,
+        error: Option<String>,
+        requests: usize,
+    }
+
+    /// GETs (or sends `body` with `method`), reads the whole response.
+    struct Get {
+        seen: Arc<Mutex<Seen>>,
+        method: &'static str,
+        body: &'static [u8],
+        expect: bool,
+    }
+
+    impl Handler for Get {
+        fn on_request(&mut self, req: &mut crate::client::Request<'_>) -> Next {
+            self.seen.lock().unwrap().requests += 1;
+            req.set_method(self.method);
+            if self.body.is_empty() {
+                return Next::read();
+            }
+            req.set_content_length(self.body.len() as u64);
+            if self.expect {
+                req.expect_continue();
+            }
+            Next::write()
+        }
+
+        fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+            body.write_all(self.body).unwrap();
+            Next::read()
+        }
+
+        fn on_response(&mut self, res: Response<'_>) -> Next {
+            self.seen.lock().unwrap().status = Some(res.status());
+            Next::read()
+        }
+
+        fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+            let mut buf = [0; 64];
+            loop {
+                match body.read(&mut buf) {
+                    Ok(0) => return Next::end(),
+                    Ok(n) => self.seen.lock().unwrap().body.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+                    Err(_) => return Next::read(),
+                }
+            }
+        }
+
+        fn on_error(&mut self, err: Error) -> Next {
+            self.seen.lock().unwrap().error = Some(err.to_string());
+            Next::remove()
+        }
+    }
+
+    /// A connection and everything its loop would lend it.
+    struct Driver {
+        _poll: mio::Poll,
+        shared: Arc<Shared>,
+        settings: Settings,
+        exchanges: Slab<Exchange>,
+        pool: BufPool,
+        timers: Timers,
+        scratch: Scratch,
+        requeue: Vec<usize>,
+        now: Instant,
+        conn: Conn,
+        /// Everything the client wrote.
+        output: Vec<u8>,
+    }
+
+    impl Driver {
+        fn new(settings: Settings) -> Driver {
+            let poll = mio::Poll::new().unwrap();
+            let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+            let (shared, _) = Shared::new(waker, 16);
+            let mut timers = Timers::default();
+            let now = Instant::now();
+            let conn = Conn::new(0, 0, &settings, &mut timers, now);
+            let mut d = Driver {
+                _poll: poll,
+                shared,
+                pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
+                settings,
+                exchanges: Slab::new(),
+                timers,
+                scratch: Scratch::default(),
+                requeue: Vec::new(),
+                now,
+                conn,
+                output: Vec::new(),
+            };
+            d.with(|conn, ctx| conn.connected(ctx));
+            d
+        }
+
+        fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> R) -> R {
+            let mut ctx = Ctx {
+                exchanges: &mut self.exchanges,
+                shared: &self.shared,
+                settings: &self.settings,
+                pool: &mut self.pool,
+                timers: &mut self.timers,
+                scratch: &mut self.scratch,
+                now: self.now,
+                requeue: &mut self.requeue,
+            };
+            f(&mut self.conn, &mut ctx)
+        }
+
+        /// Submits a handler and starts it on the connection.
+        fn request(&mut self, handler: Get) -> usize {
+            let url = Url::parse("http://h/p").unwrap();
+            let boxed: Box<dyn Boxed> = Box::new(handler);
+            let k = self.exchanges.insert(Exchange::new(boxed, url, 0));
+            self.with(|conn, ctx| conn.start(k, ctx));
+            self.run();
+            k
+        }
+
+        /// Advances until the connection needs input; collects output.
+        fn run(&mut self) -> Want {
+            loop {
+                let want = self.with(|conn, ctx| conn.advance(ctx));
+                let pending = self.conn.wbuf.pending().to_vec();
+                self.output.extend_from_slice(&pending);
+                self.conn.wbuf.advance(pending.len());
+                if want != Want::Flush && want != Want::Yield {
+                    return want;
+                }
+            }
+        }
+
+        fn feed(&mut self, bytes: &[u8]) -> Want {
+            self.pool.attach_read(&mut self.conn.rbuf);
+            let spare = self.conn.rbuf.spare();
+            spare[..bytes.len()].copy_from_slice(bytes);
+            self.conn.rbuf.filled(bytes.len());
+            self.run()
+        }
+
+        fn close_input(&mut self) -> Want {
+            self.conn.input_closed = true;
+            self.run()
+        }
+
+        fn fire_deadline(&mut self, after: Duration) -> Want {
+            self.now += after;
+            self.with(|conn, ctx| conn.on_deadline(ctx));
+            self.run()
+        }
+    }
+
+    fn get(seen: &Arc<Mutex<Seen>>) -> Get {
+        Get {
+            seen: Arc::clone(seen),
+            method: "GET",
+            body: b"",
+            expect: false,
+        }
+    }
+
+    fn output(d: &Driver) -> &str {
+        std::str::from_utf8(&d.output).unwrap()
+    }
+
+    mod exchange {
+        use super::*;
+
+        #[test]
+        fn request_then_response_split_at_every_byte_then_idle() {
+            let response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+            for split in 1..response.len() {
+                let mut d = Driver::new(Settings::default());
+                let seen = Arc::default();
+                d.request(get(&seen));
+                assert_eq!(output(&d), "GET /p HTTP/1.1\r\nHost: h\r\n\r\n");
+                for piece in response.chunks(split) {
+                    d.feed(piece);
+                }
+                let seen = seen.lock().unwrap();
+                assert_eq!(seen.status, Some(200), "split {split}");
+                assert_eq!(seen.body, b"abcde", "split {split}");
+                assert!(d.conn.is_idle(), "split {split}");
+                assert!(d.exchanges.is_empty());
+            }
+        }
+
+        #[test]
+        fn close_delimited_body_ends_at_eof_and_closes() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            d.feed(b"HTTP/1.0 200 OK\r\n\r\nhello ");
+            d.feed(b"world");
+            assert!(seen.lock().unwrap().status.is_some());
+            assert_eq!(d.close_input(), Want::Remove);
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.body, b"hello world");
+            assert_eq!(seen.error, None);
+        }
+
+        #[test]
+        fn head_response_has_no_body_whatever_its_length() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(Get {
+                method: "HEAD",
+                ..get(&seen)
+            });
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            assert!(d.conn.is_idle());
+            assert_eq!(seen.lock().unwrap().status, Some(200));
+        }
+
+        #[test]
+        fn interim_responses_are_skipped() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            d.feed(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            );
+            assert_eq!(seen.lock().unwrap().status, Some(204));
+            assert!(d.conn.is_idle());
+        }
+
+        #[test]
+        fn unread_body_is_drained_then_the_connection_is_idle() {
+            struct Ignore;
+            impl Handler for Ignore {
+                fn on_response(&mut self, _: Response<'_>) -> Next {
+                    Next::end()
+                }
+            }
+            let mut d = Driver::new(Settings::default());
+            let url = Url::parse("http://h/").unwrap();
+            let k = d.exchanges.insert(Exchange::new(Box::new(Ignore), url, 0));
+            d.with(|c, ctx| c.start(k, ctx));
+            d.run();
+            assert_eq!(
+                d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"),
+                Want::Read
+            );
+            assert!(!d.conn.is_idle());
+            d.feed(b"67890");
+            assert!(d.conn.is_idle());
+        }
+    }
+
+    mod expect {
+        use super::*;
+
+        fn put(seen: &Arc<Mutex<Seen>>) -> Get {
+            Get {
+                method: "PUT",
+                body: b"data",
+                expect: true,
+                ..get(seen)
+            }
+        }
+
+        #[test]
+        fn body_waits_for_100_continue() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(put(&seen));
+            assert!(output(&d).ends_with("Expect: 100-continue\r\n\r\n"));
+            d.feed(b"HTTP/1.1 100 Continue\r\n\r\n");
+            assert!(output(&d).ends_with("\r\n\r\ndata"));
+            d.feed(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(seen.lock().unwrap().status, Some(201));
+            assert!(d.conn.is_idle());
+        }
+
+        #[test]
+        fn body_goes_anyway_after_the_continue_timeout() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(put(&seen));
+            assert!(!output(&d).ends_with("data"));
+            d.fire_deadline(Duration::from_secs(2));
+            assert!(output(&d).ends_with("\r\n\r\ndata"));
+        }
+
+        #[test]
+        fn final_answer_instead_of_100_skips_the_body_and_closes() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(put(&seen));
+            let want = d.feed(b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(want, Want::Remove);
+            assert!(!output(&d).ends_with("data"));
+            assert_eq!(seen.lock().unwrap().status, Some(417));
+        }
+    }
+
+    mod failure {
+        use super::*;
+
+        #[test]
+        fn malformed_head_is_an_error_and_closes() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            assert_eq!(d.feed(b"HTTP/1.1 2x0 OK\r\n\r\n"), Want::Remove);
+            let err = seen.lock().unwrap().error.clone().unwrap();
+            assert!(err.starts_with("malformed response"), "{err}");
+        }
+
+        #[test]
+        fn cut_short_body_is_incomplete() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+            assert_eq!(d.close_input(), Want::Remove);
+            assert_eq!(
+                seen.lock().unwrap().error.as_deref(),
+                Some(Error::Incomplete.to_string().as_str())
+            );
+        }
+
+        #[test]
+        fn response_timeout() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            assert_eq!(d.fire_deadline(Duration::from_secs(31)), Want::Remove);
+            assert_eq!(
+                seen.lock().unwrap().error.as_deref(),
+                Some(Error::ResponseTimeout.to_string().as_str())
+            );
+        }
+
+        #[test]
+        fn close_on_a_reused_connection_retries_an_idempotent_request() {
+            let mut d = Driver::new(Settings::default());
+            let first = Arc::default();
+            d.request(get(&first));
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            assert!(d.conn.is_idle());
+            let second = Arc::default();
+            let k = d.request(get(&second));
+            assert_eq!(d.close_input(), Want::Remove);
+            assert_eq!(d.requeue, [k]);
+            assert_eq!(second.lock().unwrap().error, None);
+        }
+
+        #[test]
+        fn close_on_a_fresh_connection_is_an_error() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            d.request(get(&seen));
+            assert_eq!(d.close_input(), Want::Remove);
+            assert!(d.requeue.is_empty());
+            assert_eq!(
+                seen.lock().unwrap().error.as_deref(),
+                Some(Error::Closed.to_string().as_str())
+            );
+        }
+    }
+
+    mod pipelining {
+        use super::*;
+
+        #[test]
+        fn responses_are_matched_in_order_and_close_requeues_the_rest() {
+            let settings = Settings {
+                max_pipelined: 4,
+                ..Settings::default()
+            };
+            let mut d = Driver::new(settings);
+            let seen: Vec<Arc<Mutex<Seen>>> = (0..3).map(|_| Arc::default()).collect();
+            let mut keys = Vec::new();
+            for s in &seen {
+                keys.push(d.request(get(s)));
+                assert!(d.conn.can_pipeline(&d.exchanges, &d.settings));
+            }
+            assert_eq!(output(&d).matches("GET /p").count(), 3);
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 201 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nb");
+            assert_eq!(seen[0].lock().unwrap().body, b"a");
+            assert_eq!(seen[1].lock().unwrap().body, b"b");
+            assert_eq!(seen[1].lock().unwrap().status, Some(201));
+            // The third was never answered: it goes to another connection.
+            assert_eq!(d.requeue, [keys[2]]);
+            assert!(d.conn.is_closed());
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! [`Error`]: why a client request failed.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+/// Why a client request failed, as its handler's
+/// [`on_error`](crate::client::Handler::on_error) (or a blocking call) is
+/// told.
+///
+/// Each variant says what went wrong in terms a user can act on; its
+/// [`Display`](fmt::Display) is a complete sentence fragment fit for an
+/// error message.
+///
+/// ```
+/// use nextloop::client::Error;
+///
+/// let err = Error::InvalidUrl("only http:// URLs are supported");
+/// assert_eq!(err.to_string(), "invalid URL: only http:// URLs are supported");
+/// assert!(Error::ConnectTimeout.is_timeout());
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not of the form `http://host[:port][/path][?query]`.
+    InvalidUrl(&'static str),
+    /// The request as built cannot be sent (an invalid method or field).
+    InvalidRequest(&'static str),
+    /// The host name could not be resolved to an address.
+    Resolve {
+        /// The name that was looked up.
+        host: String,
+        /// What the resolver said.
+        error: io::Error,
+    },
+    /// Nothing listens at this address: the connection was refused.
+    Refused(SocketAddr),
+    /// Connecting failed for another reason (unreachable network, ...).
+    Connect {
+        /// The address tried last.
+        addr: SocketAddr,
+        /// What the system said.
+        error: io::Error,
+    },
+    /// The connection was not established within the connect timeout.
+    ConnectTimeout,
+    /// The request was sent but no complete response head arrived within
+    /// the response timeout.
+    ResponseTimeout,
+    /// The server sent (or took) nothing for longer than the read timeout
+    /// in the middle of an exchange.
+    ReadTimeout,
+    /// The timeout of the handler's own [`Next`](crate::Next) expired.
+    Timeout,
+    /// The server closed (or reset) the connection before a complete
+    /// response head arrived.
+    Closed,
+    /// The connection was closed or reset in the middle of the response
+    /// body: the body is incomplete.
+    Incomplete,
+    /// The server's response breaks HTTP/1 (bad status line, ambiguous
+    /// framing, bad chunk sizes, ...). The connection is not reused.
+    Malformed(&'static str),
+    /// Too many requests are in flight on this client at once.
+    TooManyRequests,
+    /// The client shut down before the exchange completed.
+    Shutdown,
+    /// Another I/O error on an established connection.
+    Io(io::Error),
+}
+
+impl Error {
+    /// Is this one of the timeouts (connect, response, read, or the
+    /// handler's own)?
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectTimeout | Error::ResponseTimeout | Error::ReadTimeout | Error::Timeout
+        )
+    }
+
+    /// The closest [`io::ErrorKind`], for callers that turn this into an
+    /// [`io::Error`].
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::InvalidUrl(_) | Error::InvalidRequest(_) => io::ErrorKind::InvalidInput,
+            Error::Refused(_) => io::ErrorKind::ConnectionRefused,
+            Error::ConnectTimeout
+            | Error::ResponseTimeout
+            | Error::ReadTimeout
+            | Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Closed => io::ErrorKind::ConnectionAborted,
+            Error::Incomplete => io::ErrorKind::UnexpectedEof,
+            Error::Malformed(_) => io::ErrorKind::InvalidData,
+            Error::Resolve { error, .. } | Error::Connect { error, .. } | Error::Io(error) => {
+                error.kind()
+            }
+            Error::TooManyRequests | Error::Shutdown => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl(what) => write!(f, "invalid URL: {what}"),
+            Error::InvalidRequest(what) => write!(f, "invalid request: {what}"),
+            Error::Resolve { host, error } => {
+                write!(f, "could not resolve host {host:?}: {error}")
+            }
+            Error::Refused(addr) => write!(
+                f,
+                "connection refused by {addr}: is a server listening on that port?"
+            ),
+            Error::Connect { addr, error } => write!(f, "could not connect to {addr}: {error}"),
+            Error::ConnectTimeout => f.write_str("timed out connecting to the server"),
+            Error::ResponseTimeout => {
+                f.write_str("timed out waiting for the response head after sending the request")
+            }
+            Error::ReadTimeout => {
+                f.write_str("timed out: the server stopped sending or receiving mid-exchange")
+            }
+            Error::Timeout => f.write_str("the handler's timeout expired"),
+            Error::Closed => {
+                f.write_str("the server closed the connection before sending a response")
+            }
+            Error::Incomplete => {
+                f.write_str("the connection was closed or reset in the middle of the response body")
+            }
+            Error::Malformed(what) => write!(f, "malformed response from the server: {what}"),
+            Error::TooManyRequests => f.write_str("too many requests in flight on this client"),
+            Error::Shutdown => f.write_str("the client has shut down"),
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Resolve { error, .. } | Error::Connect { error, .. } | Error::Io(error) => {
+                Some(error)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            Error::Io(e) => e,
+            e => io::Error::new(e.io_kind(), e),
+        }
+    }
+}

@@ -1,0 +1,738 @@
+//! The client's event loop: `Poll`, the slab of connections and the slab
+//! of exchanges, connecting, readiness, deadlines and wake-ups. All socket
+//! I/O of the client happens here.
+//!
+//! Work arrives through the one `mio::Waker`: new exchanges from
+//! [`Client::request`](super::Client::request), resolved names from the
+//! resolver thread, [`Control::ready`](crate::Control::ready) wake-ups.
+//! An exchange waits in its host's queue until [`Host::pick`] gives it a
+//! connection; connections are run by a loop that asks [`Conn::advance`]
+//! for their next need, reading until `WouldBlock` (mio is
+//! edge-triggered). Nothing recurses: a host whose situation changed is
+//! queued, and queued hosts are dispatched at the end of each turn.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::conn::{Conn, Ctx, Scratch, Want};
+use super::exchange::{self, Exchange};
+use super::handler::Boxed;
+use super::pool::{Hosts, Pick};
+use super::resolve::{Resolved, Resolver};
+use super::url::Url;
+use super::{Error, Settings};
+use crate::buf::BufPool;
+use crate::control::{Shared, Wake};
+use crate::timer::Timers;
+
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+/// A request handed to the loop by [`Client::request`](super::Client::request).
+pub(crate) struct Submit {
+    pub url: Url,
+    pub handler: Box<dyn Boxed>,
+}
+
+/// A connection, its socket's readiness, and where it connects to.
+struct Entry {
+    sock: TcpStream,
+    conn: Conn,
+    /// Not known to be drained: reading may find bytes.
+    readable: bool,
+    /// Not known to be full: writing may succeed.
+    writable: bool,
+    /// The server's FIN was reported: read until 0 even after a short read.
+    read_closed: bool,
+    /// Writing failed: what is written from now on is thrown away.
+    write_failed: bool,
+    /// The addresses to try, and the next one after the current.
+    addrs: Arc<[SocketAddr]>,
+    next_addr: usize,
+    addr: SocketAddr,
+}
+
+/// What a loop is made of before it runs (all `Send`, built on the
+/// caller's thread).
+pub(crate) struct Parts {
+    pub poll: Poll,
+    pub shared: Arc<Shared>,
+    pub wakes: Receiver<Wake>,
+    pub submits: Receiver<Submit>,
+    pub settings: Settings,
+}
+
+struct EventLoop {
+    poll: Poll,
+    shared: Arc<Shared>,
+    wakes: Receiver<Wake>,
+    submits: Receiver<Submit>,
+    settings: Settings,
+    conns: Slab<Entry>,
+    exchanges: Slab<Exchange>,
+    hosts: Hosts,
+    bufs: BufPool,
+    timers: Timers,
+    scratch: Scratch,
+    /// Exchanges a failed connection hands back, to go to another one.
+    requeue: Vec<usize>,
+    /// Connections that yielded and run again after this turn.
+    rerun: Vec<usize>,
+    /// Hosts to dispatch at the end of this turn.
+    pending: Vec<usize>,
+    resolver: Resolver,
+    resolved: Receiver<Resolved>,
+    /// Every `Client` handle is gone: finish what is in flight, then end.
+    shutting_down: bool,
+}
+
+/// How running a connection ended.
+enum Outcome {
+    Parked,
+    Yielded,
+    Remove,
+    Failed(io::Error),
+}
+
+impl Parts {
+    /// Runs the loop on this thread until the client is dropped and every
+    /// exchange has ended.
+    pub(crate) fn run(self) -> io::Result<()> {
+        let settings = self.settings;
+        let (resolver, resolved) = Resolver::new(Arc::clone(&self.shared));
+        EventLoop {
+            poll: self.poll,
+            shared: self.shared,
+            wakes: self.wakes,
+            submits: self.submits,
+            bufs: BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024),
+            settings,
+            conns: Slab::new(),
+            exchanges: Slab::new(),
+            hosts: Hosts::default(),
+            timers: Timers::default(),
+            scratch: Scratch::default(),
+            requeue: Vec::new(),
+            rerun: Vec::new(),
+            pending: Vec::new(),
+            resolver,
+            resolved,
+            shutting_down: false,
+        }
+        .run()
+    }
+}
+
+impl EventLoop {
+    fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut rerun = Vec::new();
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                self.fail_everything();
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.on_wake(now),
+                    Token(key) => {
+                        let Some(entry) = self.conns.get_mut(key) else {
+                            continue;
+                        };
+                        entry.readable |= event.is_readable() || event.is_read_closed();
+                        entry.writable |= event.is_writable();
+                        entry.read_closed |= event.is_read_closed();
+                        if event.is_error() || event.is_write_closed() {
+                            // Read what arrived before the error; the read
+                            // then reports it.
+                            entry.readable = true;
+                            entry.read_closed = true;
+                        }
+                        if entry.conn.is_connecting() {
+                            self.check_connect(key, now);
+                        } else {
+                            self.run_conn(key, now);
+                        }
+                    }
+                }
+            }
+            std::mem::swap(&mut rerun, &mut self.rerun);
+            for key in rerun.drain(..) {
+                self.run_conn(key, now);
+            }
+            self.expire(now);
+            self.dispatch_pending(now);
+            if self.shutting_down && self.exchanges.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.rerun.is_empty() || !self.pending.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.timers
+            .next()
+            // Round up so that we do not wake just before a deadline.
+            .map(|at| at.saturating_duration_since(now) + Duration::from_millis(1))
+    }
+
+    fn ctx(&mut self, now: Instant) -> (&mut Slab<Entry>, Ctx<'_>) {
+        let ctx = Ctx {
+            exchanges: &mut self.exchanges,
+            shared: &self.shared,
+            settings: &self.settings,
+            pool: &mut self.bufs,
+            timers: &mut self.timers,
+            scratch: &mut self.scratch,
+            now,
+            requeue: &mut self.requeue,
+        };
+        (&mut self.conns, ctx)
+    }
+
+    /// Queues `host` for a dispatch at the end of this turn.
+    fn mark(&mut self, host: usize) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            if !h.queued {
+                h.queued = true;
+                self.pending.push(host);
+            }
+        }
+    }
+
+    // ---- wake-ups: new requests, resolved names, Control::ready ----
+
+    fn on_wake(&mut self, now: Instant) {
+        self.shared.clear_woken();
+        if self.shared.shutdown.load(Ordering::Acquire) {
+            self.shutting_down = true;
+        }
+        while let Ok(submit) = self.submits.try_recv() {
+            self.submit(submit);
+        }
+        while let Ok(resolved) = self.resolved.try_recv() {
+            self.on_resolved(resolved, now);
+        }
+        while let Ok(wake) = self.wakes.try_recv() {
+            if !self.shared.is_current(wake.key, wake.generation) {
+                continue;
+            }
+            let Some(ex) = self.exchanges.get_mut(wake.key) else {
+                continue;
+            };
+            ex.wake(wake.key, wake.next, now, &mut self.timers);
+            if let Some(conn) = ex.conn {
+                self.run_conn(conn, now);
+            }
+        }
+    }
+
+    fn submit(&mut self, Submit { url, mut handler }: Submit) {
+        if self.exchanges.len() >= self.settings.max_exchanges {
+            let _ = exchange::guard(|| handler.on_error(Error::TooManyRequests));
+            let _ = exchange::guard(move || drop(handler));
+            return;
+        }
+        let host = self.hosts.find_or_insert(&url);
+        let key = self.exchanges.insert(Exchange::new(handler, url, host));
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.waiting.push_back(key);
+        }
+        self.mark(host);
+    }
+
+    fn on_resolved(&mut self, resolved: Resolved, now: Instant) {
+        let Some(host) = self.hosts.get_mut(resolved.host) else {
+            return;
+        };
+        if !host.resolving || host.port != resolved.port || *host.name != *resolved.name {
+            return;
+        }
+        host.resolving = false;
+        match resolved.result {
+            Ok(addrs) if !addrs.is_empty() => {
+                host.addrs = Some(addrs.into());
+                host.resolved_at = Some(now);
+            }
+            result => {
+                let error = result.err().unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "no addresses found")
+                });
+                let waiting: Vec<usize> = host.waiting.drain(..).collect();
+                let name = resolved.name.to_string();
+                for key in waiting {
+                    let err = Error::Resolve {
+                        host: name.clone(),
+                        error: io::Error::new(error.kind(), error.to_string()),
+                    };
+                    exchange::fail(&mut self.exchanges, key, err, &self.shared);
+                }
+            }
+        }
+        self.mark(resolved.host);
+    }
+
+    // ---- giving exchanges connections ----
+
+    fn dispatch_pending(&mut self, now: Instant) {
+        while let Some(host) = self.pending.pop() {
+            if let Some(h) = self.hosts.get_mut(host) {
+                h.queued = false;
+            }
+            self.dispatch(host, now);
+            self.hosts.remove_if_unused(host);
+        }
+    }
+
+    /// Gives the host's waiting exchanges connections, as far as it can.
+    fn dispatch(&mut self, host_key: usize, now: Instant) {
+        loop {
+            let Some(host) = self.hosts.get(host_key) else {
+                return;
+            };
+            let (conns, exchanges, settings) = (&self.conns, &self.exchanges, &self.settings);
+            let pick = host.pick(
+                settings.max_per_host,
+                now,
+                |c| conns.get(c).is_some_and(|e| e.conn.is_idle()),
+                |c| {
+                    settings.max_pipelined > 1
+                        && conns
+                            .get(c)
+                            .is_some_and(|e| e.conn.can_pipeline(exchanges, settings))
+                },
+            );
+            match pick {
+                Pick::Idle(c) | Pick::Pipeline(c) => {
+                    let Some(ex) = self
+                        .hosts
+                        .get_mut(host_key)
+                        .and_then(|h| h.waiting.pop_front())
+                    else {
+                        return;
+                    };
+                    let (conns, mut ctx) = self.ctx(now);
+                    conns[c].conn.start(ex, &mut ctx);
+                    self.run_conn(c, now);
+                }
+                Pick::Connect => self.open(host_key, now),
+                Pick::Resolve => {
+                    let host = self.hosts.get_mut(host_key).expect("host");
+                    let name = host.name.trim_start_matches('[').trim_end_matches(']');
+                    match self.resolver.resolve(host_key, name, host.port) {
+                        Ok(()) => host.resolving = true,
+                        Err(e) => {
+                            let name = host.name.to_string();
+                            if let Some(ex) = host.waiting.pop_front() {
+                                let err = Error::Resolve {
+                                    host: name,
+                                    error: e,
+                                };
+                                exchange::fail(&mut self.exchanges, ex, err, &self.shared);
+                            }
+                            continue;
+                        }
+                    }
+                    return;
+                }
+                Pick::Wait => return,
+            }
+        }
+    }
+
+    /// Starts a new connection to the host, trying its addresses in turn
+    /// until one can at least begin to connect.
+    fn open(&mut self, host_key: usize, now: Instant) {
+        let Some(addrs) = self.hosts.get(host_key).and_then(|h| h.addrs.clone()) else {
+            return;
+        };
+        let mut last = None;
+        for (i, &addr) in addrs.iter().enumerate() {
+            match self.connect(addr) {
+                Ok(sock) => {
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    let mut entry_sock = sock;
+                    if let Err(e) = self.poll.registry().register(
+                        &mut entry_sock,
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        last = Some((addr, e));
+                        continue;
+                    }
+                    entry.insert(Entry {
+                        sock: entry_sock,
+                        conn: Conn::new(key, host_key, &self.settings, &mut self.timers, now),
+                        readable: false,
+                        writable: false,
+                        read_closed: false,
+                        write_failed: false,
+                        addrs: Arc::clone(&addrs),
+                        next_addr: i + 1,
+                        addr,
+                    });
+                    let host = self.hosts.get_mut(host_key).expect("host");
+                    host.open.push(key);
+                    host.connecting += 1;
+                    return;
+                }
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        // Not one address could even start connecting.
+        if let Some((addr, e)) = last {
+            self.fail_waiting(host_key, connect_error(addr, e));
+        }
+    }
+
+    fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect(addr)
+    }
+
+    /// A connect attempt for the host failed: the first exchange waiting
+    /// for a connection gets the error.
+    fn fail_waiting(&mut self, host_key: usize, err: Error) {
+        let Some(host) = self.hosts.get_mut(host_key) else {
+            return;
+        };
+        if let Some(ex) = host.waiting.pop_front() {
+            exchange::fail(&mut self.exchanges, ex, err, &self.shared);
+        }
+        self.mark(host_key);
+    }
+
+    /// A connecting socket reported an event: connected, failed, or
+    /// (spuriously) neither yet.
+    fn check_connect(&mut self, key: usize, now: Instant) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return;
+        };
+        let error = match entry.sock.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => match entry.sock.peer_addr() {
+                Ok(_) => None,
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(e) = error {
+            return self.connect_failed(key, Some(e), now);
+        }
+        let _ = entry.sock.set_nodelay(true);
+        let host_key = entry.conn.host;
+        let (conns, mut ctx) = self.ctx(now);
+        conns[key].conn.connected(&mut ctx);
+        if let Some(host) = self.hosts.get_mut(host_key) {
+            host.connecting -= 1;
+        }
+        self.run_conn(key, now);
+        self.mark(host_key);
+    }
+
+    /// Connecting failed (`None`: timed out). Other addresses of the host
+    /// are tried first; when none is left, the first waiting exchange gets
+    /// the error.
+    fn connect_failed(&mut self, key: usize, error: Option<io::Error>, now: Instant) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return;
+        };
+        if error.is_some() {
+            while entry.next_addr < entry.addrs.len() {
+                let addr = entry.addrs[entry.next_addr];
+                entry.next_addr += 1;
+                let Ok(mut sock) = TcpStream::connect(addr) else {
+                    continue;
+                };
+                let registered = self.poll.registry().register(
+                    &mut sock,
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+                if registered.is_ok() {
+                    let _ = self.poll.registry().deregister(&mut entry.sock);
+                    entry.sock = sock;
+                    entry.addr = addr;
+                    entry.readable = false;
+                    entry.writable = false;
+                    entry.read_closed = false;
+                    return;
+                }
+            }
+        }
+        let entry = self.conns.remove(key);
+        let host_key = entry.conn.host;
+        if let Some(host) = self.hosts.get_mut(host_key) {
+            host.open.retain(|&c| c != key);
+            host.connecting -= 1;
+        }
+        let err = match error {
+            None => Error::ConnectTimeout,
+            Some(e) => connect_error(entry.addr, e),
+        };
+        drop(entry);
+        let _ = now;
+        self.fail_waiting(host_key, err);
+    }
+
+    // ---- deadlines ----
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((at, timer)) = self.timers.pop_due(now) {
+            let key = timer / 2;
+            if timer % 2 == 0 {
+                let Some(entry) = self.conns.get_mut(key) else {
+                    continue;
+                };
+                self.timers.rearm(at, now, timer, &mut entry.conn.deadline);
+                if !entry.conn.deadline.is_due(now) {
+                    continue;
+                }
+                entry.conn.deadline.at = None;
+                if entry.conn.is_connecting() {
+                    self.connect_failed(key, None, now);
+                    continue;
+                }
+                let (conns, mut ctx) = self.ctx(now);
+                conns[key].conn.on_deadline(&mut ctx);
+                self.run_conn(key, now);
+            } else {
+                let Some(ex) = self.exchanges.get_mut(key) else {
+                    continue;
+                };
+                self.timers.rearm(at, now, timer, &mut ex.deadline);
+                if !ex.deadline.is_due(now) {
+                    continue;
+                }
+                ex.deadline.at = None;
+                let Some(conn) = ex.conn else {
+                    continue;
+                };
+                let (conns, mut ctx) = self.ctx(now);
+                if let Some(entry) = conns.get_mut(conn) {
+                    entry.conn.on_handler_timeout(key, &mut ctx);
+                }
+                self.run_conn(conn, now);
+            }
+        }
+    }
+
+    // ---- running a connection ----
+
+    /// Runs one connection until it cannot progress without an event.
+    fn run_conn(&mut self, key: usize, now: Instant) {
+        let high_water = self.settings.write_high_water;
+        let (conns, mut ctx) = self.ctx(now);
+        let Some(entry) = conns.get_mut(key) else {
+            return;
+        };
+        if entry.conn.is_connecting() {
+            return;
+        }
+        let outcome = loop {
+            let want = entry.conn.advance(&mut ctx);
+            let mut flushed = false;
+            if !entry.conn.wbuf.is_empty() && entry.writable {
+                match flush(entry) {
+                    Ok(wrote) => {
+                        flushed = wrote;
+                        if wrote {
+                            entry.conn.last_io = now;
+                        }
+                    }
+                    Err(_) => {
+                        // The server stopped reading; its answer may still
+                        // be on its way. Read on.
+                        entry.write_failed = true;
+                        entry.conn.on_write_error();
+                    }
+                }
+            }
+            match want {
+                Want::Read => match fill(entry, ctx.pool) {
+                    Ok(true) => {
+                        entry.conn.last_io = now;
+                        continue;
+                    }
+                    // Nothing to read, but output drained: a writer held
+                    // back by the high-water mark may go on.
+                    Ok(false) if flushed && entry.conn.wbuf.len() < high_water => continue,
+                    Ok(false) => break Outcome::Parked,
+                    Err(e) => break Outcome::Failed(e),
+                },
+                Want::Flush if entry.conn.wbuf.len() < high_water => continue,
+                Want::Flush | Want::Idle => break Outcome::Parked,
+                Want::Yield => break Outcome::Yielded,
+                Want::Remove => break Outcome::Remove,
+            }
+        };
+        let host = entry.conn.host;
+        match outcome {
+            Outcome::Parked => ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf),
+            Outcome::Yielded => {
+                ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
+                self.rerun.push(key);
+            }
+            Outcome::Remove => self.remove(key),
+            Outcome::Failed(e) => {
+                entry.conn.on_io_error(e, &mut ctx);
+                self.remove(key);
+            }
+        }
+        self.take_requeued();
+        let free = self.conns.get(key).is_some_and(|e| {
+            e.conn.is_idle()
+                || self.settings.max_pipelined > 1
+                    && e.conn.can_pipeline(&self.exchanges, &self.settings)
+        });
+        let waiting = self.hosts.get(host).is_some_and(|h| !h.waiting.is_empty());
+        if free && waiting {
+            self.mark(host);
+        }
+    }
+
+    /// Exchanges handed back by a failed connection go to the front of
+    /// their host's queue, in their order.
+    fn take_requeued(&mut self) {
+        for i in (0..self.requeue.len()).rev() {
+            let key = self.requeue[i];
+            let Some(host) = self.exchanges.get(key).map(|ex| ex.host) else {
+                continue;
+            };
+            if let Some(h) = self.hosts.get_mut(host) {
+                h.waiting.push_front(key);
+            }
+            self.mark(host);
+        }
+        self.requeue.clear();
+    }
+
+    /// Drops a connection; an exchange that asked for `Next::remove()`
+    /// gets its socket.
+    fn remove(&mut self, key: usize) {
+        let Some(mut entry) = self.conns.try_remove(key) else {
+            return;
+        };
+        debug_assert!(entry.conn.is_closed(), "removing a live connection");
+        entry.conn.rbuf.clear();
+        entry.conn.wbuf.clear();
+        self.bufs
+            .release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
+        let host = entry.conn.host;
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.open.retain(|&c| c != key);
+        }
+        self.mark(host);
+        let _ = self.poll.registry().deregister(&mut entry.sock);
+        let Some(remover) = entry.conn.remover.take() else {
+            return;
+        };
+        if let Some(ex) = self.exchanges.try_remove(remover) {
+            self.shared.retire(remover);
+            let sock = entry.sock;
+            let _ = exchange::guard(move || ex.handler.on_remove_boxed(sock));
+        }
+    }
+
+    /// The loop cannot go on: every exchange is told.
+    fn fail_everything(&mut self) {
+        let keys: Vec<usize> = self.exchanges.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            exchange::fail(&mut self.exchanges, key, Error::Shutdown, &self.shared);
+        }
+    }
+}
+
+fn connect_error(addr: SocketAddr, error: io::Error) -> Error {
+    if error.kind() == io::ErrorKind::ConnectionRefused {
+        Error::Refused(addr)
+    } else {
+        Error::Connect { addr, error }
+    }
+}
+
+/// Writes buffered output until done or `WouldBlock`. `Ok(true)`: some
+/// bytes went out.
+fn flush(entry: &mut Entry) -> io::Result<bool> {
+    let wbuf = &mut entry.conn.wbuf;
+    if entry.write_failed {
+        wbuf.clear();
+        return Ok(false);
+    }
+    let mut wrote = false;
+    while !wbuf.is_empty() {
+        match entry.sock.write(wbuf.pending()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                wrote = true;
+                let short = n < wbuf.len();
+                wbuf.advance(n);
+                if short {
+                    // The socket buffer is full; the next edge says when not.
+                    entry.writable = false;
+                    return Ok(true);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                entry.writable = false;
+                return Ok(wrote);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(wrote)
+}
+
+/// Reads once into the read buffer. `Ok(true)`: something changed (bytes
+/// or end of input) and the connection should run again.
+fn fill(entry: &mut Entry, pool: &mut BufPool) -> io::Result<bool> {
+    if !entry.readable || entry.conn.input_closed {
+        return Ok(false);
+    }
+    pool.attach_read(&mut entry.conn.rbuf);
+    let spare = entry.conn.rbuf.spare();
+    let room = spare.len();
+    if room == 0 {
+        // Full, and the handler is not consuming: the read is still owed.
+        return Ok(false);
+    }
+    loop {
+        match entry.sock.read(spare) {
+            Ok(0) => {
+                entry.conn.input_closed = true;
+                entry.readable = false;
+                return Ok(true);
+            }
+            Ok(n) => {
+                entry.conn.rbuf.filled(n);
+                if n < room && !entry.read_closed {
+                    // Drained: with edge-triggered readiness, new bytes
+                    // bring a new event. (After a FIN we read on to see 0.)
+                    entry.readable = false;
+                }
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                entry.readable = false;
+                return Ok(false);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

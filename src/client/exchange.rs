@@ -1,0 +1,178 @@
+//! One exchange as the client loop keeps it: the handler, the URL, and how
+//! far the request and the response have got. The connection machine
+//! (`conn.rs`) moves it along; this file holds its state and the few
+//! operations that do not need a connection.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::client::handler::Boxed;
+use crate::client::url::Url;
+use crate::client::Error;
+use crate::control::Shared;
+use crate::next::Interest;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::encode::BodyEncoder;
+use crate::proto::response_head::Malformed;
+use crate::timer::after;
+use crate::timer::{Deadline, Timers};
+use crate::Next;
+
+/// The timer key of connection `key` (exchanges and connections share one
+/// heap: connections even, exchanges odd).
+pub(crate) fn conn_timer(key: usize) -> usize {
+    key * 2
+}
+
+/// The timer key of exchange `key`.
+pub(crate) fn exchange_timer(key: usize) -> usize {
+    key * 2 + 1
+}
+
+/// Where the request is.
+#[derive(Debug)]
+pub(crate) enum Req {
+    /// `on_request` not called yet.
+    Head,
+    /// The head is out; the handler writes the body.
+    Body {
+        encoder: BodyEncoder,
+        /// `Expect: 100-continue` sent and neither `100` nor a final
+        /// response seen yet (nor the continue timeout passed).
+        waiting_continue: bool,
+    },
+    /// The whole request is written (or will never be).
+    Done,
+}
+
+/// Where the response is.
+#[derive(Debug)]
+pub(crate) enum Res {
+    /// Waiting for the (final) response head.
+    Head,
+    /// `on_response` was called; the body follows.
+    Body {
+        decoder: BodyDecoder,
+        /// The handler has been called with the body already complete.
+        saw_end: bool,
+        error: Option<Malformed>,
+    },
+}
+
+/// What the finished request head said, for framing and reuse.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Info {
+    pub is_head: bool,
+    pub is_connect: bool,
+    pub idempotent: bool,
+    /// The request did not ask for `Connection: close`.
+    pub keep_alive: bool,
+}
+
+pub(crate) struct Exchange {
+    pub handler: Box<dyn Boxed>,
+    pub url: Url,
+    /// The host pool it belongs to.
+    pub host: usize,
+    /// The connection it is on, once it has one.
+    pub conn: Option<usize>,
+    pub interest: Interest,
+    /// A `Control::ready` that came before the handler asked to wait.
+    pub early_wake: Option<Next>,
+    /// The handler's own `Next` timeout.
+    pub deadline: Deadline,
+    pub req: Req,
+    pub res: Res,
+    pub info: Info,
+    /// Times it was sent again on another connection.
+    pub retries: u8,
+    /// `on_request_writable` has been called: the body cannot be replayed.
+    pub body_started: bool,
+}
+
+impl Exchange {
+    pub(crate) fn new(handler: Box<dyn Boxed>, url: Url, host: usize) -> Exchange {
+        Exchange {
+            handler,
+            url,
+            host,
+            conn: None,
+            // Not `Wait`: a wake-up before `on_request` is kept for later.
+            interest: Interest::Write,
+            early_wake: None,
+            deadline: Deadline::default(),
+            req: Req::Head,
+            res: Res::Head,
+            info: Info::default(),
+            retries: 0,
+            body_started: false,
+        }
+    }
+
+    /// The request is complete (or abandoned).
+    pub(crate) fn req_done(&self) -> bool {
+        matches!(self.req, Req::Done)
+    }
+
+    /// Follows a handler's `Next`: records the interest and its timeout.
+    pub(crate) fn apply(&mut self, key: usize, next: Next, now: Instant, timers: &mut Timers) {
+        self.interest = next.interest;
+        if next.interest == Interest::Wait {
+            if let Some(early) = self.early_wake.take() {
+                return self.apply(key, early, now, timers);
+            }
+        }
+        let at = next.timeout.and_then(|d| after(now, d));
+        self.deadline.set(at, exchange_timer(key), timers);
+    }
+
+    /// A `Control::ready` for this exchange.
+    pub(crate) fn wake(&mut self, key: usize, next: Next, now: Instant, timers: &mut Timers) {
+        if self.interest == Interest::Wait {
+            self.apply(key, next, now, timers);
+        } else {
+            self.early_wake = Some(next);
+        }
+    }
+
+    /// Back to the start, to be sent again on another connection: the
+    /// handler's `on_request` will be called again.
+    pub(crate) fn reset_for_retry(&mut self, key: usize, timers: &mut Timers) {
+        self.conn = None;
+        self.interest = Interest::Write;
+        self.req = Req::Head;
+        self.res = Res::Head;
+        self.retries += 1;
+        self.deadline.set(None, exchange_timer(key), timers);
+    }
+
+    /// Tells the handler its exchange failed; returns what it asked next.
+    pub(crate) fn tell(&mut self, err: Error) -> Option<Next> {
+        let handler = &mut self.handler;
+        guard(|| handler.on_error(err)).ok()
+    }
+}
+
+/// Runs a handler callback; a panic becomes `Err`.
+pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
+}
+
+/// Ends exchange `key`: its `Control`s go stale and its handler is
+/// dropped (a panic in its `Drop` contained).
+pub(crate) fn end(exchanges: &mut Slab<Exchange>, key: usize, shared: &Shared) {
+    if let Some(ex) = exchanges.try_remove(key) {
+        shared.retire(key);
+        let _ = guard(move || drop(ex));
+    }
+}
+
+/// Ends exchange `key` with `err`: `on_error`, then [`end`].
+pub(crate) fn fail(exchanges: &mut Slab<Exchange>, key: usize, err: Error, shared: &Shared) {
+    if let Some(ex) = exchanges.get_mut(key) {
+        ex.tell(err);
+    }
+    end(exchanges, key, shared);
+}

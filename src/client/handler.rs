@@ -1,0 +1,128 @@
+//! [`Handler`]: one request/response exchange, driven by the client loop.
+
+use mio::net::TcpStream;
+
+use crate::client::{Decoder, Encoder, Error, Request, Response};
+use crate::Next;
+
+/// One client exchange: write a request, read its response.
+///
+/// Hand a handler to [`Client::request`](crate::client::Client::request)
+/// with a URL; the client's loop thread finds (or opens) a connection to
+/// the URL's host and calls the handler when what it asked for is
+/// possible. It is the server's [`Handler`](crate::server::Handler) turned
+/// around:
+///
+/// | callback | when | usual answer |
+/// |---|---|---|
+/// | [`on_request`](Handler::on_request) | a connection is ready for the request head | [`Next::read()`] (no body) or [`Next::write()`] (a body follows) |
+/// | [`on_request_writable`](Handler::on_request_writable) | body bytes can be written | [`Next::write()`] for more, [`Next::read()`] when the body is complete |
+/// | [`on_response`](Handler::on_response) | the response head has arrived | [`Next::read()`] to read the body, [`Next::end()`] if not interested |
+/// | [`on_response_readable`](Handler::on_response_readable) | body bytes (or its end) are there | [`Next::read()`] for more, [`Next::end()`] when done |
+/// | [`on_error`](Handler::on_error) | the exchange failed (or a [`Next`] timeout expired) | ignored unless it was the handler's own timeout |
+///
+/// While the request is being written, [`Next::read()`] and
+/// [`Next::end()`] both mean "the request is complete": the loop writes
+/// what framing still needs (the last chunk) and waits for the response.
+/// After [`on_response`](Handler::on_response), [`Next::end()`] ends the
+/// exchange: an unread rest of the body is read and thrown away if it is
+/// small, else the connection is closed. [`Next::wait()`] parks the
+/// exchange until [`Control::ready`](crate::Control::ready) (get the
+/// [`Control`](crate::Control) from [`Request::control`]).
+/// [`Next::remove()`] drops the connection, handing its socket to
+/// [`on_remove`](Handler::on_remove).
+///
+/// Only [`on_response`](Handler::on_response) must be written; the
+/// defaults send a `GET` for the URL's target without a body and ignore
+/// the response body:
+///
+/// ```
+/// use nextloop::client::{Handler, Response};
+/// use nextloop::Next;
+///
+/// struct Status;
+///
+/// impl Handler for Status {
+///     fn on_response(&mut self, res: Response<'_>) -> Next {
+///         println!("{} {}", res.status(), res.reason());
+///         Next::end()
+///     }
+/// }
+/// ```
+///
+/// Callbacks run on the client's loop thread and must not block. A panic
+/// in a callback costs only this exchange and its connection.
+pub trait Handler: Send + 'static {
+    /// A connection is ready: set the method, target and header fields of
+    /// the request (they start as `GET`, the URL's target, and no fields;
+    /// `Host` and the framing fields are added by the client). Return
+    /// [`Next::write()`] to send a body, [`Next::read()`] if there is none.
+    ///
+    /// Called again, on a fresh connection, if a reused keep-alive
+    /// connection turns out to have been closed by the server before any
+    /// of the response arrived — only for idempotent requests whose body
+    /// has not begun to be written.
+    ///
+    /// Default: [`Next::read()`].
+    fn on_request(&mut self, request: &mut Request<'_>) -> Next {
+        let _ = request;
+        Next::read()
+    }
+
+    /// Body bytes can be written to `body`. Return [`Next::write()`] for
+    /// more, [`Next::read()`] when the body is complete.
+    ///
+    /// Default: [`Next::read()`] (an empty body).
+    fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        let _ = body;
+        Next::read()
+    }
+
+    /// The response head has arrived (interim 1xx responses are handled by
+    /// the client). Return [`Next::read()`] to read the body, or
+    /// [`Next::end()`].
+    fn on_response(&mut self, response: Response<'_>) -> Next;
+
+    /// Body bytes, or the body's end, can be read from `body`
+    /// (`Ok(0)` from `read` is the end). Return [`Next::read()`] for more,
+    /// [`Next::end()`] when done.
+    ///
+    /// Default: [`Next::end()`].
+    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let _ = body;
+        Next::end()
+    }
+
+    /// The exchange failed: the connection could not be made, the server
+    /// misbehaved, a timeout expired. After [`Error::Timeout`] (the
+    /// handler's own [`Next`] timeout) the returned `Next` is followed;
+    /// after any other error the exchange is over and it is ignored.
+    ///
+    /// Default: [`Next::remove()`].
+    fn on_error(&mut self, err: Error) -> Next {
+        let _ = err;
+        Next::remove()
+    }
+
+    /// The handler returned [`Next::remove()`] while on a connection: it
+    /// gets the socket (for example after a `101 Switching Protocols`).
+    ///
+    /// Default: drop it.
+    fn on_remove(self, transport: TcpStream)
+    where
+        Self: Sized,
+    {
+        let _ = transport;
+    }
+}
+
+/// A boxed handler, with a way to call `on_remove` through the box.
+pub(crate) trait Boxed: Handler {
+    fn on_remove_boxed(self: Box<Self>, transport: TcpStream);
+}
+
+impl<H: Handler> Boxed for H {
+    fn on_remove_boxed(self: Box<Self>, transport: TcpStream) {
+        (*self).on_remove(transport);
+    }
+}

@@ -1,0 +1,356 @@
+//! The HTTP/1.1 client: a [`Client`] handle, and the [`Handler`] each
+//! request is driven by — the server's design turned around.
+//!
+//! A `Client` runs its own event loop on a thread of its own. Give it a
+//! URL and a handler; the loop finds an idle keep-alive connection to the
+//! URL's host (or opens one), calls the handler to write the request, and
+//! calls it again as the response arrives. Every callback returns a
+//! [`Next`](crate::Next), exactly as on the server.
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use nextloop::client::{Client, Decoder, Handler, Response};
+//! use nextloop::Next;
+//!
+//! /// Prints the status and the body.
+//! struct Print;
+//!
+//! impl Handler for Print {
+//!     fn on_response(&mut self, res: Response<'_>) -> Next {
+//!         println!("{} {}", res.status(), res.reason());
+//!         Next::read()
+//!     }
+//!
+//!     fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+//!         let mut buf = [0; 4096];
+//!         loop {
+//!             match body.read(&mut buf) {
+//!                 Ok(0) => return Next::end(),
+//!                 Ok(n) => print!("{}", String::from_utf8_lossy(&buf[..n])),
+//!                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Next::read(),
+//!                 Err(_) => return Next::end(),
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let client = Client::new()?;
+//! client.request("http://127.0.0.1:3000/", Print)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! For plain blocking calls — `get(url)?` and an `io::Read` body — use
+//! [`hypersync::Client`](crate::hypersync::Client), which is built on this.
+//!
+//! # Connections
+//!
+//! Connections are pooled per (host, port): an idle one is reused (the
+//! most recently used first), at most
+//! [`max_per_host`](Builder::max_per_host) are open at once, and an idle
+//! one is closed after [`idle_timeout`](Builder::idle_timeout). A
+//! connection is put back only when its exchange ended cleanly: the
+//! response complete (or its small unread rest drained), the request
+//! complete, both sides willing to keep it open. One that shows any sign
+//! of life while idle — bytes, the server closing, an error — is closed.
+//! If a reused connection turns out to have been closed by the server
+//! before any response arrived (the server's keep-alive timeout racing
+//! our request), an idempotent request whose body had not begun is sent
+//! again on a fresh connection; its handler's `on_request` is called again.
+//!
+//! Names are resolved on a helper thread (`ToSocketAddrs`), every address
+//! tried in turn; IP literals skip it. With [`pipelining`](Builder::pipelining),
+//! idempotent requests to a host can queue on a busy connection; responses
+//! are matched to requests in order.
+//!
+//! # Protocol
+//!
+//! HTTP/1.1 requests with `Host`; a body of unknown length is sent chunked.
+//! Responses are framed per RFC 9112 §6.3: `Content-Length`, chunked, or
+//! until the server closes (HTTP/1.0 servers); none for HEAD, 1xx, 204 and
+//! 304. Interim 1xx responses are skipped; `Expect: 100-continue` holds a
+//! body back until `100 Continue` (or a final status, or the
+//! [`continue_timeout`](Builder::continue_timeout)). Ambiguous framing and
+//! malformed heads or chunks are [`Error::Malformed`].
+//!
+//! # How it is built
+//!
+//! `event_loop.rs` does all socket I/O (connect, read, write, deadlines,
+//! wake-ups); `conn.rs` is the sans-IO state machine of one connection and
+//! the exchanges in flight on it; `exchange.rs` one exchange's state;
+//! `pool.rs` the hosts and the choice of connection; `resolve.rs` the
+//! resolver thread; `url.rs` the URL parser; `request.rs`, `response.rs`
+//! and `body.rs` what handlers see. The protocol core is shared with the
+//! server (`proto/`: `response_head.rs`, the body decoder and encoder).
+
+mod body;
+mod conn;
+mod error;
+mod event_loop;
+mod exchange;
+mod handler;
+mod pool;
+mod request;
+mod resolve;
+mod response;
+mod url;
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+pub use body::{Decoder, Encoder};
+pub use error::Error;
+pub use handler::Handler;
+pub use request::Request;
+pub use response::Response;
+
+use crate::control::Shared;
+use event_loop::{Parts, Submit, WAKER};
+use url::Url;
+
+/// Client settings; see the [`Builder`] methods for each.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub continue_timeout: Duration,
+    pub max_per_host: usize,
+    /// Requests in flight on one connection at most (1: no pipelining).
+    pub max_pipelined: usize,
+    pub max_head_size: usize,
+    pub max_headers: usize,
+    /// Exchanges in flight on the client at most.
+    pub max_exchanges: usize,
+    /// Stop producing output while this much is waiting to be written.
+    pub write_high_water: usize,
+    /// Largest unread response body drained to keep a connection.
+    pub max_drain: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            continue_timeout: Duration::from_secs(1),
+            max_per_host: 8,
+            max_pipelined: 1,
+            max_head_size: 16 * 1024,
+            max_headers: 100,
+            max_exchanges: 10_000,
+            write_high_water: 64 * 1024,
+            max_drain: 64 * 1024,
+        }
+    }
+}
+
+/// Configures and starts a [`Client`].
+///
+/// | setting | default |
+/// |---|---|
+/// | [`connect_timeout`](Builder::connect_timeout) | 10 s |
+/// | [`response_timeout`](Builder::response_timeout) | 30 s |
+/// | [`read_timeout`](Builder::read_timeout) | 30 s |
+/// | [`idle_timeout`](Builder::idle_timeout) | 30 s |
+/// | [`continue_timeout`](Builder::continue_timeout) | 1 s |
+/// | [`max_per_host`](Builder::max_per_host) | 8 |
+/// | [`pipelining`](Builder::pipelining) | 1 (off) |
+/// | [`max_head_size`](Builder::max_head_size) | 16 KiB |
+/// | [`max_headers`](Builder::max_headers) | 100 |
+/// | [`max_requests`](Builder::max_requests) | 10 000 |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use nextloop::client::Client;
+///
+/// let client = Client::builder()
+///     .connect_timeout(Duration::from_secs(2))
+///     .max_per_host(4)
+///     .pipelining(8)
+///     .build()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    settings: Settings,
+}
+
+impl Builder {
+    /// Time to establish a connection ([`Error::ConnectTimeout`]).
+    pub fn connect_timeout(mut self, d: Duration) -> Builder {
+        self.settings.connect_timeout = d;
+        self
+    }
+
+    /// Time from the end of the request to the end of the response head
+    /// ([`Error::ResponseTimeout`]).
+    pub fn response_timeout(mut self, d: Duration) -> Builder {
+        self.settings.response_timeout = d;
+        self
+    }
+
+    /// Longest silence while a body is on its way in either direction
+    /// ([`Error::ReadTimeout`]). It does not run while a handler is
+    /// parked in [`Next::wait()`](crate::Next::wait).
+    pub fn read_timeout(mut self, d: Duration) -> Builder {
+        self.settings.read_timeout = d;
+        self
+    }
+
+    /// How long an idle pooled connection is kept.
+    pub fn idle_timeout(mut self, d: Duration) -> Builder {
+        self.settings.idle_timeout = d;
+        self
+    }
+
+    /// How long a body sent with `Expect: 100-continue` waits for the
+    /// server's `100 Continue` before it is sent anyway.
+    pub fn continue_timeout(mut self, d: Duration) -> Builder {
+        self.settings.continue_timeout = d;
+        self
+    }
+
+    /// Connections to one (host, port) at most, idle or busy (at least 1).
+    /// Requests beyond wait for one to free up.
+    pub fn max_per_host(mut self, n: usize) -> Builder {
+        self.settings.max_per_host = n.max(1);
+        self
+    }
+
+    /// Requests in flight on one connection at most. Above 1, idempotent
+    /// requests (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) may be sent on a
+    /// connection before the responses to those ahead of them have
+    /// arrived; responses are matched in order. 1 (the default) turns
+    /// pipelining off.
+    pub fn pipelining(mut self, n: usize) -> Builder {
+        self.settings.max_pipelined = n.clamp(1, 1024);
+        self
+    }
+
+    /// Largest response head accepted (at least 1 KiB); larger ones are
+    /// [`Error::Malformed`].
+    pub fn max_head_size(mut self, bytes: usize) -> Builder {
+        self.settings.max_head_size = bytes.max(1024);
+        self
+    }
+
+    /// Most header fields in a response head (at most 128).
+    pub fn max_headers(mut self, n: usize) -> Builder {
+        self.settings.max_headers = n.clamp(1, conn::MAX_HEADERS);
+        self
+    }
+
+    /// Requests in flight on the client at most; more fail with
+    /// [`Error::TooManyRequests`].
+    pub fn max_requests(mut self, n: usize) -> Builder {
+        self.settings.max_exchanges = n.max(1);
+        self
+    }
+
+    /// Starts the client's event loop on a new thread.
+    pub fn build(self) -> io::Result<Client> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (shared, wakes) = Shared::new(waker, self.settings.max_exchanges);
+        let (submit, submits) = crossbeam_channel::unbounded();
+        let parts = Parts {
+            poll,
+            shared: Arc::clone(&shared),
+            wakes,
+            submits,
+            settings: self.settings,
+        };
+        std::thread::Builder::new()
+            .name("nextloop-client".into())
+            .spawn(move || parts.run())?;
+        Ok(Client {
+            inner: Arc::new(Inner { shared, submit }),
+        })
+    }
+}
+
+/// A handle to a running client: cheap to clone, usable from any thread.
+///
+/// When the last handle is dropped, the client's loop finishes the
+/// exchanges in flight, closes its connections and ends.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    submit: Sender<Submit>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.wake();
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with the default settings (see [`Builder`]).
+    pub fn new() -> io::Result<Client> {
+        Builder::default().build()
+    }
+
+    /// A [`Builder`] to change the settings.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Sends a request to `url` (`http://host[:port][/path][?query]`),
+    /// driven by `handler` on the client's loop thread.
+    ///
+    /// Returns at once. Only a malformed URL is reported here (and the
+    /// handler dropped); everything else reaches the handler's
+    /// [`on_error`](Handler::on_error).
+    ///
+    /// ```no_run
+    /// use nextloop::client::{Client, Handler, Request, Response};
+    /// use nextloop::Next;
+    ///
+    /// struct Delete;
+    /// impl Handler for Delete {
+    ///     fn on_request(&mut self, req: &mut Request<'_>) -> Next {
+    ///         req.set_method("DELETE");
+    ///         Next::read()
+    ///     }
+    ///     fn on_response(&mut self, res: Response<'_>) -> Next {
+    ///         println!("deleted: {}", res.status());
+    ///         Next::end()
+    ///     }
+    /// }
+    ///
+    /// let client = Client::new()?;
+    /// client.request("http://127.0.0.1:3000/items/7", Delete)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn request<H: Handler>(&self, url: &str, handler: H) -> Result<(), Error> {
+        let url = Url::parse(url).map_err(Error::InvalidUrl)?;
+        self.inner
+            .submit
+            .send(Submit {
+                url,
+                handler: Box::new(handler),
+            })
+            .map_err(|_| Error::Shutdown)?;
+        self.inner.shared.wake();
+        Ok(())
+    }
+}

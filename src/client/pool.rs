@@ -1,0 +1,225 @@
+//! The connection pool: one [`Host`] per (host, port) with its open
+//! connections, the exchanges waiting for one, and the addresses it
+//! resolved to; [`Host::pick`] decides what the first waiting exchange
+//! gets.
+//!
+//! The rules: an idle connection is reused first (the most recently used,
+//! the likeliest to be still open); else, with pipelining on, a connection
+//! whose requests in flight allow one more; else a new connection if the
+//! host is under its maximum and not already connecting one for each
+//! waiting exchange; else the exchange waits for a connection to free up.
+//! A connection that saw anything while idle (bytes, the server closing,
+//! an error) or that ended an exchange in a state that does not allow
+//! another is closed, never put back (see `conn.rs`).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::client::url::Url;
+
+/// How long resolved addresses are used for new connections before the
+/// name is looked up again.
+const DNS_TTL: Duration = Duration::from_secs(60);
+
+/// One (host, port).
+pub(crate) struct Host {
+    /// As in the URL, lower-cased; IPv6 literals in brackets.
+    pub name: Box<str>,
+    pub port: u16,
+    /// Exchanges waiting for a connection, in arrival order.
+    pub waiting: VecDeque<usize>,
+    /// Connections, connecting or connected, least recently added first.
+    pub open: Vec<usize>,
+    /// How many of `open` are still connecting.
+    pub connecting: usize,
+    /// Where to connect: the IP literal, or what the name resolved to.
+    pub addrs: Option<Arc<[SocketAddr]>>,
+    /// When `addrs` was resolved (`None` for an IP literal).
+    pub resolved_at: Option<Instant>,
+    /// A lookup is running on the resolver thread.
+    pub resolving: bool,
+    /// Queued for a dispatch this turn.
+    pub queued: bool,
+}
+
+/// What the first waiting exchange of a host gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// This idle connection.
+    Idle(usize),
+    /// A place behind the requests in flight on this connection.
+    Pipeline(usize),
+    /// A new connection.
+    Connect,
+    /// A new connection, once the name is (re)resolved.
+    Resolve,
+    /// Nothing yet.
+    Wait,
+}
+
+impl Host {
+    fn new(url: &Url) -> Host {
+        Host {
+            name: url.host().into(),
+            port: url.port(),
+            waiting: VecDeque::new(),
+            open: Vec::new(),
+            connecting: 0,
+            addrs: url
+                .ip()
+                .map(|ip| Arc::from([SocketAddr::new(ip, url.port())].as_slice())),
+            resolved_at: None,
+            resolving: false,
+            queued: false,
+        }
+    }
+
+    /// What the first waiting exchange gets, given which connections are
+    /// idle and which can take a pipelined request.
+    pub(crate) fn pick(
+        &self,
+        max_per_host: usize,
+        now: Instant,
+        is_idle: impl Fn(usize) -> bool,
+        can_pipeline: impl Fn(usize) -> bool,
+    ) -> Pick {
+        if self.waiting.is_empty() {
+            return Pick::Wait;
+        }
+        if let Some(&c) = self.open.iter().rev().find(|&&c| is_idle(c)) {
+            return Pick::Idle(c);
+        }
+        if let Some(&c) = self.open.iter().find(|&&c| can_pipeline(c)) {
+            return Pick::Pipeline(c);
+        }
+        if self.open.len() >= max_per_host || self.connecting >= self.waiting.len() {
+            return Pick::Wait;
+        }
+        if self.resolving {
+            return Pick::Wait;
+        }
+        let stale = self
+            .resolved_at
+            .is_some_and(|at| now.saturating_duration_since(at) > DNS_TTL);
+        if self.addrs.is_none() || stale {
+            Pick::Resolve
+        } else {
+            Pick::Connect
+        }
+    }
+
+    /// Nothing refers to this host any more.
+    fn unused(&self) -> bool {
+        self.open.is_empty() && self.waiting.is_empty() && !self.resolving && !self.queued
+    }
+}
+
+/// Every host the client talks to.
+#[derive(Default)]
+pub(crate) struct Hosts {
+    hosts: Slab<Host>,
+}
+
+impl Hosts {
+    /// The host of `url`, added if new. Hosts are few: a scan, which
+    /// allocates nothing, beats hashing here.
+    pub(crate) fn find_or_insert(&mut self, url: &Url) -> usize {
+        let found = self
+            .hosts
+            .iter()
+            .find(|(_, h)| h.port == url.port() && *h.name == *url.host());
+        match found {
+            Some((key, _)) => key,
+            None => self.hosts.insert(Host::new(url)),
+        }
+    }
+
+    pub(crate) fn get(&self, key: usize) -> Option<&Host> {
+        self.hosts.get(key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut Host> {
+        self.hosts.get_mut(key)
+    }
+
+    /// Forgets the host if nothing refers to it.
+    pub(crate) fn remove_if_unused(&mut self, key: usize) {
+        if self.hosts.get(key).is_some_and(Host::unused) {
+            self.hosts.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(url: &str) -> Host {
+        Host::new(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn nothing_waiting_nothing_to_do() {
+        let h = host("http://127.0.0.1/");
+        assert_eq!(h.pick(8, Instant::now(), |_| true, |_| true), Pick::Wait);
+    }
+
+    #[test]
+    fn idle_first_most_recent_first_then_pipeline_then_connect() {
+        let mut h = host("http://127.0.0.1/");
+        h.waiting.push_back(7);
+        let now = Instant::now();
+        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Connect);
+        h.open = vec![1, 2, 3];
+        assert_eq!(h.pick(8, now, |c| c != 3, |_| true), Pick::Idle(2));
+        assert_eq!(h.pick(8, now, |_| false, |c| c == 3), Pick::Pipeline(3));
+        assert_eq!(h.pick(3, now, |_| false, |_| false), Pick::Wait);
+        assert_eq!(h.pick(4, now, |_| false, |_| false), Pick::Connect);
+    }
+
+    #[test]
+    fn one_connect_per_waiting_exchange_at_most() {
+        let mut h = host("http://127.0.0.1/");
+        h.waiting.extend([1, 2]);
+        h.open = vec![10, 11];
+        h.connecting = 2;
+        assert_eq!(h.pick(8, Instant::now(), |_| false, |_| false), Pick::Wait);
+        h.waiting.push_back(3);
+        assert_eq!(
+            h.pick(8, Instant::now(), |_| false, |_| false),
+            Pick::Connect
+        );
+    }
+
+    #[test]
+    fn names_are_resolved_and_re_resolved_when_stale() {
+        let mut h = host("http://localhost:8080/");
+        h.waiting.push_back(1);
+        let now = Instant::now();
+        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Resolve);
+        h.resolving = true;
+        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Wait);
+        h.resolving = false;
+        h.addrs = Some(Arc::from(["127.0.0.1:8080".parse().unwrap()].as_slice()));
+        h.resolved_at = Some(now);
+        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Connect);
+        let later = now + DNS_TTL + Duration::from_secs(1);
+        assert_eq!(h.pick(8, later, |_| false, |_| false), Pick::Resolve);
+    }
+
+    #[test]
+    fn hosts_are_keyed_by_name_and_port() {
+        let mut hosts = Hosts::default();
+        let a = hosts.find_or_insert(&Url::parse("http://A/x").unwrap());
+        let b = hosts.find_or_insert(&Url::parse("http://a:80/y").unwrap());
+        let c = hosts.find_or_insert(&Url::parse("http://a:81/").unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        hosts.remove_if_unused(c);
+        assert!(hosts.get(c).is_none());
+    }
+}

@@ -1,0 +1,98 @@
+//! [`Response`]: a borrowed view of a response head.
+
+use std::fmt;
+
+use crate::proto::response_head::{BodyKind, ResponseHead};
+use crate::Version;
+
+/// The head of a response, borrowed from the connection's read buffer for
+/// the [`on_response`](crate::client::Handler::on_response) call. Copy
+/// what you need to keep.
+///
+/// ```
+/// use nextloop::client::Response;
+///
+/// fn summary(res: &Response<'_>) -> String {
+///     let kind = res.header_str("content-type").unwrap_or("?");
+///     format!("{} {} ({kind})", res.status(), res.reason())
+/// }
+/// ```
+pub struct Response<'a> {
+    version: Version,
+    status: u16,
+    reason: &'a str,
+    headers: &'a [httparse::Header<'a>],
+    body: BodyKind,
+}
+
+impl<'a> Response<'a> {
+    pub(crate) fn new(head: &'a ResponseHead<'_, 'a>, body: BodyKind) -> Response<'a> {
+        Response {
+            version: head.version,
+            status: head.status,
+            reason: head.reason,
+            headers: head.headers,
+            body,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The reason phrase as sent (may be empty).
+    pub fn reason(&self) -> &'a str {
+        self.reason
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The first field named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Like [`header`](Self::header), if the value is UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every field, in order, as `(name, value)`.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.headers.iter().map(|h| (h.name, h.value))
+    }
+
+    /// The body length when known in advance: the `Content-Length`, or 0
+    /// for a response without a body (HEAD, 204, 304). `None` for a
+    /// chunked body or one that runs until the server closes.
+    pub fn body_length(&self) -> Option<u64> {
+        match self.body {
+            BodyKind::None => Some(0),
+            BodyKind::Length(n) => Some(n),
+            BodyKind::Chunked | BodyKind::Eof => None,
+        }
+    }
+
+    /// Does the response carry a body (it may still be empty)?
+    pub fn has_body(&self) -> bool {
+        self.body != BodyKind::None
+    }
+}
+
+impl fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("headers", &self.headers.len())
+            .field("body", &self.body)
+            .finish()
+    }
+}

@@ -1,0 +1,373 @@
+//! Response heads as a client reads them: parsing (httparse) and body
+//! framing per RFC 9112 §6.3. Sans-IO, like the rest of `proto`.
+//!
+//! The framing rules, in the order RFC 9112 §6.3 gives them:
+//!
+//! 1. A response to HEAD, and every 1xx, 204 and 304 response, has no
+//!    body, whatever its fields say. So has a 2xx answer to CONNECT (the
+//!    connection becomes a tunnel, so it is not reused either).
+//! 2. `Transfer-Encoding` and `Content-Length` together: an error (the
+//!    RFC's "ought to be handled as an error"; it smells of smuggling).
+//! 3. `Transfer-Encoding` with `chunked` last: chunked. With another coding
+//!    last: the body runs until the server closes. `chunked` twice: error.
+//! 4. `Content-Length`, several equal values merged; differing or invalid
+//!    values: an error.
+//! 5. Neither: the body runs until the server closes.
+//!
+//! A connection stays open after the response if the response is HTTP/1.1
+//! without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`,
+//! and its body is not delimited by the close.
+
+use std::mem::MaybeUninit;
+
+use crate::error::ParseError;
+use crate::proto::decode::BodyDecoder;
+use crate::proto::head::{list, parse_length, Version};
+
+/// A response the client cannot make sense of; the reason is shown to the
+/// user as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Malformed(pub &'static str);
+
+impl From<ParseError> for Malformed {
+    fn from(e: ParseError) -> Malformed {
+        Malformed(match e {
+            ParseError::Malformed(what) | ParseError::Framing(what) | ParseError::Chunked(what) => {
+                what
+            }
+            ParseError::Truncated => "body cut short",
+            ParseError::HeadTooLarge => "response head too large",
+            _ => "invalid response",
+        })
+    }
+}
+
+/// A parsed response head; the fields borrow the read buffer.
+pub(crate) struct ResponseHead<'h, 'b> {
+    pub version: Version,
+    pub status: u16,
+    pub reason: &'b str,
+    pub headers: &'h [httparse::Header<'b>],
+}
+
+/// How the response body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// No body at all (HEAD, 1xx, 204, 304, CONNECT 2xx).
+    None,
+    /// `Content-Length`.
+    Length(u64),
+    /// `Transfer-Encoding: ..., chunked`.
+    Chunked,
+    /// Until the server closes the connection.
+    Eof,
+}
+
+impl BodyKind {
+    /// The decoder for this body; `max_trailers` bounds a chunked trailer.
+    pub(crate) fn decoder(self, max_trailers: usize) -> BodyDecoder {
+        match self {
+            BodyKind::None => BodyDecoder::length(0),
+            BodyKind::Length(n) => BodyDecoder::length(n),
+            BodyKind::Chunked => BodyDecoder::chunked(max_trailers),
+            BodyKind::Eof => BodyDecoder::eof(),
+        }
+    }
+}
+
+/// What the request said that framing depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Asked {
+    pub head: bool,
+    pub connect: bool,
+}
+
+/// The framing of one response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Framing {
+    pub body: BodyKind,
+    /// May the connection carry another exchange after this one?
+    pub keep_alive: bool,
+}
+
+impl ResponseHead<'_, '_> {
+    /// An interim (1xx) response other than 101: another head follows.
+    pub(crate) fn is_interim(&self) -> bool {
+        (100..200).contains(&self.status) && self.status != 101
+    }
+
+    /// RFC 9112 §6.3 framing of this response to a request like `asked`.
+    pub(crate) fn framing(&self, asked: Asked) -> Result<Framing, Malformed> {
+        framing(self.version, self.status, self.headers, asked)
+    }
+}
+
+/// Parses a response head from the start of `buf`.
+///
+/// `Ok(None)`: incomplete, read more. `Ok(Some((len, head)))`: the head
+/// takes `len` bytes; the body (or the next response) follows. A head that
+/// does not fit in `max_head` bytes is an error.
+pub(crate) fn parse<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
+    max_head: usize,
+) -> Result<Option<(usize, ResponseHead<'h, 'b>)>, Malformed> {
+    let mut res = httparse::Response::new(&mut []);
+    let status = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, buf, headers)
+        .map_err(|e| {
+            Malformed(match e {
+                httparse::Error::Version => "not an HTTP/1.x status line",
+                httparse::Error::Status => "invalid status code",
+                httparse::Error::HeaderName => "invalid header name",
+                httparse::Error::HeaderValue => "invalid header value",
+                httparse::Error::NewLine => "invalid line ending",
+                httparse::Error::TooManyHeaders => "too many header fields",
+                httparse::Error::Token => "invalid token",
+            })
+        })?;
+    let len = match status {
+        httparse::Status::Complete(len) if len <= max_head => len,
+        httparse::Status::Partial if buf.len() < max_head => return Ok(None),
+        _ => return Err(Malformed("response head too large")),
+    };
+    let status = res.code.unwrap_or_default();
+    if !(100..=999).contains(&status) {
+        return Err(Malformed("invalid status code"));
+    }
+    let version = match res.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    Ok(Some((
+        len,
+        ResponseHead {
+            version,
+            status,
+            reason: res.reason.unwrap_or_default(),
+            headers: res.headers,
+        },
+    )))
+}
+
+fn framing(
+    version: Version,
+    status: u16,
+    headers: &[httparse::Header<'_>],
+    asked: Asked,
+) -> Result<Framing, Malformed> {
+    let mut content_length: Option<u64> = None;
+    let mut has_te = false;
+    let mut chunked_last = false;
+    let mut chunked_seen = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    for h in headers {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let mut items = 0;
+            for item in list(h.value) {
+                let n = parse_length(item)?;
+                if content_length.is_some_and(|c| c != n) {
+                    return Err(Malformed("conflicting Content-Length"));
+                }
+                content_length = Some(n);
+                items += 1;
+            }
+            if items == 0 {
+                return Err(Malformed("empty Content-Length"));
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            has_te = true;
+            for coding in list(h.value) {
+                let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                if is_chunked && chunked_seen {
+                    return Err(Malformed("chunked applied twice"));
+                }
+                chunked_seen |= is_chunked;
+                chunked_last = is_chunked;
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for opt in list(h.value) {
+                close |= opt.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= opt.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+    let persistent = !close
+        && match version {
+            Version::Http11 => true,
+            Version::Http10 => keep_alive_token,
+        };
+    let no_body = asked.head || (100..200).contains(&status) || status == 204 || status == 304;
+    if asked.connect && (200..300).contains(&status) {
+        // A tunnel: no body, and the connection is no longer HTTP.
+        return Ok(Framing {
+            body: BodyKind::None,
+            keep_alive: false,
+        });
+    }
+    if no_body {
+        return Ok(Framing {
+            body: BodyKind::None,
+            // 101 switches protocols: the connection is no longer ours.
+            keep_alive: persistent && status != 101,
+        });
+    }
+    let body = if has_te {
+        if content_length.is_some() {
+            return Err(Malformed("both Content-Length and Transfer-Encoding"));
+        }
+        if chunked_last {
+            BodyKind::Chunked
+        } else {
+            BodyKind::Eof
+        }
+    } else {
+        match content_length {
+            Some(n) => BodyKind::Length(n),
+            None => BodyKind::Eof,
+        }
+    };
+    Ok(Framing {
+        body,
+        keep_alive: persistent && body != BodyKind::Eof,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GET: Asked = Asked {
+        head: false,
+        connect: false,
+    };
+    const HEAD: Asked = Asked {
+        head: true,
+        connect: false,
+    };
+    const CONNECT: Asked = Asked {
+        head: false,
+        connect: true,
+    };
+
+    fn framing_of(raw: &str, asked: Asked) -> Result<Framing, Malformed> {
+        let mut headers = [MaybeUninit::uninit(); 16];
+        let (len, head) = parse(raw.as_bytes(), &mut headers, 1024)?.expect("complete head");
+        assert_eq!(len, raw.len());
+        head.framing(asked)
+    }
+
+    fn ok(body: BodyKind, keep_alive: bool) -> Result<Framing, Malformed> {
+        Ok(Framing { body, keep_alive })
+    }
+
+    macro_rules! cases {
+        ($($name:ident: $raw:expr, $asked:expr => $want:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                assert_eq!(framing_of($raw, $asked), $want);
+            }
+        )*};
+    }
+
+    cases! {
+        length: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", GET => ok(BodyKind::Length(5), true);
+        equal_lengths_merge: "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n", GET => ok(BodyKind::Length(5), true);
+        differing_lengths: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", GET => Err(Malformed("conflicting Content-Length"));
+        signed_length: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", GET => Err(Malformed("invalid Content-Length"));
+        empty_length: "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", GET => Err(Malformed("empty Content-Length"));
+        overflowing_length: "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n", GET => Err(Malformed("Content-Length overflows"));
+        chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", GET => ok(BodyKind::Chunked, true);
+        gzip_then_chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n", GET => ok(BodyKind::Chunked, true);
+        chunked_not_last_reads_to_close: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", GET => ok(BodyKind::Eof, false);
+        other_coding_reads_to_close: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", GET => ok(BodyKind::Eof, false);
+        chunked_twice: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Malformed("chunked applied twice"));
+        length_and_chunked: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Malformed("both Content-Length and Transfer-Encoding"));
+        no_framing_reads_to_close: "HTTP/1.1 200 OK\r\n\r\n", GET => ok(BodyKind::Eof, false);
+        http10_closes: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), false);
+        http10_keep_alive: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), true);
+        http10_close_delimited: "HTTP/1.0 200 OK\r\n\r\n", GET => ok(BodyKind::Eof, false);
+        connection_close: "HTTP/1.1 200 OK\r\nConnection: foo, Close\r\nContent-Length: 0\r\n\r\n", GET => ok(BodyKind::Length(0), false);
+        head_ignores_length: "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", HEAD => ok(BodyKind::None, true);
+        head_ignores_chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", HEAD => ok(BodyKind::None, true);
+        no_content: "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n", GET => ok(BodyKind::None, true);
+        not_modified: "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", GET => ok(BodyKind::None, true);
+        continue_has_no_body: "HTTP/1.1 100 Continue\r\n\r\n", GET => ok(BodyKind::None, true);
+        switching_protocols_is_not_reused: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", GET => ok(BodyKind::None, false);
+        connect_tunnel: "HTTP/1.1 200 Connection established\r\n\r\n", CONNECT => ok(BodyKind::None, false);
+        connect_refused_has_a_body: "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n", CONNECT => ok(BodyKind::Length(2), true);
+    }
+
+    #[test]
+    fn interim_responses() {
+        let mut headers = [MaybeUninit::uninit(); 4];
+        for (raw, interim) in [
+            (&b"HTTP/1.1 100 Continue\r\n\r\n"[..], true),
+            (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", true),
+            (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false),
+            (b"HTTP/1.1 200 OK\r\n\r\n", false),
+        ] {
+            let (_, head) = parse(raw, &mut headers, 1024).unwrap().unwrap();
+            assert_eq!(head.is_interim(), interim, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn partial_heads_ask_for_more_at_every_split() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\n";
+        let mut headers = [MaybeUninit::uninit(); 4];
+        for end in 0..raw.len() {
+            assert!(
+                matches!(parse(&raw[..end], &mut headers, 1024), Ok(None)),
+                "split {end}"
+            );
+        }
+        let (len, head) = parse(raw, &mut headers, 1024).unwrap().unwrap();
+        assert_eq!(len, raw.len());
+        assert_eq!((head.status, head.reason), (200, "OK"));
+        assert_eq!(head.headers.len(), 2);
+    }
+
+    #[test]
+    fn missing_reason_is_fine() {
+        let mut headers = [MaybeUninit::uninit(); 4];
+        let (_, head) = parse(b"HTTP/1.1 404\r\n\r\n", &mut headers, 1024)
+            .unwrap()
+            .unwrap();
+        assert_eq!((head.status, head.reason), (404, ""));
+    }
+
+    #[test]
+    fn malformed_heads() {
+        let mut headers = [MaybeUninit::uninit(); 4];
+        for raw in [
+            &b"HTTP/2.0 200 OK\r\n\r\n"[..],
+            b"HTTP/1.1 abc\r\n\r\n",
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"hello world\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+        ] {
+            assert!(
+                parse(raw, &mut headers, 1024).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn head_larger_than_the_limit() {
+        let mut raw = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        raw.resize(200, b'a');
+        let mut headers = [MaybeUninit::uninit(); 4];
+        assert_eq!(
+            parse(&raw, &mut headers, 100).err(),
+            Some(Malformed("response head too large"))
+        );
+        assert!(matches!(parse(&raw, &mut headers, 1000), Ok(None)));
+    }
+}
