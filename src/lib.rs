@@ -48,6 +48,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod body;
 mod buf;
 pub mod client;
 mod control;
@@ -59,6 +60,7 @@ pub mod hypersync;
 mod next;
 mod proto;
 pub mod server;
+mod sock;
 mod timer;
 
 pub use control::{Control, Gone};

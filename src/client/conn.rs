@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use crate::body::{Decoder, Encoder};
 use crate::buf::{BufPool, ReadBuf, WriteBuf};
-use crate::client::body::{Decoder, Encoder};
 use crate::client::exchange::{self, conn_timer, guard, Exchange, Info, Req, Res};
 use crate::client::request::Request;
 use crate::client::response::Response;
@@ -405,11 +405,7 @@ impl Conn {
             unreachable!("write_body without a body");
         };
         let before = self.wbuf.len();
-        let mut body = Encoder {
-            encoder,
-            output: &mut self.wbuf,
-            high_water: ctx.settings.write_high_water,
-        };
+        let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
         let Ok(next) = guard(|| handler.on_request_writable(&mut body)) else {
             self.fail(Cause::Exchange(w, None), ctx);
@@ -644,7 +640,7 @@ impl Conn {
             && !decoder.is_done()
             && error.is_none();
         if let Some(m) = *error {
-            self.fail(Cause::Malformed(m), ctx);
+            self.fail(Cause::Malformed(Malformed::from(m)), ctx);
             return Step::Progress;
         }
         if self.input_closed && self.rbuf.is_empty() && !decoder.is_done() && !decoder.eof_reached()
@@ -682,7 +678,7 @@ impl Conn {
         match decoder.decode(self.rbuf.data(), 0) {
             Ok(step) => self.rbuf.consume(step.consumed),
             Err(e) => {
-                *error = Some(e.into());
+                *error = Some(e);
                 return true;
             }
         }

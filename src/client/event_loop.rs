@@ -11,7 +11,7 @@
 //! edge-triggered). Nothing recurses: a host whose situation changed is
 //! queued, and queued hosts are dispatched at the end of each turn.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use super::url::Url;
 use super::{Error, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
+use crate::sock::{self, Readiness};
 use crate::timer::Timers;
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -45,12 +46,8 @@ pub(crate) struct Submit {
 struct Entry {
     sock: TcpStream,
     conn: Conn,
-    /// Not known to be drained: reading may find bytes.
-    readable: bool,
-    /// Not known to be full: writing may succeed.
-    writable: bool,
-    /// The server's FIN was reported: read until 0 even after a short read.
-    read_closed: bool,
+    /// What is known of the socket's readiness.
+    ready: Readiness,
     /// Writing failed: what is written from now on is thrown away.
     write_failed: bool,
     /// The addresses to try, and the next one after the current.
@@ -151,14 +148,12 @@ impl EventLoop {
                         let Some(entry) = self.conns.get_mut(key) else {
                             continue;
                         };
-                        entry.readable |= event.is_readable() || event.is_read_closed();
-                        entry.writable |= event.is_writable();
-                        entry.read_closed |= event.is_read_closed();
+                        entry.ready.update(event);
                         if event.is_error() || event.is_write_closed() {
                             // Read what arrived before the error; the read
                             // then reports it.
-                            entry.readable = true;
-                            entry.read_closed = true;
+                            entry.ready.readable = true;
+                            entry.ready.read_closed = true;
                         }
                         if entry.conn.is_connecting() {
                             self.check_connect(key, now);
@@ -378,9 +373,7 @@ impl EventLoop {
                     entry.insert(Entry {
                         sock: entry_sock,
                         conn: Conn::new(key, host_key, &self.settings, &mut self.timers, now),
-                        readable: false,
-                        writable: false,
-                        read_closed: false,
+                        ready: Readiness::default(),
                         write_failed: false,
                         addrs: Arc::clone(&addrs),
                         next_addr: i + 1,
@@ -467,9 +460,7 @@ impl EventLoop {
                     let _ = self.poll.registry().deregister(&mut entry.sock);
                     entry.sock = sock;
                     entry.addr = addr;
-                    entry.readable = false;
-                    entry.writable = false;
-                    entry.read_closed = false;
+                    entry.ready = Readiness::default();
                     return;
                 }
             }
@@ -546,11 +537,18 @@ impl EventLoop {
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);
             let mut flushed = false;
-            if !entry.conn.wbuf.is_empty() && entry.writable {
-                match flush(entry) {
-                    Ok(wrote) => {
-                        flushed = wrote;
-                        if wrote {
+            if !entry.conn.wbuf.is_empty() && entry.ready.writable {
+                let written = if entry.write_failed {
+                    // Nobody reads it any more: throw it away.
+                    entry.conn.wbuf.clear();
+                    Ok(0)
+                } else {
+                    sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready)
+                };
+                match written {
+                    Ok(n) => {
+                        flushed = n > 0;
+                        if flushed {
                             entry.conn.last_io = now;
                         }
                     }
@@ -563,7 +561,13 @@ impl EventLoop {
                 }
             }
             match want {
-                Want::Read => match fill(entry, ctx.pool) {
+                Want::Read => match sock::fill(
+                    &mut entry.sock,
+                    &mut entry.conn.rbuf,
+                    ctx.pool,
+                    &mut entry.ready,
+                    &mut entry.conn.input_closed,
+                ) {
                     Ok(true) => {
                         entry.conn.last_io = now;
                         continue;
@@ -662,77 +666,5 @@ fn connect_error(addr: SocketAddr, error: io::Error) -> Error {
         Error::Refused(addr)
     } else {
         Error::Connect { addr, error }
-    }
-}
-
-/// Writes buffered output until done or `WouldBlock`. `Ok(true)`: some
-/// bytes went out.
-fn flush(entry: &mut Entry) -> io::Result<bool> {
-    let wbuf = &mut entry.conn.wbuf;
-    if entry.write_failed {
-        wbuf.clear();
-        return Ok(false);
-    }
-    let mut wrote = false;
-    while !wbuf.is_empty() {
-        match entry.sock.write(wbuf.pending()) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                wrote = true;
-                let short = n < wbuf.len();
-                wbuf.advance(n);
-                if short {
-                    // The socket buffer is full; the next edge says when not.
-                    entry.writable = false;
-                    return Ok(true);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                entry.writable = false;
-                return Ok(wrote);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(wrote)
-}
-
-/// Reads once into the read buffer. `Ok(true)`: something changed (bytes
-/// or end of input) and the connection should run again.
-fn fill(entry: &mut Entry, pool: &mut BufPool) -> io::Result<bool> {
-    if !entry.readable || entry.conn.input_closed {
-        return Ok(false);
-    }
-    pool.attach_read(&mut entry.conn.rbuf);
-    let spare = entry.conn.rbuf.spare();
-    let room = spare.len();
-    if room == 0 {
-        // Full, and the handler is not consuming: the read is still owed.
-        return Ok(false);
-    }
-    loop {
-        match entry.sock.read(spare) {
-            Ok(0) => {
-                entry.conn.input_closed = true;
-                entry.readable = false;
-                return Ok(true);
-            }
-            Ok(n) => {
-                entry.conn.rbuf.filled(n);
-                if n < room && !entry.read_closed {
-                    // Drained: with edge-triggered readiness, new bytes
-                    // bring a new event. (After a FIN we read on to see 0.)
-                    entry.readable = false;
-                }
-                return Ok(true);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                entry.readable = false;
-                return Ok(false);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
     }
 }

@@ -12,10 +12,10 @@ use crate::client::handler::Boxed;
 use crate::client::url::Url;
 use crate::client::Error;
 use crate::control::Shared;
+use crate::error::ParseError;
 use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
-use crate::proto::response_head::Malformed;
 use crate::timer::after;
 use crate::timer::{Deadline, Timers};
 use crate::Next;
@@ -57,7 +57,7 @@ pub(crate) enum Res {
         decoder: BodyDecoder,
         /// The handler has been called with the body already complete.
         saw_end: bool,
-        error: Option<Malformed>,
+        error: Option<ParseError>,
     },
 }
 

@@ -82,7 +82,6 @@
 //! and `body.rs` what handlers see. The protocol core is shared with the
 //! server (`proto/`: `response_head.rs`, the body decoder and encoder).
 
-mod body;
 mod conn;
 mod error;
 mod event_loop;
@@ -101,7 +100,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-pub use body::{Decoder, Encoder};
+pub use crate::body::{Decoder, Encoder};
 pub use error::Error;
 pub use handler::Handler;
 pub use request::Request;

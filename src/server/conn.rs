@@ -529,12 +529,7 @@ impl<H: Handler> Conn<H> {
             self.apply(next, ctx);
             return None;
         };
-        let mut body = Encoder {
-            encoder,
-            output: &mut self.wbuf,
-            high_water: ctx.settings.write_high_water,
-            accepted: 0,
-        };
+        let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let Ok((next, accepted)) = guard(|| {
             let next = handler.on_response_writable(&mut body);
             (next, body.accepted)

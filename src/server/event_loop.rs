@@ -6,7 +6,7 @@
 //! until `WouldBlock`. Nothing here recurses: a connection is run by a loop
 //! that asks [`Conn::advance`] for its next need until it cannot progress.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
 use crate::proto::date::DateCache;
+use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -35,12 +36,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 struct Entry<H> {
     sock: TcpStream,
     conn: Conn<H>,
-    /// Not known to be drained: reading may find bytes.
-    readable: bool,
-    /// Not known to be full: writing may succeed.
-    writable: bool,
-    /// The peer's FIN was reported: read until 0 even after a short read.
-    read_closed: bool,
+    /// What is known of the socket's readiness.
+    ready: Readiness,
 }
 
 pub(crate) struct EventLoop<F: HandlerFactory> {
@@ -169,9 +166,7 @@ impl<F: HandlerFactory> EventLoop<F> {
                         let Some(entry) = self.conns.get_mut(key) else {
                             continue;
                         };
-                        entry.readable |= event.is_readable() || event.is_read_closed();
-                        entry.writable |= event.is_writable();
-                        entry.read_closed |= event.is_read_closed();
+                        entry.ready.update(event);
                         if event.is_error() || event.is_write_closed() {
                             // Reset, or both directions closed: in whatever
                             // state, the connection is over.
@@ -278,9 +273,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             entry.insert(Entry {
                 sock,
                 conn: Conn::new(key, &mut self.timers, &self.settings, now),
-                readable: false,
-                writable: true,
-                read_closed: false,
+                ready: Readiness::connected(),
             });
         }
     }
@@ -396,8 +389,8 @@ impl<F: HandlerFactory> EventLoop<F> {
         entry.conn.served = 0;
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);
-            if !entry.conn.wbuf.is_empty() && entry.writable {
-                match flush(entry) {
+            if !entry.conn.wbuf.is_empty() && entry.ready.writable {
+                match sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready) {
                     Ok(0) => {}
                     Ok(_) => entry.conn.on_progress(&mut ctx),
                     Err(e) => break Outcome::Failed(e),
@@ -440,72 +433,16 @@ impl<F: HandlerFactory> EventLoop<F> {
     }
 }
 
-/// Writes buffered output until done or `WouldBlock`; returns how many
-/// bytes went out.
-fn flush<H>(entry: &mut Entry<H>) -> io::Result<usize> {
-    let wbuf = &mut entry.conn.wbuf;
-    let mut written = 0;
-    while !wbuf.is_empty() {
-        match entry.sock.write(wbuf.pending()) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                written += n;
-                let short = n < wbuf.len();
-                wbuf.advance(n);
-                if short {
-                    // The socket buffer is full; the next edge says when not.
-                    entry.writable = false;
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                entry.writable = false;
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(written)
-}
-
-/// Reads once into the read buffer. `Ok(true)`: something changed (bytes
-/// or end of input) and the connection should run again.
-fn fill<H: Handler>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
-    if !entry.readable || entry.conn.input_closed {
-        return Ok(false);
-    }
-    pool.attach_read(&mut entry.conn.rbuf);
-    let spare = entry.conn.rbuf.spare();
-    let room = spare.len();
-    if room == 0 {
-        // Full, and the handler is not consuming: the read is still owed.
-        return Ok(false);
-    }
-    loop {
-        match entry.sock.read(spare) {
-            Ok(0) => {
-                entry.conn.input_closed = true;
-                entry.readable = false;
-                return Ok(true);
-            }
-            Ok(n) => {
-                entry.conn.rbuf.filled(n);
-                if n < room && !entry.read_closed {
-                    // Drained: with edge-triggered readiness, new bytes
-                    // bring a new event. (After a FIN we read on to see 0.)
-                    entry.readable = false;
-                }
-                return Ok(true);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                entry.readable = false;
-                return Ok(false);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// Reads once into the connection's buffer (see [`sock::fill`]).
+fn fill<H>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
+    let conn = &mut entry.conn;
+    sock::fill(
+        &mut entry.sock,
+        &mut conn.rbuf,
+        pool,
+        &mut entry.ready,
+        &mut conn.input_closed,
+    )
 }
 
 /// Lingering close: reads and throws away input. `Ok(true)` once the peer
@@ -516,7 +453,7 @@ fn discard<H: Handler>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<b
     }
     pool.attach_read(&mut entry.conn.rbuf);
     loop {
-        if !entry.readable {
+        if !entry.ready.readable {
             return Ok(false);
         }
         match fill(entry, pool)? {

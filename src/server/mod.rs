@@ -19,7 +19,6 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-mod body;
 pub(crate) mod conn;
 mod event_loop;
 mod handler;
@@ -33,7 +32,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use body::{Decoder, Encoder};
+pub use crate::body::{Decoder, Encoder};
 pub use handler::{Handler, HandlerFactory};
 pub use request::Request;
 pub use response::Response;

@@ -1,5 +1,7 @@
-//! [`Decoder`] and [`Encoder`]: the request and response bodies as a
-//! handler sees them.
+//! [`Decoder`] and [`Encoder`]: a message body as a handler sees it, on
+//! either side — the request body a server handler reads and the response
+//! body it writes, the request body a client handler writes and the
+//! response body it reads.
 
 use std::io;
 
@@ -8,20 +10,44 @@ use crate::error::ParseError;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
 
-/// The request body, readable in
-/// [`on_request_readable`](crate::server::Handler::on_request_readable).
+/// The body being read: the request body in a server's
+/// [`on_request_readable`](crate::server::Handler::on_request_readable),
+/// the response body in a client's
+/// [`on_response_readable`](crate::client::Handler::on_response_readable).
 ///
-/// Implements [`io::Read`]: `Ok(0)` means the body is complete;
+/// Implements [`io::Read`]: `Ok(0)` means the body is complete (for a
+/// body that runs until the peer closes, when it has closed);
 /// [`WouldBlock`](io::ErrorKind::WouldBlock) means no more bytes are
 /// buffered now — return [`Next::read()`](crate::Next::read) to be called
 /// again when there are. Chunked framing is removed; what you read is the
-/// body itself.
+/// body itself. A malformed body reads as
+/// [`InvalidData`](io::ErrorKind::InvalidData), one cut short as
+/// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof).
+///
+/// ```
+/// use std::io::{ErrorKind, Read};
+/// use nextloop::server::Decoder;
+/// use nextloop::Next;
+///
+/// /// Appends what has arrived to `out`; `Next::write()` at the end.
+/// fn collect(body: &mut Decoder<'_>, out: &mut Vec<u8>) -> Next {
+///     let mut buf = [0; 4096];
+///     loop {
+///         match body.read(&mut buf) {
+///             Ok(0) => return Next::write(),
+///             Ok(n) => out.extend_from_slice(&buf[..n]),
+///             Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::read(),
+///             Err(_) => return Next::remove(),
+///         }
+///     }
+/// }
+/// ```
 pub struct Decoder<'a> {
     pub(crate) decoder: &'a mut BodyDecoder,
     pub(crate) input: &'a mut ReadBuf,
     /// The peer has closed its side: nothing more will arrive.
     pub(crate) input_closed: bool,
-    /// Set when the body is malformed; the server then answers 400 or closes.
+    /// Set when the body is malformed; the connection then ends.
     pub(crate) error: &'a mut Option<ParseError>,
 }
 
@@ -64,18 +90,27 @@ impl io::Read for Decoder<'_> {
                 return Ok(0);
             }
             if step.consumed == 0 {
-                return Err(if self.input_closed {
-                    io::Error::new(io::ErrorKind::UnexpectedEof, "request body cut short")
-                } else {
-                    io::ErrorKind::WouldBlock.into()
-                });
+                if !self.input_closed {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                // The peer has closed: the end of a body that runs until
+                // then, or one cut short.
+                if self.input.is_empty() && self.decoder.eof_reached() {
+                    return Ok(0);
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "body cut short",
+                ));
             }
         }
     }
 }
 
-/// The response body, writable in
-/// [`on_response_writable`](crate::server::Handler::on_response_writable).
+/// The body being written: the response body in a server's
+/// [`on_response_writable`](crate::server::Handler::on_response_writable),
+/// the request body in a client's
+/// [`on_request_writable`](crate::client::Handler::on_request_writable).
 ///
 /// Implements [`io::Write`]. Bytes are framed as the head declared
 /// (Content-Length, chunked, or raw until close) and buffered; the loop
@@ -83,6 +118,24 @@ impl io::Read for Decoder<'_> {
 /// [`WouldBlock`](io::ErrorKind::WouldBlock) means the buffer is full —
 /// return [`Next::write()`](crate::Next::write) to be called again once it
 /// has drained. Writing past a declared `Content-Length` is an error.
+///
+/// ```
+/// use std::io::{ErrorKind, Write};
+/// use nextloop::server::Encoder;
+/// use nextloop::Next;
+///
+/// /// Writes `data[*sent..]`, as much as fits; `Next::end()` when all is out.
+/// fn send(body: &mut Encoder<'_>, data: &[u8], sent: &mut usize) -> Next {
+///     while *sent < data.len() {
+///         match body.write(&data[*sent..]) {
+///             Ok(n) => *sent += n,
+///             Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::write(),
+///             Err(_) => return Next::remove(),
+///         }
+///     }
+///     Next::end()
+/// }
+/// ```
 pub struct Encoder<'a> {
     pub(crate) encoder: &'a mut BodyEncoder,
     pub(crate) output: &'a mut WriteBuf,
@@ -92,7 +145,20 @@ pub struct Encoder<'a> {
     pub(crate) accepted: usize,
 }
 
-impl Encoder<'_> {
+impl<'a> Encoder<'a> {
+    pub(crate) fn new(
+        encoder: &'a mut BodyEncoder,
+        output: &'a mut WriteBuf,
+        high_water: usize,
+    ) -> Encoder<'a> {
+        Encoder {
+            encoder,
+            output,
+            high_water,
+            accepted: 0,
+        }
+    }
+
     /// Body bytes still owed, when a `Content-Length` was declared.
     pub fn remaining(&self) -> Option<u64> {
         self.encoder.remaining()
@@ -112,7 +178,7 @@ impl io::Write for Encoder<'_> {
         if self.encoder.remaining() == Some(0) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "response body is longer than its Content-Length",
+                "body is longer than its Content-Length",
             ));
         }
         let room = self.high_water.saturating_sub(self.output.len());
