@@ -36,8 +36,11 @@
 //! - `proto`: sans-IO HTTP/1 — head parsing and RFC 9112 framing
 //!   (`head.rs`), body decoding (`decode.rs`), body encoding (`encode.rs`),
 //!   the cached `Date` (`date.rs`).
+//! - [`body`]: the body [`Decoder`](body::Decoder) and
+//!   [`Encoder`](body::Encoder) handlers read and write, on both sides.
 //! - [`Control`] (`control.rs`): wake-ups across threads; `timer.rs`: the
-//!   deadline heap; `buf.rs`: buffers and their per-loop pool.
+//!   deadline heap; `buf.rs`: buffers and their per-loop pool; `sock.rs`:
+//!   edge-triggered reads and writes over those buffers, for both loops.
 //! - [`hypersync`]: blocking handlers on a thread pool (push) or a request
 //!   queue (pull), bridged to the loop through `Control` and channels.
 //! - [`client`]: the HTTP/1.1 client — its own loop (`event_loop.rs`), one
