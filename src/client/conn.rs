@@ -104,9 +104,14 @@ pub(crate) enum Cause {
     Malformed(Malformed),
     ResponseTimeout,
     ReadTimeout,
-    /// The response that came first said `Connection: close` (or could not
-    /// be drained): the requests behind it were never served.
+    /// The response that came first said `Connection: close`: the server
+    /// processes nothing behind it, so the requests behind were not served.
     NotServed,
+    /// We gave the connection up (an unread body too long to drain, an
+    /// answer before the request body was done): the requests behind may
+    /// have been processed, so only those never sent or idempotent are
+    /// sent again.
+    Abandoned,
     /// Exchange `.0` broke the connection: it panicked (`None`: dropped
     /// without a word), asked for `Next::remove()` (the loop hands it the
     /// socket), or cut its request body short (it is told why).
@@ -137,6 +142,8 @@ pub(crate) struct Conn {
     reused: bool,
     /// May carry another exchange after those in flight.
     reusable: bool,
+    /// A response said `Connection: close`: nothing after it is processed.
+    server_closes: bool,
     /// The unread rest of a finished response's body, and how much more
     /// of it may be skipped.
     drain: Option<(BodyDecoder, u64)>,
@@ -169,6 +176,7 @@ impl Conn {
             inflight: VecDeque::with_capacity(settings.max_pipelined),
             reused: false,
             reusable: true,
+            server_closes: false,
             drain: None,
             head_due: None,
             continue_due: None,
@@ -404,15 +412,18 @@ impl Conn {
         let Req::Body { encoder, .. } = &mut ex.req else {
             unreachable!("write_body without a body");
         };
-        let before = self.wbuf.len();
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
-        let Ok(next) = guard(|| handler.on_request_writable(&mut body)) else {
+        let Ok((next, accepted)) = guard(|| {
+            let next = handler.on_request_writable(&mut body);
+            (next, body.accepted)
+        }) else {
             self.fail(Cause::Exchange(w, None), ctx);
             return Step::Progress;
         };
         ex.body_started = true;
-        let stuck = next.interest == Interest::Write && self.wbuf.len() == before;
+        // Wrote nothing and asks to write on: whichever way it asks.
+        let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite) && accepted == 0;
         ex.apply(w, next, ctx.now, ctx.timers);
         self.last_io = ctx.now;
         if stuck {
@@ -494,7 +505,7 @@ impl Conn {
         if self.inflight.is_empty() {
             self.set_phase(Phase::Closed, ctx);
         } else {
-            self.fail(Cause::NotServed, ctx);
+            self.fail(self.unserved_cause(), ctx);
         }
         Step::Progress
     }
@@ -571,6 +582,7 @@ impl Conn {
         if !framing.keep_alive || !ex.info.keep_alive {
             self.reusable = false;
         }
+        self.server_closes |= !framing.keep_alive;
         let handler = &mut ex.handler;
         let result = guard(|| handler.on_response(Response::new(&head, framing.body)));
         self.rbuf.consume(len);
@@ -614,6 +626,7 @@ impl Conn {
             return Step::Want(Want::Read);
         }
         let ex = &mut ctx.exchanges[r];
+        let req_done = ex.req_done();
         let Res::Body {
             decoder,
             saw_end,
@@ -635,7 +648,14 @@ impl Conn {
             self.fail(Cause::Exchange(r, None), ctx);
             return Step::Progress;
         };
-        let stuck = next.interest == Interest::Read
+        // Read nothing and reading goes on, whichever way it asks: wait
+        // for input rather than call it again at once.
+        let reads_on = match next.interest {
+            Interest::Read | Interest::ReadWrite => true,
+            Interest::Write => req_done,
+            Interest::Wait | Interest::End | Interest::Remove => false,
+        };
+        let stuck = reads_on
             && before == (self.rbuf.len(), decoder.clone())
             && !decoder.is_done()
             && error.is_none();
@@ -716,7 +736,7 @@ impl Conn {
             if self.inflight.is_empty() {
                 self.set_phase(Phase::Closed, ctx);
             } else {
-                self.fail(Cause::NotServed, ctx);
+                self.fail(self.unserved_cause(), ctx);
             }
             return;
         }
@@ -800,10 +820,21 @@ impl Conn {
         self.wbuf.clear();
     }
 
+    /// Why the requests behind the front end with the connection: the
+    /// server said it closes (they were not served), or we gave up.
+    fn unserved_cause(&self) -> Cause {
+        if self.server_closes {
+            Cause::NotServed
+        } else {
+            Cause::Abandoned
+        }
+    }
+
     /// Ends the connection: every exchange still on it is sent again on
     /// another connection if that is safe, else told why it failed.
     pub(crate) fn fail(&mut self, mut cause: Cause, ctx: &mut Ctx<'_>) {
         let not_served = matches!(cause, Cause::NotServed);
+        let abandoned = matches!(cause, Cause::Abandoned);
         let mut first = true;
         while let Some(k) = self.inflight.pop_front() {
             let is_front = std::mem::replace(&mut first, false);
@@ -824,7 +855,7 @@ impl Conn {
             };
             let unanswered = matches!(ex.res, Res::Head);
             let never_sent = matches!(ex.req, Req::Head);
-            let retry = if is_front && !not_served {
+            let retry = if is_front && !not_served && !abandoned {
                 // The front got nothing: a reused connection the server
                 // closed just as we sent (its keep-alive timeout).
                 matches!(cause, Cause::PeerClosed)
@@ -846,7 +877,7 @@ impl Conn {
                 ctx.requeue.push(k);
                 continue;
             }
-            let err = if !is_front || not_served {
+            let err = if !is_front || not_served || abandoned {
                 Error::Closed
             } else {
                 match &mut cause {
@@ -856,7 +887,7 @@ impl Conn {
                     Cause::Malformed(m) => Error::Malformed(m.0),
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,
-                    Cause::NotServed | Cause::Exchange(..) => Error::Closed,
+                    Cause::NotServed | Cause::Abandoned | Cause::Exchange(..) => Error::Closed,
                 }
             };
             exchange::fail(ctx.exchanges, k, err, ctx.shared);

@@ -82,6 +82,8 @@ struct EventLoop {
     requeue: Vec<usize>,
     /// Connections that yielded and run again after this turn.
     rerun: Vec<usize>,
+    /// Deadlines being fired this turn (kept for its capacity).
+    due: Vec<(Instant, usize)>,
     /// Hosts to dispatch at the end of this turn.
     pending: Vec<usize>,
     resolver: Resolver,
@@ -118,6 +120,7 @@ impl Parts {
             scratch: Scratch::default(),
             requeue: Vec::new(),
             rerun: Vec::new(),
+            due: Vec::new(),
             pending: Vec::new(),
             resolver,
             resolved,
@@ -482,8 +485,15 @@ impl EventLoop {
 
     // ---- deadlines ----
 
+    /// Fires the deadlines due at `now`: only what was due when the pass
+    /// began, so a deadline re-armed while firing (a zero timeout set from
+    /// `on_error`) waits for the next turn and this always ends.
     fn expire(&mut self, now: Instant) {
-        while let Some((at, timer)) = self.timers.pop_due(now) {
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(entry) = self.timers.pop_due(now) {
+            due.push(entry);
+        }
+        for (at, timer) in due.drain(..) {
             let key = timer / 2;
             if timer % 2 == 0 {
                 let Some(entry) = self.conns.get_mut(key) else {
@@ -520,6 +530,7 @@ impl EventLoop {
                 self.run_conn(conn, now);
             }
         }
+        self.due = due;
     }
 
     // ---- running a connection ----

@@ -59,8 +59,12 @@
 //!
 //! Names are resolved on a helper thread (`ToSocketAddrs`), every address
 //! tried in turn; IP literals skip it. With [`pipelining`](Builder::pipelining),
-//! idempotent requests to a host can queue on a busy connection; responses
-//! are matched to requests in order.
+//! a request to a host can queue on a busy connection behind complete
+//! idempotent requests (never behind a POST, RFC 9112 §9.3.2); responses
+//! are matched to requests in order. If the connection ends before a
+//! queued request was answered, it is sent again only when that is safe:
+//! the server had said `Connection: close` (it processes nothing after),
+//! or the request was never sent or is idempotent.
 //!
 //! # Protocol
 //!
@@ -223,11 +227,11 @@ impl Builder {
         self
     }
 
-    /// Requests in flight on one connection at most. Above 1, idempotent
-    /// requests (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) may be sent on a
-    /// connection before the responses to those ahead of them have
-    /// arrived; responses are matched in order. 1 (the default) turns
-    /// pipelining off.
+    /// Requests in flight on one connection at most. Above 1, a request
+    /// may be sent on a connection before the responses to those ahead of
+    /// it have arrived, as long as those are complete and idempotent (GET,
+    /// HEAD, PUT, DELETE, OPTIONS, TRACE); responses are matched in order.
+    /// 1 (the default) turns pipelining off.
     pub fn pipelining(mut self, n: usize) -> Builder {
         self.settings.max_pipelined = n.clamp(1, 1024);
         self
