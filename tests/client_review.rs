@@ -559,7 +559,6 @@ impl Handler for PanicsInOnRequest {
 }
 
 #[test]
-#[ignore = "BUG: a pipelined request whose on_request panics fails the unrelated exchange ahead of it (Error::Closed, no retry)"]
 fn a_panic_in_a_pipelined_on_request_costs_only_that_exchange() {
     let server = raw(|stream| {
         let mut r = BufReader::new(stream.try_clone().unwrap());

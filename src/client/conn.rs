@@ -375,8 +375,11 @@ impl Conn {
             w,
         );
         let Ok(next) = guard(|| handler.on_request(&mut req)) else {
+            // Nothing of this request went out (its head is dropped), so the
+            // connection is as it was: only this exchange ends.
             self.wbuf.buf.truncate(start);
-            self.fail(Cause::Exchange(w, None), ctx);
+            self.inflight.pop_back();
+            exchange::end(ctx.exchanges, w, ctx.shared);
             return Step::Progress;
         };
         let body = matches!(next.interest, Interest::Write | Interest::ReadWrite);
