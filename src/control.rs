@@ -92,6 +92,10 @@ impl Control {
     }
 }
 
+/// The most slots (connections or exchanges) one loop tracks: its
+/// generation table is allocated up front, 8 bytes a slot.
+pub(crate) const MAX_SLOTS: usize = 1 << 20;
+
 /// A wake-up sent through [`Control::ready`].
 pub(crate) struct Wake {
     pub key: usize,

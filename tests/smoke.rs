@@ -19,3 +19,19 @@ fn hello_over_keep_alive() {
         assert!(!res.closes());
     }
 }
+
+/// Limits far beyond what a loop can track are clamped, not a panic when
+/// the loop allocates its tables.
+#[test]
+fn huge_limits_are_clamped() {
+    let server = common::serve_with(|s| s.max_connections(usize::MAX), |_| Hello);
+    let client = nextloop::client::Client::builder()
+        .max_requests(usize::MAX)
+        .build()
+        .expect("client with a huge max_requests");
+    let status = nextloop::hypersync::Client::from(client)
+        .get(&format!("http://{}/", server.addr()))
+        .expect("response")
+        .status();
+    assert_eq!(status, 200);
+}

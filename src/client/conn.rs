@@ -193,6 +193,22 @@ impl Conn {
         self.phase == Phase::Connecting
     }
 
+    /// Connecting again, to the next address: the connect timeout starts
+    /// over.
+    pub(crate) fn restart_connect(
+        &mut self,
+        now: Instant,
+        settings: &Settings,
+        timers: &mut Timers,
+    ) {
+        self.since = now;
+        self.deadline.set(
+            after(now, settings.connect_timeout),
+            conn_timer(self.key),
+            timers,
+        );
+    }
+
     /// In the pool, ready for an exchange.
     pub(crate) fn is_idle(&self) -> bool {
         self.phase == Phase::Idle

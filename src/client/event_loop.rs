@@ -447,25 +447,28 @@ impl EventLoop {
         let Some(entry) = self.conns.get_mut(key) else {
             return;
         };
-        if error.is_some() {
-            while entry.next_addr < entry.addrs.len() {
-                let addr = entry.addrs[entry.next_addr];
-                entry.next_addr += 1;
-                let Ok(mut sock) = TcpStream::connect(addr) else {
-                    continue;
-                };
-                let registered = self.poll.registry().register(
-                    &mut sock,
-                    Token(key),
-                    Interest::READABLE | Interest::WRITABLE,
-                );
-                if registered.is_ok() {
-                    let _ = self.poll.registry().deregister(&mut entry.sock);
-                    entry.sock = sock;
-                    entry.addr = addr;
-                    entry.ready = Readiness::default();
-                    return;
-                }
+        // Refused or timed out alike: every address gets its turn, each
+        // with its own connect timeout.
+        while entry.next_addr < entry.addrs.len() {
+            let addr = entry.addrs[entry.next_addr];
+            entry.next_addr += 1;
+            let Ok(mut sock) = TcpStream::connect(addr) else {
+                continue;
+            };
+            let registered = self.poll.registry().register(
+                &mut sock,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registered.is_ok() {
+                let _ = self.poll.registry().deregister(&mut entry.sock);
+                entry.sock = sock;
+                entry.addr = addr;
+                entry.ready = Readiness::default();
+                entry
+                    .conn
+                    .restart_connect(now, &self.settings, &mut self.timers);
+                return;
             }
         }
         let entry = self.conns.remove(key);
@@ -479,7 +482,6 @@ impl EventLoop {
             Some(e) => connect_error(entry.addr, e),
         };
         drop(entry);
-        let _ = now;
         self.fail_waiting(host_key, err);
     }
 

@@ -250,10 +250,10 @@ impl Builder {
         self
     }
 
-    /// Requests in flight on the client at most; more fail with
-    /// [`Error::TooManyRequests`].
+    /// Requests in flight on the client at most (1 to 1 048 576; each
+    /// costs 8 bytes up front); more fail with [`Error::TooManyRequests`].
     pub fn max_requests(mut self, n: usize) -> Builder {
-        self.settings.max_exchanges = n.max(1);
+        self.settings.max_exchanges = n.clamp(1, crate::control::MAX_SLOTS);
         self
     }
 

@@ -187,9 +187,10 @@ impl Server {
         self
     }
 
-    /// Open connections at most; above it, accepting pauses until one closes.
+    /// Open connections at most, per loop (1 to 1 048 576; each costs 8
+    /// bytes up front); above it, accepting pauses until one closes.
     pub fn max_connections(mut self, n: usize) -> Server {
-        self.settings.max_connections = n.max(1);
+        self.settings.max_connections = n.clamp(1, crate::control::MAX_SLOTS);
         self
     }
 
