@@ -1088,3 +1088,73 @@ fn read_and_write_with_nothing_to_do_parks_instead_of_spinning() {
     assert_eq!(res.header("transfer-encoding"), Some("chunked"));
     assert_eq!(res.body_str(), "helloworld");
 }
+
+// ---------------------------------------------------------------------------
+// Fairness: a client sending as fast as the loop reads gets a share of each
+// turn (a read budget), not the loop.
+
+/// Counts the body it is sent; `GET` is answered at once.
+#[derive(Default)]
+struct Sink {
+    get: bool,
+    received: u64,
+}
+
+impl Handler for Sink {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.get = req.method() == "GET";
+        if self.get {
+            Next::write()
+        } else {
+            Next::read()
+        }
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => return Next::write(),
+                Ok(n) => self.received += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+                Err(_) => return Next::remove(),
+            }
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        let text = if self.get {
+            "probe".to_string()
+        } else {
+            format!("received {}", self.received)
+        };
+        res.body(text.as_bytes());
+        Next::end()
+    }
+}
+
+#[test]
+fn a_fast_upload_does_not_keep_other_connections_waiting() {
+    const UPLOAD: usize = 32 << 20;
+    let server = serve(|_| Sink::default());
+    let addr = server.addr();
+    let uploader = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        c.send(format!(
+            "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {UPLOAD}\r\n\r\n"
+        ));
+        let chunk = vec![b'u'; 256 * 1024];
+        for _ in 0..UPLOAD / chunk.len() {
+            c.send(&chunk);
+        }
+        c.response()
+    });
+    // While the upload streams, other connections are answered.
+    for _ in 0..20 {
+        let mut probe = Client::connect(addr);
+        probe.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(probe.response().body_str(), "probe");
+    }
+    let res = uploader.join().unwrap();
+    assert_eq!(res.body_str(), format!("received {UPLOAD}"));
+}

@@ -28,6 +28,10 @@ use crate::timer::{after, Timers};
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX);
 
+/// Reads one connection may do in one turn before the others get theirs
+/// (16 KiB each with the default head size).
+const READS_PER_TURN: usize = 32;
+
 /// How long to wait before accepting again after the process ran out of
 /// file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -387,6 +391,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             return;
         };
         entry.conn.served = 0;
+        let mut reads = 0;
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);
             if !entry.conn.wbuf.is_empty() && entry.ready.writable {
@@ -400,6 +405,12 @@ impl<F: HandlerFactory> EventLoop<F> {
                 Want::Read => match fill(entry, ctx.pool) {
                     Ok(true) => {
                         entry.conn.on_progress(&mut ctx);
+                        reads += 1;
+                        if reads == READS_PER_TURN {
+                            // A client sending as fast as we read would
+                            // otherwise keep the loop to itself.
+                            break Outcome::Yielded;
+                        }
                         continue;
                     }
                     Ok(false) => break Outcome::Parked,
@@ -415,6 +426,8 @@ impl<F: HandlerFactory> EventLoop<F> {
                 Want::Close => break Outcome::Parked,
                 Want::Discard => match discard(entry, ctx.pool) {
                     Ok(true) => break Outcome::Remove,
+                    // Its share of reads is used up: more after the others.
+                    Ok(false) if entry.ready.readable => break Outcome::Yielded,
                     Ok(false) => break Outcome::Parked,
                     Err(e) => break Outcome::Failed(e),
                 },
@@ -445,26 +458,20 @@ fn fill<H>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
     )
 }
 
-/// Lingering close: reads and throws away input. `Ok(true)` once the peer
-/// has closed.
+/// Lingering close: reads and throws away input, at most
+/// [`READS_PER_TURN`] reads. `Ok(true)` once the peer has closed.
 fn discard<H: Handler>(entry: &mut Entry<H>, pool: &mut BufPool) -> io::Result<bool> {
-    if entry.conn.input_closed {
-        return Ok(true);
-    }
-    pool.attach_read(&mut entry.conn.rbuf);
-    loop {
-        if !entry.ready.readable {
+    for _ in 0..READS_PER_TURN {
+        if entry.conn.input_closed {
+            return Ok(true);
+        }
+        if !fill(entry, pool)? {
             return Ok(false);
         }
-        match fill(entry, pool)? {
-            true if entry.conn.input_closed => return Ok(true),
-            true => {
-                let n = entry.conn.rbuf.len();
-                entry.conn.rbuf.consume(n);
-            }
-            false => return Ok(false),
-        }
+        let n = entry.conn.rbuf.len();
+        entry.conn.rbuf.consume(n);
     }
+    Ok(entry.conn.input_closed)
 }
 
 /// Accept errors that concern only the connection being accepted.
