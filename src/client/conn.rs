@@ -193,6 +193,16 @@ impl Conn {
         self.phase == Phase::Connecting
     }
 
+    /// Request bytes went out. The response timeout, if it runs, counts
+    /// from the last byte sent: a request still leaving the buffer (a slow
+    /// server reading it) is not yet waiting for its answer.
+    pub(crate) fn on_sent(&mut self, ctx: &mut Ctx<'_>) {
+        if self.head_due.is_some() {
+            self.head_due = after(ctx.now, ctx.settings.response_timeout);
+            self.arm(ctx);
+        }
+    }
+
     /// Connecting again, to the next address: the connect timeout starts
     /// over.
     pub(crate) fn restart_connect(

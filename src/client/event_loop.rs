@@ -563,6 +563,7 @@ impl EventLoop {
                         flushed = n > 0;
                         if flushed {
                             entry.conn.last_io = now;
+                            entry.conn.on_sent(&mut ctx);
                         }
                     }
                     Err(_) => {

@@ -192,8 +192,9 @@ impl Builder {
         self
     }
 
-    /// Time from the end of the request to the end of the response head
-    /// ([`Error::ResponseTimeout`]).
+    /// Time from the end of the request — its last byte handed to the
+    /// socket, not merely written by the handler — to the end of the
+    /// response head ([`Error::ResponseTimeout`]).
     pub fn response_timeout(mut self, d: Duration) -> Builder {
         self.settings.response_timeout = d;
         self
