@@ -49,6 +49,26 @@ pub struct Decoder<'a> {
     pub(crate) input_closed: bool,
     /// Set when the body is malformed; the connection then ends.
     pub(crate) error: &'a mut Option<ParseError>,
+    /// `read` has returned the end of the body (`Ok(0)`) in this callback:
+    /// the handler has been told, whatever it does next.
+    pub(crate) ended: bool,
+}
+
+impl<'a> Decoder<'a> {
+    pub(crate) fn new(
+        decoder: &'a mut BodyDecoder,
+        input: &'a mut ReadBuf,
+        input_closed: bool,
+        error: &'a mut Option<ParseError>,
+    ) -> Decoder<'a> {
+        Decoder {
+            decoder,
+            input,
+            input_closed,
+            error,
+            ended: false,
+        }
+    }
 }
 
 impl Decoder<'_> {
@@ -68,7 +88,11 @@ impl io::Read for Decoder<'_> {
         if let Some(e) = self.error {
             return Err(io::Error::new(io::ErrorKind::InvalidData, *e));
         }
-        if out.is_empty() || self.decoder.is_done() {
+        if self.decoder.is_done() {
+            self.ended = true;
+            return Ok(0);
+        }
+        if out.is_empty() {
             return Ok(0);
         }
         loop {
@@ -87,6 +111,7 @@ impl io::Read for Decoder<'_> {
                 return Ok(n);
             }
             if self.decoder.is_done() {
+                self.ended = true;
                 return Ok(0);
             }
             if step.consumed == 0 {
@@ -96,6 +121,7 @@ impl io::Read for Decoder<'_> {
                 // The peer has closed: the end of a body that runs until
                 // then, or one cut short.
                 if self.input.is_empty() && self.decoder.eof_reached() {
+                    self.ended = true;
                     return Ok(0);
                 }
                 return Err(io::Error::new(

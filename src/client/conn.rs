@@ -664,19 +664,18 @@ impl Conn {
         else {
             unreachable!()
         };
-        *saw_end = decoder.is_done();
         let before = (self.rbuf.len(), decoder.clone());
-        let mut body = Decoder {
-            decoder,
-            input: &mut self.rbuf,
-            input_closed: self.input_closed,
-            error,
-        };
+        let mut body = Decoder::new(decoder, &mut self.rbuf, self.input_closed, error);
         let handler = &mut ex.handler;
-        let Ok(next) = guard(|| handler.on_response_readable(&mut body)) else {
+        let Ok((next, ended)) = guard(|| {
+            let next = handler.on_response_readable(&mut body);
+            (next, body.ended)
+        }) else {
             self.fail(Cause::Exchange(r, None), ctx);
             return Step::Progress;
         };
+        // Only a `read` that returned the end tells the handler.
+        *saw_end |= ended;
         // Read nothing and reading goes on, whichever way it asks: wait
         // for input rather than call it again at once.
         let reads_on = match next.interest {
@@ -684,10 +683,8 @@ impl Conn {
             Interest::Write => req_done,
             Interest::Wait | Interest::End | Interest::Remove => false,
         };
-        let stuck = reads_on
-            && before == (self.rbuf.len(), decoder.clone())
-            && !decoder.is_done()
-            && error.is_none();
+        let stuck =
+            reads_on && before == (self.rbuf.len(), decoder.clone()) && !ended && error.is_none();
         if let Some(m) = *error {
             self.fail(Cause::Malformed(Malformed::from(m)), ctx);
             return Step::Progress;

@@ -440,22 +440,27 @@ impl<H: Handler> Conn<H> {
         // Called even when the framing is already known to be malformed:
         // `read` reports it, so the handler learns of it the same way
         // however the bytes were split.
-        ex.saw_body_end = ex.decoder.is_done();
         let before = (self.rbuf.len(), ex.decoder.clone());
-        let mut body = Decoder {
-            decoder: &mut ex.decoder,
-            input: &mut self.rbuf,
-            input_closed: self.input_closed,
-            error: &mut ex.body_error,
-        };
+        let mut body = Decoder::new(
+            &mut ex.decoder,
+            &mut self.rbuf,
+            self.input_closed,
+            &mut ex.body_error,
+        );
         let handler = &mut ex.handler;
-        let Ok(next) = guard(|| handler.on_request_readable(&mut body)) else {
+        let Ok((next, ended)) = guard(|| {
+            let next = handler.on_request_readable(&mut body);
+            (next, body.ended)
+        }) else {
             self.handler_panicked(ctx);
             return None;
         };
+        // Only a `read` that returned the end tells the handler: a handler
+        // that read the last bytes into a full buffer has not been told.
+        ex.saw_body_end |= ended;
         let stuck = matches!(next.interest, Interest::Read | Interest::ReadWrite)
             && before == (self.rbuf.len(), ex.decoder.clone())
-            && !ex.decoder.is_done()
+            && !ended
             && ex.body_error.is_none();
         self.apply(next, ctx);
         if next.interest == Interest::Remove {
@@ -862,6 +867,77 @@ mod tests {
                 pos += out[pos..].find(&line).expect("in order");
             }
         }
+    }
+
+    /// Reads into a buffer exactly as long as the body, so its last read
+    /// fills the buffer and it does not read again to see the end; writes
+    /// what it holds; always asks for both.
+    struct ExactDuplex {
+        buf: [u8; 4],
+        len: usize,
+        ended: bool,
+    }
+
+    impl Handler for ExactDuplex {
+        fn on_request(&mut self, _req: crate::server::Request<'_>) -> Next {
+            Next::read_and_write()
+        }
+
+        fn on_request_readable(&mut self, body: &mut crate::server::Decoder<'_>) -> Next {
+            use std::io::Read;
+            while self.len < self.buf.len() {
+                match body.read(&mut self.buf[self.len..]) {
+                    Ok(0) => self.ended = true,
+                    Ok(n) => self.len += n,
+                    Err(_) => break,
+                }
+                if self.ended {
+                    break;
+                }
+            }
+            self.next()
+        }
+
+        fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+            self.next()
+        }
+
+        fn on_response_writable(&mut self, body: &mut crate::server::Encoder<'_>) -> Next {
+            use std::io::Write;
+            if let Ok(n) = body.write(&self.buf[..self.len]) {
+                self.buf.copy_within(n..self.len, 0);
+                self.len -= n;
+            }
+            self.next()
+        }
+    }
+
+    impl ExactDuplex {
+        fn next(&self) -> Next {
+            if self.ended && self.len == 0 {
+                Next::end()
+            } else {
+                Next::read_and_write()
+            }
+        }
+    }
+
+    /// A handler that read the last body bytes without seeing `Ok(0)` is
+    /// offered the body again until `read` tells it the end (it used to be
+    /// marked as told and the exchange parked for good).
+    #[test]
+    fn the_end_of_a_body_is_told_by_read_not_assumed() {
+        let mut d = Driver::new(|_| ExactDuplex {
+            buf: [0; 4],
+            len: 0,
+            ended: false,
+        });
+        d.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd");
+        assert!(
+            text(&d.output).ends_with("4\r\nabcd\r\n0\r\n\r\n"),
+            "{}",
+            text(&d.output)
+        );
     }
 
     mod drain {
