@@ -326,8 +326,18 @@ impl<H: Handler> Conn<H> {
                 return self.apply(early, ctx);
             }
         }
-        ex.timeout = next.timeout.and_then(|d| after(ctx.now, d));
-        self.arm(ctx);
+        let timeout = next.timeout.and_then(|d| after(ctx.now, d));
+        // Still transferring under the stall timer, with no timeout of its
+        // own: the running stall deadline stands (a handler's return is
+        // not I/O progress), so there is nothing to re-arm.
+        let unchanged = timeout.is_none()
+            && ex.timeout.is_none()
+            && next.interest != Interest::Wait
+            && self.timer == Timer::Stall;
+        ex.timeout = timeout;
+        if !unchanged {
+            self.arm(ctx);
+        }
     }
 
     fn step_exchange<F: HandlerFactory<Output = H>>(
