@@ -15,7 +15,8 @@ use crate::control::Shared;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::head::{self, Limits};
-use crate::server::conn::{Conn, Ctx, Want, MAX_HEADERS};
+use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
+use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
 use crate::timer::Timers;
 use crate::{Control, Next};
@@ -53,11 +54,17 @@ impl ResponseEncoding {
     /// body): handler fields, then the server's `finish`. Returns its bytes.
     pub fn hello(&mut self) -> &[u8] {
         self.buf.clear();
-        let mut res = Response::new(&mut self.buf);
+        let exchange = ResponseContext {
+            version: crate::Version::Http11,
+            keep_alive: true,
+            head: false,
+            date: &self.date,
+        };
+        let mut res = Response::new(&mut self.buf, exchange);
         res.header("Content-Type", "text/plain")
             .header("Cache-Control", "no-cache")
             .body(b"Hello, World!");
-        res.finish(crate::Version::Http11, true, false, &self.date);
+        res.finish(true);
         &self.buf
     }
 }
@@ -166,7 +173,7 @@ pub struct Driver<F: HandlerFactory> {
     timers: Timers,
     factory: F,
     conn: Conn<F::Output>,
-    now: Instant,
+    clock: Clock,
     /// Everything the server wrote.
     pub output: Vec<u8>,
     /// The connection was dropped.
@@ -182,8 +189,8 @@ impl<F: HandlerFactory> Driver<F> {
         let (shared, _wakes) = Shared::new(waker, 1);
         let settings = Settings::default();
         let mut timers = Timers::default();
-        let now = Instant::now();
-        let conn = Conn::new(0, &mut timers, &settings, now);
+        let clock = Clock::new(Instant::now(), &settings);
+        let conn = Conn::new(0, &mut timers, &clock);
         Driver {
             _poll: poll,
             shared,
@@ -193,7 +200,7 @@ impl<F: HandlerFactory> Driver<F> {
             timers,
             factory,
             conn,
-            now,
+            clock,
             output: Vec::new(),
             removed: false,
         }
@@ -232,7 +239,7 @@ impl<F: HandlerFactory> Driver<F> {
                 date: &self.date,
                 pool: &mut self.pool,
                 timers: &mut self.timers,
-                now: self.now,
+                clock: &self.clock,
                 shutting_down: false,
             };
             self.conn.served = 0;

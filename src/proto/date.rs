@@ -5,9 +5,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) const DATE_LEN: usize = 29;
 
-/// A cached `Date` value, owned by one event loop.
+/// `Date: ` + value + CRLF.
+const FIELD_LEN: usize = 6 + DATE_LEN + 2;
+
+/// A cached `Date` field, owned by one event loop.
 pub(crate) struct DateCache {
-    value: [u8; DATE_LEN],
+    /// The whole field line, ready to copy into a response head.
+    field: [u8; FIELD_LEN],
     /// When the cached second is over.
     next: Instant,
 }
@@ -15,7 +19,7 @@ pub(crate) struct DateCache {
 impl DateCache {
     pub(crate) fn new() -> DateCache {
         let mut cache = DateCache {
-            value: [0; DATE_LEN],
+            field: [0; FIELD_LEN],
             next: Instant::now(),
         };
         cache.refresh(Instant::now());
@@ -26,7 +30,7 @@ impl DateCache {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn fixed() -> DateCache {
         DateCache {
-            value: format(784_111_777),
+            field: field(format(784_111_777)),
             next: Instant::now() + Duration::from_secs(1 << 30),
         }
     }
@@ -39,16 +43,25 @@ impl DateCache {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        self.value = format(since_epoch.as_secs());
+        self.field = field(format(since_epoch.as_secs()));
         let to_next_second =
             Duration::from_nanos(1_000_000_000 - since_epoch.subsec_nanos() as u64);
         self.next = now + to_next_second;
     }
 
-    /// The current value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-    pub(crate) fn value(&self) -> &[u8; DATE_LEN] {
-        &self.value
+    /// The whole field, `Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n`.
+    pub(crate) fn field(&self) -> &[u8; FIELD_LEN] {
+        &self.field
     }
+}
+
+/// `Date: value\r\n`.
+fn field(value: [u8; DATE_LEN]) -> [u8; FIELD_LEN] {
+    let mut field = [0; FIELD_LEN];
+    field[..6].copy_from_slice(b"Date: ");
+    field[6..6 + DATE_LEN].copy_from_slice(&value);
+    field[6 + DATE_LEN..].copy_from_slice(b"\r\n");
+    field
 }
 
 /// Formats seconds since the Unix epoch as an IMF-fixdate.
@@ -113,11 +126,11 @@ mod tests {
     #[test]
     fn cache_refreshes_only_after_its_second() {
         let mut cache = DateCache::new();
-        let first = *cache.value();
+        let first = *cache.field();
         let next = cache.next;
         cache.refresh(next - Duration::from_millis(1));
         assert_eq!(cache.next, next);
-        assert_eq!(*cache.value(), first);
+        assert_eq!(*cache.field(), first);
         cache.refresh(next);
         assert!(cache.next > next);
     }

@@ -19,6 +19,7 @@ use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
+use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
 use crate::timer::{after, Deadline, Timers};
 use crate::Next;
@@ -35,8 +36,31 @@ pub(crate) struct Ctx<'a, F> {
     pub date: &'a DateCache,
     pub pool: &'a mut BufPool,
     pub timers: &'a mut Timers,
-    pub now: Instant,
+    pub clock: &'a Clock,
     pub shutting_down: bool,
+}
+
+/// The time of this loop turn, and the deadlines the fixed timeouts give
+/// from it: computed once per turn, not once per request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    pub now: Instant,
+    io: Option<Instant>,
+    keep_alive: Option<Instant>,
+    head: Option<Instant>,
+    linger: Option<Instant>,
+}
+
+impl Clock {
+    pub(crate) fn new(now: Instant, settings: &Settings) -> Clock {
+        Clock {
+            now,
+            io: after(now, settings.io_timeout),
+            keep_alive: after(now, settings.keep_alive_timeout),
+            head: after(now, settings.head_timeout),
+            linger: after(now, settings.linger_timeout),
+        }
+    }
 }
 
 /// What the connection needs from the loop to go on.
@@ -95,6 +119,27 @@ struct Exchange<H> {
     expect: Expect,
 }
 
+impl<H> Exchange<H> {
+    /// May the connection stay open after this exchange, as far as the
+    /// request, the server and the body allow? `will_read`: the handler
+    /// has just asked to read the body.
+    fn may_keep_alive<F>(&self, will_read: bool, ctx: &Ctx<'_, F>) -> bool {
+        let body_pending = !self.decoder.is_done();
+        let will_read = will_read || self.asked_to_read;
+        self.keep_alive
+            && !ctx.shutting_down
+            // A client told nothing about its body may still send it.
+            && !(body_pending && self.expect == Expect::Pending && !will_read)
+            // A body the handler shows no sign of reading, too long to drain.
+            && !(body_pending
+                && !will_read
+                && self
+                    .decoder
+                    .remaining()
+                    .is_some_and(|n| n > ctx.settings.max_drain))
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Expect {
     None,
@@ -139,7 +184,7 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
-    pub(crate) fn new(key: usize, timers: &mut Timers, settings: &Settings, now: Instant) -> Self {
+    pub(crate) fn new(key: usize, timers: &mut Timers, clock: &Clock) -> Self {
         let mut conn = Conn {
             key,
             rbuf: ReadBuf::default(),
@@ -150,8 +195,7 @@ impl<H: Handler> Conn<H> {
             phase: Phase::Head { started: false },
             timer: Timer::Phase,
         };
-        conn.deadline
-            .set(after(now, settings.keep_alive_timeout), key, timers);
+        conn.deadline.set(clock.keep_alive, key, timers);
         conn
     }
 
@@ -188,19 +232,19 @@ impl<H: Handler> Conn<H> {
     ///   everything is written, so a slow reader never has a response cut
     ///   or a pipelined request answered 408 behind it.
     fn arm<F>(&mut self, ctx: &mut Ctx<'_, F>) {
-        let s = ctx.settings;
+        let c = ctx.clock;
         let (timer, deadline) = match &self.phase {
             Phase::Exchange(ex) => match ex.timeout {
                 Some(at) => (Timer::Handler, Some(at)),
                 None if ex.interest == Interest::Wait => (Timer::Handler, None),
-                None => (Timer::Stall, after(ctx.now, s.io_timeout)),
+                None => (Timer::Stall, c.io),
             },
-            _ if !self.wbuf.is_empty() => (Timer::Stall, after(ctx.now, s.io_timeout)),
-            Phase::Head { started: false } => (Timer::Phase, after(ctx.now, s.keep_alive_timeout)),
+            _ if !self.wbuf.is_empty() => (Timer::Stall, c.io),
+            Phase::Head { started: false } => (Timer::Phase, c.keep_alive),
             Phase::Head { started: true } | Phase::Drain { .. } => {
-                (Timer::Phase, after(ctx.now, s.head_timeout))
+                (Timer::Phase, c.head)
             }
-            Phase::Closing | Phase::Lingering => (Timer::Phase, after(ctx.now, s.linger_timeout)),
+            Phase::Closing | Phase::Lingering => (Timer::Phase, c.linger),
         };
         self.timer = timer;
         self.deadline.set(deadline, self.key, ctx.timers);
@@ -326,7 +370,7 @@ impl<H: Handler> Conn<H> {
                 return self.apply(early, ctx);
             }
         }
-        let timeout = next.timeout.and_then(|d| after(ctx.now, d));
+        let timeout = next.timeout.and_then(|d| after(ctx.clock.now, d));
         // Still transferring under the stall timer, with no timeout of its
         // own: the running stall deadline stands (a handler's return is
         // not I/O progress), so there is nothing to re-arm.
@@ -506,11 +550,19 @@ impl<H: Handler> Conn<H> {
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!()
         };
-        let handler = &mut ex.handler;
         let Some(encoder) = &mut ex.encoder else {
             // The head: on_response, then the server's fields and framing.
             let start = self.wbuf.buf.len();
-            let mut res = Response::new(&mut self.wbuf.buf);
+            let exchange = ResponseContext {
+                version: ex.version,
+                // As if the handler will not start reading now; `finish`
+                // redoes the fields in the rare case it does.
+                keep_alive: ex.may_keep_alive(false, ctx),
+                head: ex.is_head,
+                date: ctx.date,
+            };
+            let mut res = Response::new(&mut self.wbuf.buf, exchange);
+            let handler = &mut ex.handler;
             let result = guard(|| {
                 let next = handler.on_response(&mut res);
                 if next.interest == Interest::End && res.content_length().is_none() {
@@ -524,27 +576,15 @@ impl<H: Handler> Conn<H> {
                 self.handler_panicked(ctx);
                 return None;
             };
-            let body_pending = !ex.decoder.is_done();
-            let will_read =
-                ex.asked_to_read || matches!(next.interest, Interest::Read | Interest::ReadWrite);
-            let keep_alive = ex.keep_alive
-                && !ctx.shutting_down
-                // A client told nothing about its body may still send it.
-                && !(body_pending && ex.expect == Expect::Pending && !will_read)
-                // A body the handler shows no sign of reading, too long to drain.
-                && !(body_pending
-                    && !will_read
-                    && ex
-                        .decoder
-                        .remaining()
-                        .is_some_and(|n| n > ctx.settings.max_drain));
-            let finished = res.finish(ex.version, keep_alive, ex.is_head, ctx.date);
+            let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
+            let finished = res.finish(ex.may_keep_alive(will_read, ctx));
             ex.keep_alive = finished.keep_alive;
             ex.encoder = Some(finished.encoder);
             self.apply(next, ctx);
             return None;
         };
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
+        let handler = &mut ex.handler;
         let Ok((next, accepted)) = guard(|| {
             let next = handler.on_response_writable(&mut body);
             (next, body.accepted)
@@ -657,9 +697,8 @@ impl<H: Handler> Conn<H> {
         let reason = head::reason(status);
         let body_len = reason.len() + 2 + detail.len() + 1;
         buf.extend_from_slice(line.as_slice());
-        buf.extend_from_slice(b"Date: ");
-        buf.extend_from_slice(ctx.date.value());
-        buf.extend_from_slice(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+        buf.extend_from_slice(ctx.date.field());
+        buf.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
         buf.extend_from_slice(body_len.to_string().as_bytes());
         buf.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
         buf.extend_from_slice(reason.as_bytes());

@@ -17,7 +17,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::conn::{Conn, Ctx, Want};
+use super::conn::{Clock, Conn, Ctx, Want};
 use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
@@ -53,6 +53,8 @@ pub(crate) struct EventLoop<F: HandlerFactory> {
     wakes: Receiver<Wake>,
     settings: Settings,
     date: DateCache,
+    /// This turn's time and the deadlines it gives.
+    clock: Clock,
     pool: BufPool,
     timers: Timers,
     /// Connections that yielded and run again after this turn.
@@ -112,6 +114,7 @@ impl<F: HandlerFactory> Parts<F> {
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
         let pool = BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024);
+        let clock = Clock::new(Instant::now(), &settings);
         EventLoop {
             poll: self.poll,
             listener: Some(self.listener),
@@ -121,6 +124,7 @@ impl<F: HandlerFactory> Parts<F> {
             wakes: self.wakes,
             settings,
             date: DateCache::new(),
+            clock,
             pool,
             timers: Timers::default(),
             rerun: Vec::new(),
@@ -159,6 +163,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             }
             let now = Instant::now();
             self.date.refresh(now);
+            self.clock = Clock::new(now, &self.settings);
             for event in events.iter() {
                 match event.token() {
                     // Accepted after the batch: a connection accepted now
@@ -224,6 +229,7 @@ impl<F: HandlerFactory> EventLoop<F> {
     }
 
     fn ctx(&mut self, now: Instant) -> (&mut Slab<Entry<F::Output>>, Ctx<'_, F>) {
+        debug_assert_eq!(self.clock.now, now, "the clock is set once per turn");
         let ctx = Ctx {
             factory: &mut self.factory,
             shared: &self.shared,
@@ -231,7 +237,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             date: &self.date,
             pool: &mut self.pool,
             timers: &mut self.timers,
-            now,
+            clock: &self.clock,
             shutting_down: self.shutdown_at.is_some(),
         };
         (&mut self.conns, ctx)
@@ -276,7 +282,7 @@ impl<F: HandlerFactory> EventLoop<F> {
             }
             entry.insert(Entry {
                 sock,
-                conn: Conn::new(key, &mut self.timers, &self.settings, now),
+                conn: Conn::new(key, &mut self.timers, &self.clock),
                 ready: Readiness::connected(),
             });
         }

@@ -23,7 +23,7 @@ pub(crate) mod conn;
 mod event_loop;
 mod handler;
 mod request;
-mod response;
+pub(crate) mod response;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

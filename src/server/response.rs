@@ -1,6 +1,8 @@
 //! [`Response`]: status and header fields, written straight into the
 //! connection's write buffer.
 
+use std::ops::Range;
+
 use crate::buf::ArrayBuf;
 use crate::proto::date::DateCache;
 use crate::proto::encode::BodyEncoder;
@@ -28,14 +30,42 @@ use crate::proto::head::{checked_field, status_line, Version};
 /// ```
 pub struct Response<'a> {
     buf: &'a mut Vec<u8>,
-    /// Where this head starts in `buf`.
+    /// Where this head (its status line) starts in `buf`.
     start: usize,
-    /// Where body bytes given to [`body`](Self::body) start, if any.
-    body_start: Option<usize>,
+    /// Where the status line ends and the handler's fields begin.
+    line_end: usize,
+    /// The server's fields, once [`body`](Self::body) has written them.
+    written: Option<Written>,
     status: u16,
     content_length: Option<u64>,
     close: bool,
     has_date: bool,
+    exchange: ResponseContext<'a>,
+}
+
+/// What the server knows of the exchange when the handler starts on the
+/// response.
+#[derive(Clone, Copy)]
+pub(crate) struct ResponseContext<'a> {
+    /// The request's version: it decides chunked versus close-delimited
+    /// and how keep-alive is said.
+    pub version: Version,
+    /// Whether the connection may stay open, as far as the request and the
+    /// server can tell before the handler answers.
+    pub keep_alive: bool,
+    /// A HEAD request: no body, declared length kept.
+    pub head: bool,
+    pub date: &'a DateCache,
+}
+
+/// The server's fields and the blank line, written before the body bytes
+/// by [`Response::body`]: where they are, and what they were written for.
+#[derive(Clone, Copy)]
+struct Written {
+    start: usize,
+    end: usize,
+    status: u16,
+    keep_alive: bool,
 }
 
 /// What the server needs from a finished [`Response`].
@@ -45,16 +75,22 @@ pub(crate) struct Finished {
 }
 
 impl<'a> Response<'a> {
-    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Response<'a> {
+    /// Starts a `200` response at the end of `buf`: the status line is
+    /// written now, so that a head is built front to back and finishing it
+    /// moves nothing.
+    pub(crate) fn new(buf: &'a mut Vec<u8>, exchange: ResponseContext<'a>) -> Response<'a> {
         let start = buf.len();
+        buf.extend_from_slice(status_line(200).as_slice());
         Response {
+            line_end: buf.len(),
             buf,
             start,
-            body_start: None,
+            written: None,
             status: 200,
             content_length: None,
             close: false,
             has_date: false,
+            exchange,
         }
     }
 
@@ -63,7 +99,7 @@ impl<'a> Response<'a> {
         self.status
     }
 
-    /// Sets the status code.
+    /// Sets the status code. Cheapest before any field is added.
     ///
     /// # Panics
     ///
@@ -74,7 +110,17 @@ impl<'a> Response<'a> {
             (200..=999).contains(&status),
             "response status must be in 200..=999, got {status}"
         );
-        self.status = status;
+        if status != self.status {
+            self.status = status;
+            let mark = self.buf.len();
+            self.buf.extend_from_slice(status_line(status).as_slice());
+            let delta = move_appended(self.buf, self.start..self.line_end, mark);
+            self.line_end = self.line_end.wrapping_add_signed(delta);
+            if let Some(w) = &mut self.written {
+                w.start = w.start.wrapping_add_signed(delta);
+                w.end = w.end.wrapping_add_signed(delta);
+            }
+        }
         self
     }
 
@@ -92,7 +138,7 @@ impl<'a> Response<'a> {
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         assert!(
-            self.body_start.is_none(),
+            self.written.is_none(),
             "Response::header called after Response::body"
         );
         if let Some(n) = checked_field(name, value) {
@@ -120,7 +166,7 @@ impl<'a> Response<'a> {
     /// After [`body`](Self::body) with another length.
     pub fn set_content_length(&mut self, len: u64) -> &mut Self {
         assert!(
-            self.body_start.is_none() || self.content_length == Some(len),
+            self.written.is_none() || self.content_length == Some(len),
             "Response::set_content_length({len}) after Response::body with another length"
         );
         self.content_length = Some(len);
@@ -146,60 +192,52 @@ impl<'a> Response<'a> {
     ///
     /// If called twice, or if a different `Content-Length` was set.
     pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
-        assert!(self.body_start.is_none(), "Response::body called twice");
+        assert!(self.written.is_none(), "Response::body called twice");
         let len = bytes.len() as u64;
         assert!(
             self.content_length.is_none_or(|n| n == len),
             "Response::body: Content-Length was set to another length"
         );
         self.content_length = Some(len);
-        self.body_start = Some(self.buf.len());
-        self.buf.extend_from_slice(bytes);
+        let (encoder, keep_alive) = self.plan(self.exchange.keep_alive);
+        let start = self.buf.len();
+        self.push_fields(encoder, keep_alive);
+        self.written = Some(Written {
+            start,
+            end: self.buf.len(),
+            status: self.status,
+            keep_alive,
+        });
+        if !self.exchange.head {
+            self.buf.extend_from_slice(bytes);
+        }
         self
     }
 
-    /// Writes the status line and the server's fields around what the
-    /// handler added, and chooses the body framing.
-    ///
-    /// `keep_alive` is what the request and server allow; `head` means a
-    /// HEAD request (no body, declared length kept).
-    pub(crate) fn finish(
-        self,
-        version: Version,
-        keep_alive: bool,
-        head: bool,
-        date: &DateCache,
-    ) -> Finished {
-        let status = self.status;
-        let no_body = head || status == 204 || status == 304;
-        let mut encoder = match self.content_length {
+    /// The body framing and whether the connection stays open, given
+    /// what the server allows (`keep_alive`).
+    fn plan(&self, keep_alive: bool) -> (BodyEncoder, bool) {
+        let no_body = self.exchange.head || self.status == 204 || self.status == 304;
+        let encoder = match self.content_length {
             _ if no_body => BodyEncoder::Suppressed,
             Some(n) => BodyEncoder::Length(n),
-            None if version == Version::Http11 => BodyEncoder::Chunked,
+            None if self.exchange.version == Version::Http11 => BodyEncoder::Chunked,
             None => BodyEncoder::CloseDelimited,
         };
-        let keep_alive = keep_alive && !self.close && !encoder.closes();
+        (encoder, keep_alive && !self.close && !encoder.closes())
+    }
 
-        // Body bytes given to `body()` are already in place after the fields.
-        let fields_end = self.body_start.unwrap_or(self.buf.len());
-        let queued = (self.buf.len() - fields_end) as u64;
-        if no_body {
-            self.buf.truncate(fields_end);
-        } else if let BodyEncoder::Length(n) = &mut encoder {
-            // `body` and `set_content_length` keep `queued <= n`.
-            *n = n.saturating_sub(queued);
-        }
-
+    /// Appends the server's fields and the blank line that ends the head.
+    /// Built on the stack first: one copy into the buffer.
+    fn push_fields(&mut self, encoder: BodyEncoder, keep_alive: bool) {
         // Longest: Date 37 + Content-Length 38 + Connection 24 + CRLF 2.
         let mut fields = ArrayBuf::<128>::new();
         if !self.has_date {
-            fields.push(b"Date: ");
-            fields.push(date.value());
-            fields.push(b"\r\n");
+            fields.push(self.exchange.date.field());
         }
         match (encoder, self.content_length) {
             (BodyEncoder::Chunked, _) => fields.push(b"Transfer-Encoding: chunked\r\n"),
-            (_, Some(n)) if status != 204 => {
+            (_, Some(n)) if self.status != 204 => {
                 fields.push(b"Content-Length: ");
                 fields.push_u64(n);
                 fields.push(b"\r\n");
@@ -208,14 +246,39 @@ impl<'a> Response<'a> {
         }
         if !keep_alive {
             fields.push(b"Connection: close\r\n");
-        } else if version == Version::Http10 {
+        } else if self.exchange.version == Version::Http10 {
             fields.push(b"Connection: keep-alive\r\n");
         }
         fields.push(b"\r\n");
-        splice(self.buf, fields_end, fields.as_slice());
-        // RFC 9110 §6.2: the status line carries the highest version we
-        // conform to; the framing above follows the request's version.
-        splice(self.buf, self.start, status_line(status).as_slice());
+        self.buf.extend_from_slice(fields.as_slice());
+    }
+
+    /// Ends the head and chooses the body framing. `keep_alive` is what
+    /// the server allows now that it knows the handler's answer.
+    pub(crate) fn finish(mut self, keep_alive: bool) -> Finished {
+        let (mut encoder, keep_alive) = self.plan(keep_alive);
+        let body_start = match self.written {
+            // No body bytes yet: the fields go at the end.
+            None => {
+                self.push_fields(encoder, keep_alive);
+                self.buf.len()
+            }
+            // Written by `body` for another status or persistence: redo them.
+            Some(w) if w.status != self.status || w.keep_alive != keep_alive => {
+                let mark = self.buf.len();
+                self.push_fields(encoder, keep_alive);
+                let delta = move_appended(self.buf, w.start..w.end, mark);
+                w.end.wrapping_add_signed(delta)
+            }
+            Some(w) => w.end,
+        };
+        let queued = (self.buf.len() - body_start) as u64;
+        match &mut encoder {
+            BodyEncoder::Suppressed => self.buf.truncate(body_start),
+            // `body` and `set_content_length` keep `queued <= n`.
+            BodyEncoder::Length(n) => *n = n.saturating_sub(queued),
+            _ => {}
+        }
         Finished {
             encoder,
             keep_alive,
@@ -223,11 +286,157 @@ impl<'a> Response<'a> {
     }
 }
 
-/// Inserts `bytes` at `at`: one move of what follows, no allocation
-/// beyond the buffer's own growth.
-fn splice(buf: &mut Vec<u8>, at: usize, bytes: &[u8]) {
-    let end = buf.len();
-    buf.extend_from_slice(bytes);
-    buf.copy_within(at..end, at + bytes.len());
-    buf[at..at + bytes.len()].copy_from_slice(bytes);
+/// Moves the bytes appended to `buf` since `mark` into the place of
+/// `range` (which lies before `mark`), shifting what is between; returns
+/// how far that moved. No allocation; costs a move of what follows
+/// `range`, nothing when that is only the appended bytes.
+fn move_appended(buf: &mut Vec<u8>, range: Range<usize>, mark: usize) -> isize {
+    let n = buf.len() - mark;
+    buf[range.start..].rotate_right(n);
+    buf.drain(range.start + n..range.end + n);
+    n as isize - range.len() as isize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
+    /// Builds a response with `build` and finishes it with `keep_alive`;
+    /// returns the bytes, the framing and the persistence.
+    fn respond(
+        version: Version,
+        head: bool,
+        keep_alive: (bool, bool),
+        build: impl FnOnce(&mut Response<'_>),
+    ) -> (String, BodyEncoder, bool) {
+        let date = DateCache::fixed();
+        let mut buf = b"earlier response".to_vec();
+        let exchange = ResponseContext {
+            version,
+            keep_alive: keep_alive.0,
+            head,
+            date: &date,
+        };
+        let mut res = Response::new(&mut buf, exchange);
+        build(&mut res);
+        let done = res.finish(keep_alive.1);
+        let text = String::from_utf8(buf).unwrap();
+        let text = text.strip_prefix("earlier response").unwrap().to_owned();
+        (text, done.encoder, done.keep_alive)
+    }
+
+    fn http11(build: impl FnOnce(&mut Response<'_>)) -> (String, BodyEncoder, bool) {
+        respond(Version::Http11, false, (true, true), build)
+    }
+
+    #[test]
+    fn body_writes_the_head_front_to_back() {
+        let (text, encoder, keep_alive) = http11(|res| {
+            res.set_status(404).header("Content-Type", "text/plain").body(b"gone");
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n{DATE}Content-Length: 4\r\n\r\ngone")
+        );
+        assert_eq!((encoder, keep_alive), (BodyEncoder::Length(0), true));
+    }
+
+    #[test]
+    fn status_set_after_the_fields_and_body_replaces_the_line() {
+        let (text, _, _) = http11(|res| {
+            res.header("X-A", "1").body(b"abc");
+            res.set_status(503);
+            res.set_status(201);
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 201 Created\r\nX-A: 1\r\n{DATE}Content-Length: 3\r\n\r\nabc")
+        );
+    }
+
+    #[test]
+    fn close_after_body_redoes_the_fields() {
+        let (text, encoder, keep_alive) = http11(|res| {
+            res.body(b"abc").close();
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\nConnection: close\r\n\r\nabc")
+        );
+        assert_eq!((encoder, keep_alive), (BodyEncoder::Length(0), false));
+    }
+
+    #[test]
+    fn persistence_decided_after_body_redoes_the_fields() {
+        let (text, _, keep_alive) = respond(Version::Http11, false, (true, false), |res| {
+            res.body(b"abc");
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\nConnection: close\r\n\r\nabc")
+        );
+        assert!(!keep_alive);
+        // And the other way: the server allows what it first did not.
+        let (text, _, keep_alive) = respond(Version::Http11, false, (false, true), |res| {
+            res.body(b"abc");
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\n\r\nabc")
+        );
+        assert!(keep_alive);
+    }
+
+    #[test]
+    fn no_content_set_after_body_drops_length_and_body() {
+        let (text, encoder, _) = http11(|res| {
+            res.body(b"abc").set_status(204);
+        });
+        assert_eq!(text, format!("HTTP/1.1 204 No Content\r\n{DATE}\r\n"));
+        assert_eq!(encoder, BodyEncoder::Suppressed);
+    }
+
+    #[test]
+    fn head_keeps_the_length_and_sends_no_body() {
+        let (text, encoder, _) = respond(Version::Http11, true, (true, true), |res| {
+            res.body(b"abc");
+        });
+        assert_eq!(text, format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\n\r\n"));
+        assert_eq!(encoder, BodyEncoder::Suppressed);
+    }
+
+    #[test]
+    fn without_body_the_framing_follows_the_version() {
+        let (text, encoder, keep_alive) = http11(|res| {
+            res.header("Date", "x");
+        });
+        assert_eq!(text, "HTTP/1.1 200 OK\r\nDate: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!((encoder, keep_alive), (BodyEncoder::Chunked, true));
+
+        let (text, encoder, keep_alive) = respond(Version::Http10, false, (true, true), |_| {});
+        assert_eq!(text, format!("HTTP/1.1 200 OK\r\n{DATE}Connection: close\r\n\r\n"));
+        assert_eq!((encoder, keep_alive), (BodyEncoder::CloseDelimited, false));
+
+        let (text, encoder, keep_alive) = respond(Version::Http10, false, (true, true), |res| {
+            res.set_content_length(5);
+        });
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 5\r\nConnection: keep-alive\r\n\r\n")
+        );
+        assert_eq!((encoder, keep_alive), (BodyEncoder::Length(5), true));
+    }
+
+    #[test]
+    fn moving_appended_bytes_shifts_what_follows() {
+        let mut buf = b"aaBBBcc".to_vec();
+        buf.extend_from_slice(b"X");
+        assert_eq!(move_appended(&mut buf, 2..5, 7), -2);
+        assert_eq!(buf, b"aaXcc");
+        buf.extend_from_slice(b"YYYY");
+        assert_eq!(move_appended(&mut buf, 0..2, 5), 2);
+        assert_eq!(buf, b"YYYYXcc");
+    }
 }
