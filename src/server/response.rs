@@ -11,9 +11,12 @@ use crate::proto::head::{checked_field, status_line, Version};
 /// The response head a handler fills in
 /// [`on_response`](crate::server::Handler::on_response).
 ///
-/// Fields go straight into the connection's reused write buffer. The server
-/// adds the status line, `Date`, the framing field (`Content-Length` or
-/// `Transfer-Encoding: chunked`) and `Connection` when the handler returns.
+/// The head is written front to back, straight into the connection's
+/// reused write buffer: the status line first (so set the status before
+/// adding fields: changing it later moves the fields), then the handler's
+/// fields, then the server's — `Date`, the framing field (`Content-Length`
+/// or `Transfer-Encoding: chunked`) and `Connection` — when
+/// [`body`](Self::body) is called or the handler returns.
 ///
 /// Framing fields set by the handler are interpreted, not copied:
 /// `Content-Length` fixes the body length, `Connection: close` closes the
