@@ -1276,6 +1276,25 @@ mod tests {
         }
 
         #[test]
+        fn response_timeout_counts_from_the_last_byte_sent() {
+            let mut d = Driver::new(Settings::default());
+            let timeout = d.settings.response_timeout;
+            let seen = Arc::default();
+            d.request(get(&seen));
+            // A slow server: the last request bytes leave the buffer later.
+            d.now += timeout * 2 / 3;
+            d.with(|conn, ctx| conn.on_sent(ctx));
+            // Past the timeout since the request was written, not since sent.
+            assert_ne!(d.fire_deadline(timeout * 2 / 3), Want::Remove);
+            assert_eq!(seen.lock().unwrap().error, None);
+            assert_eq!(d.fire_deadline(timeout / 3 + Duration::from_secs(1)), Want::Remove);
+            assert_eq!(
+                seen.lock().unwrap().error.as_deref(),
+                Some(Error::ResponseTimeout.to_string().as_str())
+            );
+        }
+
+        #[test]
         fn close_on_a_reused_connection_retries_an_idempotent_request() {
             let mut d = Driver::new(Settings::default());
             let first = Arc::default();
