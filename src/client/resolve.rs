@@ -114,7 +114,9 @@ mod tests {
         let (shared, _) = Shared::new(waker, 1);
         let (mut resolver, results) = Resolver::new(shared);
         resolver.resolve(3, "localhost", 8080).unwrap();
-        resolver.resolve(4, "no-such-host.invalid", 80).unwrap();
+        // An empty name fails in the C library itself: no query leaves
+        // the machine (a made-up name would go out to a DNS server).
+        resolver.resolve(4, "", 80).unwrap();
         let mut events = mio::Events::with_capacity(4);
         poll.poll(&mut events, Some(Duration::from_secs(10)))
             .unwrap();
@@ -126,7 +128,7 @@ mod tests {
             .iter()
             .all(|a| a.ip().is_loopback() && a.port() == 8080));
         let second = results.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert_eq!(&*second.name, "no-such-host.invalid");
+        assert_eq!(&*second.name, "");
         assert!(second.result.is_err() || second.result.unwrap().is_empty());
     }
 }
