@@ -127,8 +127,8 @@ impl<F: HandlerFactory> Parts<F> {
             clock,
             pool,
             timers: Timers::default(),
-            rerun: Vec::new(),
-            due: Vec::new(),
+            rerun: Vec::with_capacity(64),
+            due: Vec::with_capacity(64),
             accept_ready: false,
             accept_paused: None,
             shutdown_at: None,
@@ -152,7 +152,7 @@ enum Outcome {
 impl<F: HandlerFactory> EventLoop<F> {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut rerun = Vec::new();
+        let mut rerun = Vec::with_capacity(64);
         loop {
             let timeout = self.poll_timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
