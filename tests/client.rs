@@ -427,6 +427,61 @@ mod own_server {
         assert_eq!(body_of(client.get(&url).unwrap()), "Hello, World!");
     }
 
+    /// A listener on `ip:port` that never accepts, its backlog full: the
+    /// kernel ignores further handshakes, so connecting to it times out.
+    fn black_hole(ip: [u8; 4], port: u16) -> (socket2::Socket, Vec<TcpStream>) {
+        use socket2::{Domain, Socket, Type};
+        let addr = SocketAddr::from((ip, port));
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener.bind(&addr.into()).unwrap();
+        listener.listen(0).unwrap();
+        let queued = (0..4)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok())
+            .collect();
+        (listener, queued)
+    }
+
+    // "localhost" is pinned so that a broken pin falls back to the hosts
+    // file, never to a DNS query.
+
+    #[test]
+    fn pinned_addresses_are_tried_in_order_past_refusals() {
+        let server = echo_server();
+        let port = server.addr().port();
+        let url = format!("http://localhost:{port}/");
+        // Nothing listens on 127.0.0.3 at that port: refused.
+        let refused = hyper(|b| b.resolve("LocalHost", [[127, 0, 0, 3].into()]));
+        let err = refused.get(&url).unwrap_err();
+        assert!(err.to_string().contains("127.0.0.3"), "{err}");
+        let client =
+            hyper(|b| b.resolve("LocalHost", [[127, 0, 0, 3].into(), [127, 0, 0, 1].into()]));
+        assert_eq!(body_of(client.get(&url).unwrap()), "Hello, World!");
+    }
+
+    #[test]
+    fn a_connect_timeout_moves_on_to_the_next_address() {
+        let server = echo_server();
+        let port = server.addr().port();
+        let _hole = black_hole([127, 0, 0, 2], port);
+        let timeout = Duration::from_millis(300);
+        let client = hyper(|b| {
+            b.connect_timeout(timeout)
+                .resolve("localhost", [[127, 0, 0, 2].into(), [127, 0, 0, 1].into()])
+        });
+        let start = Instant::now();
+        let res = client.get(&format!("http://localhost:{port}/"));
+        // The first address was tried, and given up only at its timeout.
+        assert!(start.elapsed() >= timeout, "{:?}", start.elapsed());
+        assert_eq!(body_of(res.unwrap()), "Hello, World!");
+    }
+
+    #[test]
+    fn a_host_pinned_to_no_address_fails_to_resolve() {
+        let client = hyper(|b| b.resolve("localhost", []));
+        let err = client.get("http://localhost:1/").unwrap_err();
+        assert!(matches!(err, Error::Resolve { .. }), "{err:?}");
+    }
+
     #[test]
     fn clones_share_the_client_across_threads() {
         let server = echo_server();

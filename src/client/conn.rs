@@ -1287,7 +1287,10 @@ mod tests {
             // Past the timeout since the request was written, not since sent.
             assert_ne!(d.fire_deadline(timeout * 2 / 3), Want::Remove);
             assert_eq!(seen.lock().unwrap().error, None);
-            assert_eq!(d.fire_deadline(timeout / 3 + Duration::from_secs(1)), Want::Remove);
+            assert_eq!(
+                d.fire_deadline(timeout / 3 + Duration::from_secs(1)),
+                Want::Remove
+            );
             assert_eq!(
                 seen.lock().unwrap().error.as_deref(),
                 Some(Error::ResponseTimeout.to_string().as_str())

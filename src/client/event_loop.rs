@@ -330,6 +330,14 @@ impl EventLoop {
                 Pick::Connect => self.open(host_key, now),
                 Pick::Resolve => {
                     let host = self.hosts.get_mut(host_key).expect("host");
+                    if let Some(ips) = self.settings.pinned(&host.name) {
+                        let port = host.port;
+                        host.addrs =
+                            Some(ips.iter().map(|&ip| SocketAddr::new(ip, port)).collect());
+                        // Pinned: never stale, like an IP literal.
+                        host.resolved_at = None;
+                        continue;
+                    }
                     let name = host.name.trim_start_matches('[').trim_end_matches(']');
                     match self.resolver.resolve(host_key, name, host.port) {
                         Ok(()) => host.resolving = true,
@@ -390,10 +398,19 @@ impl EventLoop {
                 Err(e) => last = Some((addr, e)),
             }
         }
-        // Not one address could even start connecting.
-        if let Some((addr, e)) = last {
-            self.fail_waiting(host_key, connect_error(addr, e));
-        }
+        // Not one address could even start connecting (or none at all:
+        // a host pinned to an empty list).
+        let err = match last {
+            Some((addr, e)) => connect_error(addr, e),
+            None => Error::Resolve {
+                host: self
+                    .hosts
+                    .get(host_key)
+                    .map_or_else(String::new, |h| h.name.to_string()),
+                error: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
+            },
+        };
+        self.fail_waiting(host_key, err);
     }
 
     fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {

@@ -98,6 +98,7 @@ mod response;
 mod url;
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +134,18 @@ pub(crate) struct Settings {
     pub write_high_water: usize,
     /// Largest unread response body drained to keep a connection.
     pub max_drain: u64,
+    /// Host names pinned to addresses ([`Builder::resolve`]), lowercase.
+    pub pinned: Vec<(Box<str>, Vec<IpAddr>)>,
+}
+
+impl Settings {
+    /// The addresses `host` (lowercase, as URLs give it) is pinned to.
+    pub(crate) fn pinned(&self, host: &str) -> Option<&[IpAddr]> {
+        self.pinned
+            .iter()
+            .find(|(name, _)| **name == *host)
+            .map(|(_, addrs)| addrs.as_slice())
+    }
 }
 
 impl Default for Settings {
@@ -150,6 +163,7 @@ impl Default for Settings {
             max_exchanges: 10_000,
             write_high_water: 64 * 1024,
             max_drain: 64 * 1024,
+            pinned: Vec::new(),
         }
     }
 }
@@ -189,6 +203,30 @@ impl Builder {
     /// Time to establish a connection ([`Error::ConnectTimeout`]).
     pub fn connect_timeout(mut self, d: Duration) -> Builder {
         self.settings.connect_timeout = d;
+        self
+    }
+
+    /// Pins `host` to `addrs` instead of looking it up, like curl's
+    /// `--resolve`: the addresses are tried in order, each with its own
+    /// [`connect_timeout`](Self::connect_timeout), on the port each URL
+    /// gives. For tests, or names the system resolver does not know.
+    /// Pinning a host again replaces its addresses.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use nextloop::client::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .resolve("backend.internal", [IpAddr::V4(Ipv4Addr::LOCALHOST)])
+    ///     .build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn resolve(mut self, host: &str, addrs: impl IntoIterator<Item = IpAddr>) -> Builder {
+        let host: Box<str> = host.to_ascii_lowercase().into();
+        self.settings.pinned.retain(|(name, _)| *name != host);
+        self.settings
+            .pinned
+            .push((host, addrs.into_iter().collect()));
         self
     }
 

@@ -241,9 +241,7 @@ impl<H: Handler> Conn<H> {
             },
             _ if !self.wbuf.is_empty() => (Timer::Stall, c.io),
             Phase::Head { started: false } => (Timer::Phase, c.keep_alive),
-            Phase::Head { started: true } | Phase::Drain { .. } => {
-                (Timer::Phase, c.head)
-            }
+            Phase::Head { started: true } | Phase::Drain { .. } => (Timer::Phase, c.head),
             Phase::Closing | Phase::Lingering => (Timer::Phase, c.linger),
         };
         self.timer = timer;

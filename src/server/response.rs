@@ -337,7 +337,9 @@ mod tests {
     #[test]
     fn body_writes_the_head_front_to_back() {
         let (text, encoder, keep_alive) = http11(|res| {
-            res.set_status(404).header("Content-Type", "text/plain").body(b"gone");
+            res.set_status(404)
+                .header("Content-Type", "text/plain")
+                .body(b"gone");
         });
         assert_eq!(
             text,
@@ -406,7 +408,10 @@ mod tests {
         let (text, encoder, _) = respond(Version::Http11, true, (true, true), |res| {
             res.body(b"abc");
         });
-        assert_eq!(text, format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\n\r\n"));
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Content-Length: 3\r\n\r\n")
+        );
         assert_eq!(encoder, BodyEncoder::Suppressed);
     }
 
@@ -415,11 +420,17 @@ mod tests {
         let (text, encoder, keep_alive) = http11(|res| {
             res.header("Date", "x");
         });
-        assert_eq!(text, "HTTP/1.1 200 OK\r\nDate: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nDate: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
         assert_eq!((encoder, keep_alive), (BodyEncoder::Chunked, true));
 
         let (text, encoder, keep_alive) = respond(Version::Http10, false, (true, true), |_| {});
-        assert_eq!(text, format!("HTTP/1.1 200 OK\r\n{DATE}Connection: close\r\n\r\n"));
+        assert_eq!(
+            text,
+            format!("HTTP/1.1 200 OK\r\n{DATE}Connection: close\r\n\r\n")
+        );
         assert_eq!((encoder, keep_alive), (BodyEncoder::CloseDelimited, false));
 
         let (text, encoder, keep_alive) = respond(Version::Http10, false, (true, true), |res| {
