@@ -178,8 +178,65 @@ impl BufPool {
     }
 }
 
+/// Writes short byte strings into a slice whose size bounds them: the
+/// hot-path way to build status lines and the server's fields, with no
+/// allocation and no copy of a length known only at run time.
+pub(crate) struct Fill<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> Fill<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Fill<'a> {
+        Fill { buf, len: 0 }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Panics
+    ///
+    /// If they do not fit: callers size the slice for their worst case.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Appends `n` in decimal, digit by digit in place (a copy of a
+    /// run-time length is a `memcpy` call, costly for two bytes).
+    ///
+    /// # Panics
+    ///
+    /// If the digits do not fit.
+    pub(crate) fn push_u64(&mut self, mut n: u64) {
+        let digits = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let end = self.len + digits;
+        for slot in self.buf[self.len..end].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len = end;
+    }
+}
+
+/// Appends at most `N` bytes to `out` with `build`, written in place: `out`
+/// grows by `N` zeroed bytes (a size known when compiling) and is cut
+/// back to what `build` wrote.
+pub(crate) fn append_with<const N: usize>(out: &mut Vec<u8>, build: impl FnOnce(&mut Fill<'_>)) {
+    let start = out.len();
+    out.resize(start + N, 0);
+    let mut fill = Fill::new(&mut out[start..]);
+    build(&mut fill);
+    let len = fill.len();
+    out.truncate(start + len);
+}
+
 /// A small stack buffer for short byte strings built on the hot path
-/// (status lines, server fields), so building them allocates nothing.
+/// (status lines, numbers), so building them allocates nothing.
 pub(crate) struct ArrayBuf<const N: usize> {
     buf: [u8; N],
     len: usize,
@@ -193,29 +250,20 @@ impl<const N: usize> ArrayBuf<N> {
         }
     }
 
-    /// Appends `bytes`.
-    ///
-    /// # Panics
-    ///
-    /// If they do not fit: callers size `N` for their worst case.
+    /// Appends `bytes` (see [`Fill::push`]).
     pub(crate) fn push(&mut self, bytes: &[u8]) {
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        self.fill(|f| f.push(bytes));
     }
 
-    /// Appends `n` in decimal.
-    pub(crate) fn push_u64(&mut self, mut n: u64) {
-        let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            tmp[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&tmp[i..]);
+    /// Appends `n` in decimal (see [`Fill::push_u64`]).
+    pub(crate) fn push_u64(&mut self, n: u64) {
+        self.fill(|f| f.push_u64(n));
+    }
+
+    fn fill(&mut self, write: impl FnOnce(&mut Fill<'_>)) {
+        let mut fill = Fill::new(&mut self.buf[self.len..]);
+        write(&mut fill);
+        self.len += fill.len();
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
@@ -226,6 +274,19 @@ impl<const N: usize> ArrayBuf<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_and_appending_in_place() {
+        for n in [0, 7, 9, 10, 13, 99, 100, 65_535, 1 << 40, u64::MAX] {
+            let mut digits = ArrayBuf::<24>::new();
+            digits.push(b"=");
+            digits.push_u64(n);
+            assert_eq!(digits.as_slice(), format!("={n}").as_bytes());
+            let mut out = b"ab".to_vec();
+            append_with::<24>(&mut out, |f| f.push(digits.as_slice()));
+            assert_eq!(out, format!("ab={n}").as_bytes());
+        }
+    }
 
     #[test]
     fn read_buf_compacts_only_when_full() {

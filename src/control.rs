@@ -109,7 +109,8 @@ pub(crate) struct Shared {
     queue: Sender<Wake>,
     /// Set by the first `wake` after the loop drained; cleared by the loop.
     woken: AtomicBool,
-    /// The current exchange generation of each slab slot.
+    /// The current exchange generation of each slab slot. Written by the
+    /// loop thread only (`retire`); read by any thread.
     generations: Box<[AtomicU64]>,
     pub shutdown: AtomicBool,
 }
@@ -152,8 +153,12 @@ impl Shared {
 
     /// Ends the exchange in slot `key`: every `Control` handed out for it
     /// goes stale.
+    ///
+    /// Only the loop thread writes generations, so this is a load and a
+    /// store rather than a locked read-modify-write (one per request).
     pub(crate) fn retire(&self, key: usize) {
-        self.generations[key].fetch_add(1, Ordering::AcqRel);
+        let generation = &self.generations[key];
+        generation.store(generation.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// A `Control` for the current exchange in slot `key`.

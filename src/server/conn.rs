@@ -567,15 +567,17 @@ impl<H: Handler> Conn<H> {
                     // Ended without a body: say so, rather than chunk nothing.
                     res.set_content_length(0);
                 }
-                (next, res)
+                next
             });
-            let Ok((next, res)) = result else {
+            let Ok(next) = result else {
+                drop(res);
                 self.wbuf.buf.truncate(start);
                 self.handler_panicked(ctx);
                 return None;
             };
             let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
             let finished = res.finish(ex.may_keep_alive(will_read, ctx));
+            drop(res);
             ex.keep_alive = finished.keep_alive;
             ex.encoder = Some(finished.encoder);
             self.apply(next, ctx);

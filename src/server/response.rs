@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use crate::buf::ArrayBuf;
+use crate::buf::append_with;
 use crate::proto::date::DateCache;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{checked_field, status_line, Version};
@@ -83,7 +83,7 @@ impl<'a> Response<'a> {
     /// moves nothing.
     pub(crate) fn new(buf: &'a mut Vec<u8>, exchange: ResponseContext<'a>) -> Response<'a> {
         let start = buf.len();
-        buf.extend_from_slice(status_line(200).as_slice());
+        buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
         Response {
             line_end: buf.len(),
             buf,
@@ -230,35 +230,39 @@ impl<'a> Response<'a> {
         (encoder, keep_alive && !self.close && !encoder.closes())
     }
 
-    /// Appends the server's fields and the blank line that ends the head.
-    /// Built on the stack first: one copy into the buffer.
+    /// Appends the server's fields and the blank line that ends the head,
+    /// written in place.
     fn push_fields(&mut self, encoder: BodyEncoder, keep_alive: bool) {
+        let (has_date, date) = (self.has_date, self.exchange.date);
+        let (status, content_length) = (self.status, self.content_length);
+        let version = self.exchange.version;
         // Longest: Date 37 + Content-Length 38 + Connection 24 + CRLF 2.
-        let mut fields = ArrayBuf::<128>::new();
-        if !self.has_date {
-            fields.push(self.exchange.date.field());
-        }
-        match (encoder, self.content_length) {
-            (BodyEncoder::Chunked, _) => fields.push(b"Transfer-Encoding: chunked\r\n"),
-            (_, Some(n)) if self.status != 204 => {
-                fields.push(b"Content-Length: ");
-                fields.push_u64(n);
-                fields.push(b"\r\n");
+        append_with::<128>(self.buf, |fields| {
+            if !has_date {
+                fields.push(date.field());
             }
-            _ => {}
-        }
-        if !keep_alive {
-            fields.push(b"Connection: close\r\n");
-        } else if self.exchange.version == Version::Http10 {
-            fields.push(b"Connection: keep-alive\r\n");
-        }
-        fields.push(b"\r\n");
-        self.buf.extend_from_slice(fields.as_slice());
+            match (encoder, content_length) {
+                (BodyEncoder::Chunked, _) => fields.push(b"Transfer-Encoding: chunked\r\n"),
+                (_, Some(n)) if status != 204 => {
+                    fields.push(b"Content-Length: ");
+                    fields.push_u64(n);
+                    fields.push(b"\r\n");
+                }
+                _ => {}
+            }
+            if !keep_alive {
+                fields.push(b"Connection: close\r\n");
+            } else if version == Version::Http10 {
+                fields.push(b"Connection: keep-alive\r\n");
+            }
+            fields.push(b"\r\n");
+        });
     }
 
     /// Ends the head and chooses the body framing. `keep_alive` is what
     /// the server allows now that it knows the handler's answer.
-    pub(crate) fn finish(mut self, keep_alive: bool) -> Finished {
+    #[inline]
+    pub(crate) fn finish(&mut self, keep_alive: bool) -> Finished {
         let (mut encoder, keep_alive) = self.plan(keep_alive);
         let body_start = match self.written {
             // No body bytes yet: the fields go at the end.
