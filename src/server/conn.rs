@@ -570,14 +570,12 @@ impl<H: Handler> Conn<H> {
                 next
             });
             let Ok(next) = result else {
-                drop(res);
                 self.wbuf.buf.truncate(start);
                 self.handler_panicked(ctx);
                 return None;
             };
             let will_read = matches!(next.interest, Interest::Read | Interest::ReadWrite);
             let finished = res.finish(ex.may_keep_alive(will_read, ctx));
-            drop(res);
             ex.keep_alive = finished.keep_alive;
             ex.encoder = Some(finished.encoder);
             self.apply(next, ctx);
