@@ -48,6 +48,10 @@ if ! command -v wrk >/dev/null 2>&1; then
     echo "== installing wrk"
     apt-get update && apt-get install -y wrk
 fi
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "== installing python3 (for bench/idle_rss.py)"
+    apt-get update && apt-get install -y python3
+fi
 for tool in taskset getconf awk; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
@@ -185,6 +189,20 @@ for rep in $(seq "$REPS"); do
     done
 done
 
+# --- resident memory per idle connection (every server) ---------------------
+# IDLE connections, each served one request and left open; the server's
+# VmRSS growth per connection. Within the descriptor limit of one process.
+IDLE=${IDLE:-10000}
+declare -A rss_kib
+for name in "${servers[@]}"; do
+    echo "== idle memory: $name ($IDLE connections)"
+    start_server "$name"
+    rss_kib[$name]=$(python3 bench/idle_rss.py "$server_pid" "$port" "$IDLE") \
+        || die "bench/idle_rss.py failed against $name"
+    stop_server
+    echo "   KiB of resident memory per idle connection: ${rss_kib[$name]}"
+done
+
 declare -A rps cpu spread server_pct wrk_pct
 busiest=0
 for mode in "${modes[@]}"; do
@@ -207,8 +225,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 table=$work/table.md
 {
-    echo "| server | mode | req/s | CPU µs/request | spread | ratio to hyper | ratio to floor | server CPU | wrk CPU | allocations/request | KiB per idle connection |"
-    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| server | mode | req/s | CPU µs/request | spread | ratio to hyper | ratio to floor | server CPU | wrk CPU | allocations/request | heap KiB per idle connection | RSS KiB per idle connection |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     for mode in "${modes[@]}"; do
         for name in "${servers[@]}"; do
             k=$name.$mode
@@ -222,7 +240,7 @@ table=$work/table.md
             label=$name
             [[ $name == hyper ]] && label="hyper $hyper_version"
             [[ $name == floor ]] && label="mio floor"
-            echo "| $label | $mode | ${rps[$k]} | ${cpu[$k]} | ±${spread[$k]}% | $(ratio "${cpu[$k]}" "${cpu[hyper.$mode]}") | $(ratio "${cpu[$k]}" "${cpu[floor.$mode]}") | ${server_pct[$k]}% | ${wrk_pct[$k]}% | $a | $i |"
+            echo "| $label | $mode | ${rps[$k]} | ${cpu[$k]} | ±${spread[$k]}% | $(ratio "${cpu[$k]}" "${cpu[hyper.$mode]}") | $(ratio "${cpu[$k]}" "${cpu[floor.$mode]}") | ${server_pct[$k]}% | ${wrk_pct[$k]}% | $a | $i | ${rss_kib[$name]} |"
         done
     done
 } >"$table"
@@ -281,6 +299,12 @@ Written by `bench/run.sh`; each run appends a section below.
   echo bodies), so the column shows 0 when it passes, and reports the live
   heap per idle keep-alive connection over 1,000 connections. It is not
   measured for the peers (`-`).
+- **Resident memory per idle connection** is measured for every server
+  alike by `bench/idle_rss.py`: 100 connections as a warm-up, then
+  `IDLE` (10,000) more, each served one request and left open; the
+  server's `VmRSS` growth divided by `IDLE`. It counts what the heap
+  figure does not (allocator overhead, the slab, per-task memory of a
+  runtime), and nothing the kernel holds for the sockets.
 - **Ratios** divide CPU µs/request by hyper's (or the floor's) in the same
   mode. Targets: pipelined ≤ 0.55× hyper and ≤ 1.15× the floor; plain
   ≤ 0.97× hyper.
