@@ -191,8 +191,9 @@ done
 
 # --- resident memory per idle connection (every server) ---------------------
 # IDLE connections, each served one request and left open; the server's
-# VmRSS growth per connection. Within the descriptor limit of one process.
-IDLE=${IDLE:-10000}
+# VmRSS growth per connection. Under nextloop's default connection limit
+# (10,000) and the descriptor limit of one process.
+IDLE=${IDLE:-9000}
 declare -A rss_kib
 for name in "${servers[@]}"; do
     echo "== idle memory: $name ($IDLE connections)"
@@ -301,10 +302,11 @@ Written by `bench/run.sh`; each run appends a section below.
   measured for the peers (`-`).
 - **Resident memory per idle connection** is measured for every server
   alike by `bench/idle_rss.py`: 100 connections as a warm-up, then
-  `IDLE` (10,000) more, each served one request and left open; the
-  server's `VmRSS` growth divided by `IDLE`. It counts what the heap
-  figure does not (allocator overhead, the slab, per-task memory of a
-  runtime), and nothing the kernel holds for the sockets.
+  `IDLE` (9,000) more, each served one request and left open (opened at
+  once, well inside a keep-alive timeout, and checked to be open
+  afterwards); the server's `VmRSS` growth divided by `IDLE`. It counts
+  what the heap figure does not (allocator overhead, the slab, per-task
+  memory of a runtime), and nothing the kernel holds for the sockets.
 - **Ratios** divide CPU µs/request by hyper's (or the floor's) in the same
   mode. Targets: pipelined ≤ 0.55× hyper and ≤ 1.15× the floor; plain
   ≤ 0.97× hyper.
