@@ -447,6 +447,109 @@ mod tests {
         assert_eq!((encoder, keep_alive), (BodyEncoder::Length(5), true));
     }
 
+    /// What a handler did to a response, in order.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Status(u16),
+        Header(usize),
+        Length(u64),
+        Body(usize),
+        Close,
+    }
+
+    const HEADERS: [(&str, &str); 4] = [
+        ("Content-Type", "text/plain"),
+        ("X-Long", "a value long enough to move things around"),
+        ("Date", "Tue, 15 Nov 1994 08:12:31 GMT"),
+        ("Connection", "close"),
+    ];
+    const BODIES: [&[u8]; 3] = [b"", b"abc", b"a longer body of some forty bytes......"];
+
+    fn apply(res: &mut Response<'_>, op: &Op) {
+        match *op {
+            Op::Status(s) => res.set_status(s),
+            Op::Header(i) => res.header(HEADERS[i].0, HEADERS[i].1),
+            Op::Length(n) => res.set_content_length(n),
+            Op::Body(i) => res.body(BODIES[i]),
+            Op::Close => res.close(),
+        };
+    }
+
+    /// Whatever order a handler does things in, and whatever the server
+    /// first guessed about persistence, the bytes are those of the same
+    /// response built in the plain order: status, fields, body.
+    #[test]
+    fn any_order_of_calls_gives_the_canonical_head() {
+        let date = DateCache::fixed();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..5_000 {
+            let version = [Version::Http10, Version::Http11][next(2) as usize];
+            let head = next(4) == 0;
+            let (guess, allowed) = (next(2) == 1, next(2) == 1);
+            // A random sequence of calls a handler may legally make.
+            let mut ops = Vec::new();
+            let mut body = None;
+            for _ in 0..next(6) {
+                let op = match next(5) {
+                    0 => Op::Status([200, 201, 204, 304, 404, 599][next(6) as usize]),
+                    1 if body.is_none() => Op::Header(next(HEADERS.len() as u64) as usize),
+                    2 if body.is_none() => Op::Length(next(50)),
+                    3 if body.is_none() => {
+                        let i = next(BODIES.len() as u64) as usize;
+                        body = Some(i);
+                        // `body` after another length would panic.
+                        ops.retain(|op| !matches!(op, Op::Length(_)));
+                        Op::Body(i)
+                    }
+                    4 => Op::Close,
+                    _ => continue,
+                };
+                ops.push(op);
+            }
+            let build = |ops: &[Op], guess: bool| {
+                let mut buf = Vec::new();
+                let exchange = ResponseContext {
+                    version,
+                    keep_alive: guess,
+                    head,
+                    date: &date,
+                };
+                let mut res = Response::new(&mut buf, exchange);
+                for op in ops {
+                    apply(&mut res, op);
+                }
+                let done = res.finish(allowed);
+                (buf, done.encoder, done.keep_alive)
+            };
+            // The same calls in the plain order, the guess right.
+            let mut plain: Vec<Op> = ops
+                .iter()
+                .filter(|op| matches!(op, Op::Status(_)))
+                .cloned()
+                .collect();
+            plain.extend(
+                ops.iter()
+                    .filter(|op| matches!(op, Op::Header(_) | Op::Length(_)))
+                    .cloned(),
+            );
+            plain.extend(ops.iter().filter(|op| matches!(op, Op::Close)).cloned());
+            plain.extend(ops.iter().filter(|op| matches!(op, Op::Body(_))).cloned());
+            let got = build(&ops, guess);
+            let want = build(&plain, allowed);
+            assert_eq!(
+                (String::from_utf8_lossy(&got.0), got.1, got.2),
+                (String::from_utf8_lossy(&want.0), want.1, want.2),
+                "{ops:?} {version:?} head {head} guess {guess} allowed {allowed}"
+            );
+        }
+    }
+
     #[test]
     fn moving_appended_bytes_shifts_what_follows() {
         let mut buf = b"aaBBBcc".to_vec();
