@@ -1013,6 +1013,51 @@ mod errors {
 mod handlers {
     use super::*;
 
+    /// Announces a body, then keeps asking to write without writing.
+    struct Stalled(Collect);
+
+    impl Handler for Stalled {
+        fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
+            req.set_method("POST");
+            req.set_content_length(10);
+            Next::write()
+        }
+
+        fn on_request_writable(&mut self, _body: &mut Encoder<'_>) -> Next {
+            Next::write()
+        }
+
+        fn on_response(&mut self, res: client::Response<'_>) -> Next {
+            self.0.on_response(res)
+        }
+
+        fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+            self.0.on_response_readable(body)
+        }
+
+        fn on_error(&mut self, err: Error) -> Next {
+            self.0.on_error(err)
+        }
+    }
+
+    #[test]
+    fn an_answer_is_read_while_the_writer_yields() {
+        // The server answers before the body and stops reading.
+        let server = raw(|mut s| {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let _ = read_head(&mut r);
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nearly")
+                .unwrap();
+            thread::sleep(Duration::from_secs(5));
+        });
+        let client = native(|b| b);
+        let (tx, rx) = mpsc::channel();
+        client
+            .request(&server.url("/"), Stalled(Collect::get(&tx)))
+            .unwrap();
+        assert_eq!(outcome(&rx).unwrap(), (200, b"early".to_vec()));
+    }
+
     /// Parks after the head until the test thread wakes it.
     struct Parked {
         controls: mpsc::Sender<Control>,

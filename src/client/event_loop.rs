@@ -592,13 +592,7 @@ impl EventLoop {
                 }
             }
             match want {
-                Want::Read => match sock::fill(
-                    &mut entry.sock,
-                    &mut entry.conn.rbuf,
-                    ctx.pool,
-                    &mut entry.ready,
-                    &mut entry.conn.input_closed,
-                ) {
+                Want::Read => match fill(entry, ctx.pool) {
                     Ok(true) => {
                         entry.conn.last_io = now;
                         continue;
@@ -611,7 +605,16 @@ impl EventLoop {
                 },
                 Want::Flush if entry.conn.wbuf.len() < high_water => continue,
                 Want::Flush | Want::Idle => break Outcome::Parked,
-                Want::Yield => break Outcome::Yielded,
+                // A writer that wrote nothing gives up its turn; the reader
+                // must not wait on it (an answer may come before the body).
+                Want::Yield => match fill(entry, ctx.pool) {
+                    Ok(true) => {
+                        entry.conn.last_io = now;
+                        continue;
+                    }
+                    Ok(false) => break Outcome::Yielded,
+                    Err(e) => break Outcome::Failed(e),
+                },
                 Want::Remove => break Outcome::Remove,
             }
         };
@@ -698,4 +701,15 @@ fn connect_error(addr: SocketAddr, error: io::Error) -> Error {
     } else {
         Error::Connect { addr, error }
     }
+}
+
+/// Reads once into the connection's buffer (see [`sock::fill`]).
+fn fill(entry: &mut Entry, pool: &mut BufPool) -> io::Result<bool> {
+    sock::fill(
+        &mut entry.sock,
+        &mut entry.conn.rbuf,
+        pool,
+        &mut entry.ready,
+        &mut entry.conn.input_closed,
+    )
 }
