@@ -787,6 +787,56 @@ mod framing {
 mod errors {
     use super::*;
 
+    // Lookups of "localhost" go through a resolver of the test's own: were
+    // it bypassed, the hosts file would answer, never a DNS server.
+
+    #[test]
+    fn a_slow_lookup_is_bounded_by_the_connect_timeout() {
+        let server = echo_server();
+        let client = hyper(|b| {
+            b.connect_timeout(Duration::from_millis(200))
+                .resolver(|_, port| {
+                    thread::sleep(Duration::from_secs(2));
+                    Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+                })
+        });
+        let url = format!("http://localhost:{}/", server.addr().port());
+        let err = client.get(&url).unwrap_err();
+        assert!(matches!(err, Error::Resolve { .. }), "{err:?}");
+        assert!(err.is_timeout(), "{err:?}");
+    }
+
+    #[test]
+    fn one_slow_lookup_does_not_hold_up_another() {
+        let server = echo_server();
+        let fast = server.addr().port();
+        let slow = fast.wrapping_add(1);
+        let client = native(|b| {
+            b.resolver(move |_, port| {
+                if port == slow {
+                    thread::sleep(Duration::from_secs(2));
+                    return Err(io::Error::new(io::ErrorKind::NotFound, "slow and unknown"));
+                }
+                Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+            })
+        });
+        let (slow_tx, slow_rx) = mpsc::channel();
+        let (fast_tx, fast_rx) = mpsc::channel();
+        client
+            .request(&format!("http://localhost:{slow}/"), Collect::get(&slow_tx))
+            .unwrap();
+        // Give the slow lookup a head start on the resolver.
+        thread::sleep(Duration::from_millis(100));
+        client
+            .request(&format!("http://localhost:{fast}/"), Collect::get(&fast_tx))
+            .unwrap();
+        assert_eq!(outcome(&fast_rx).unwrap().0, 200);
+        // The fast one did not wait for the slow lookup to end.
+        assert!(slow_rx.try_recv().is_err(), "the slow lookup ended first");
+        let slow = outcome(&slow_rx).unwrap_err();
+        assert!(matches!(slow, Error::Resolve { .. }), "{slow:?}");
+    }
+
     fn answer_with(bytes: &'static [u8]) -> Raw {
         raw(move |stream| {
             let mut r = BufReader::new(stream.try_clone().unwrap());

@@ -70,13 +70,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// Is this one of the timeouts (connect, response, read, or the
-    /// handler's own)?
+    /// Is this one of the timeouts (connect, name lookup, response, read,
+    /// or the handler's own)?
     pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            Error::ConnectTimeout | Error::ResponseTimeout | Error::ReadTimeout | Error::Timeout
-        )
+        match self {
+            Error::ConnectTimeout
+            | Error::ResponseTimeout
+            | Error::ReadTimeout
+            | Error::Timeout => true,
+            Error::Resolve { error, .. } => error.kind() == io::ErrorKind::TimedOut,
+            _ => false,
+        }
     }
 
     /// The closest [`io::ErrorKind`], for callers that turn this into an

@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::conn::{Conn, Ctx, Scratch, Want};
-use super::exchange::{self, Exchange};
+use super::exchange::{self, host_timer, Exchange, TimerOf};
 use super::handler::Boxed;
 use super::pool::{Hosts, Pick};
 use super::resolve::{Resolved, Resolver};
@@ -32,7 +32,7 @@ use super::{Error, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
 use crate::sock::{self, Readiness};
-use crate::timer::Timers;
+use crate::timer::{after, Timers};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
@@ -105,7 +105,7 @@ impl Parts {
     /// exchange has ended.
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
-        let (resolver, resolved) = Resolver::new(Arc::clone(&self.shared));
+        let (resolver, resolved) = Resolver::new(Arc::clone(&self.shared), settings.lookup.clone());
         EventLoop {
             poll: self.poll,
             shared: self.shared,
@@ -261,6 +261,8 @@ impl EventLoop {
             return;
         }
         host.resolving = false;
+        host.lookup_deadline
+            .set(None, host_timer(resolved.host), &mut self.timers);
         match resolved.result {
             Ok(addrs) if !addrs.is_empty() => {
                 host.addrs = Some(addrs.into());
@@ -270,15 +272,9 @@ impl EventLoop {
                 let error = result.err().unwrap_or_else(|| {
                     io::Error::new(io::ErrorKind::NotFound, "no addresses found")
                 });
-                let waiting: Vec<usize> = host.waiting.drain(..).collect();
-                let name = resolved.name.to_string();
-                for key in waiting {
-                    let err = Error::Resolve {
-                        host: name.clone(),
-                        error: io::Error::new(error.kind(), error.to_string()),
-                    };
-                    exchange::fail(&mut self.exchanges, key, err, &self.shared);
-                }
+                self.fail_all_waiting(resolved.host, || {
+                    io::Error::new(error.kind(), error.to_string())
+                });
             }
         }
         self.mark(resolved.host);
@@ -340,7 +336,12 @@ impl EventLoop {
                     }
                     let name = host.name.trim_start_matches('[').trim_end_matches(']');
                     match self.resolver.resolve(host_key, name, host.port) {
-                        Ok(()) => host.resolving = true,
+                        Ok(()) => {
+                            host.resolving = true;
+                            let at = after(now, self.settings.connect_timeout);
+                            host.lookup_deadline
+                                .set(at, host_timer(host_key), &mut self.timers);
+                        }
                         Err(e) => {
                             let name = host.name.to_string();
                             if let Some(ex) = host.waiting.pop_front() {
@@ -419,6 +420,23 @@ impl EventLoop {
 
     /// A connect attempt for the host failed: the first exchange waiting
     /// for a connection gets the error.
+    /// The host's name could not be resolved: every exchange waiting for
+    /// it fails with `Error::Resolve` and the error `error` makes.
+    fn fail_all_waiting(&mut self, host_key: usize, error: impl Fn() -> io::Error) {
+        let Some(host) = self.hosts.get_mut(host_key) else {
+            return;
+        };
+        let name = host.name.to_string();
+        while let Some(key) = host.waiting.pop_front() {
+            let err = Error::Resolve {
+                host: name.clone(),
+                error: error(),
+            };
+            exchange::fail(&mut self.exchanges, key, err, &self.shared);
+        }
+        self.mark(host_key);
+    }
+
     fn fail_waiting(&mut self, host_key: usize, err: Error) {
         let Some(host) = self.hosts.get_mut(host_key) else {
             return;
@@ -513,40 +531,59 @@ impl EventLoop {
             due.push(entry);
         }
         for (at, timer) in due.drain(..) {
-            let key = timer / 2;
-            if timer % 2 == 0 {
-                let Some(entry) = self.conns.get_mut(key) else {
-                    continue;
-                };
-                self.timers.rearm(at, now, timer, &mut entry.conn.deadline);
-                if !entry.conn.deadline.is_due(now) {
-                    continue;
+            match TimerOf::of(timer) {
+                TimerOf::Conn(key) => {
+                    let Some(entry) = self.conns.get_mut(key) else {
+                        continue;
+                    };
+                    self.timers.rearm(at, now, timer, &mut entry.conn.deadline);
+                    if !entry.conn.deadline.is_due(now) {
+                        continue;
+                    }
+                    entry.conn.deadline.at = None;
+                    if entry.conn.is_connecting() {
+                        self.connect_failed(key, None, now);
+                        continue;
+                    }
+                    let (conns, mut ctx) = self.ctx(now);
+                    conns[key].conn.on_deadline(&mut ctx);
+                    self.run_conn(key, now);
                 }
-                entry.conn.deadline.at = None;
-                if entry.conn.is_connecting() {
-                    self.connect_failed(key, None, now);
-                    continue;
+                TimerOf::Exchange(key) => {
+                    let Some(ex) = self.exchanges.get_mut(key) else {
+                        continue;
+                    };
+                    self.timers.rearm(at, now, timer, &mut ex.deadline);
+                    if !ex.deadline.is_due(now) {
+                        continue;
+                    }
+                    ex.deadline.at = None;
+                    let Some(conn) = ex.conn else {
+                        continue;
+                    };
+                    let (conns, mut ctx) = self.ctx(now);
+                    if let Some(entry) = conns.get_mut(conn) {
+                        entry.conn.on_handler_timeout(key, &mut ctx);
+                    }
+                    self.run_conn(conn, now);
                 }
-                let (conns, mut ctx) = self.ctx(now);
-                conns[key].conn.on_deadline(&mut ctx);
-                self.run_conn(key, now);
-            } else {
-                let Some(ex) = self.exchanges.get_mut(key) else {
-                    continue;
-                };
-                self.timers.rearm(at, now, timer, &mut ex.deadline);
-                if !ex.deadline.is_due(now) {
-                    continue;
+                TimerOf::Host(key) => {
+                    let Some(host) = self.hosts.get_mut(key) else {
+                        continue;
+                    };
+                    self.timers.rearm(at, now, timer, &mut host.lookup_deadline);
+                    if !host.lookup_deadline.is_due(now) {
+                        continue;
+                    }
+                    host.lookup_deadline.at = None;
+                    if host.resolving {
+                        // Given up: its answer, if it ever comes, is ignored.
+                        host.resolving = false;
+                        self.fail_all_waiting(key, || {
+                            io::Error::new(io::ErrorKind::TimedOut, "the lookup timed out")
+                        });
+                    }
                 }
-                ex.deadline.at = None;
-                let Some(conn) = ex.conn else {
-                    continue;
-                };
-                let (conns, mut ctx) = self.ctx(now);
-                if let Some(entry) = conns.get_mut(conn) {
-                    entry.conn.on_handler_timeout(key, &mut ctx);
-                }
-                self.run_conn(conn, now);
             }
         }
         self.due = due;

@@ -20,15 +20,37 @@ use crate::timer::after;
 use crate::timer::{Deadline, Timers};
 use crate::Next;
 
-/// The timer key of connection `key` (exchanges and connections share one
-/// heap: connections even, exchanges odd).
+/// What a timer key of the loop's one heap stands for.
+pub(crate) enum TimerOf {
+    Conn(usize),
+    Exchange(usize),
+    /// A host's name lookup.
+    Host(usize),
+}
+
+impl TimerOf {
+    pub(crate) fn of(timer: usize) -> TimerOf {
+        match timer % 3 {
+            0 => TimerOf::Conn(timer / 3),
+            1 => TimerOf::Exchange(timer / 3),
+            _ => TimerOf::Host(timer / 3),
+        }
+    }
+}
+
+/// The timer key of connection `key`.
 pub(crate) fn conn_timer(key: usize) -> usize {
-    key * 2
+    key * 3
 }
 
 /// The timer key of exchange `key`.
 pub(crate) fn exchange_timer(key: usize) -> usize {
-    key * 2 + 1
+    key * 3 + 1
+}
+
+/// The timer key of host `key` (its lookup's deadline).
+pub(crate) fn host_timer(key: usize) -> usize {
+    key * 3 + 2
 }
 
 /// Where the request is.

@@ -98,7 +98,7 @@ mod response;
 mod url;
 
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +113,7 @@ pub use response::Response;
 
 use crate::control::Shared;
 use event_loop::{Parts, Submit, WAKER};
+use resolve::Lookup;
 use url::Url;
 
 /// Client settings; see the [`Builder`] methods for each.
@@ -136,6 +137,8 @@ pub(crate) struct Settings {
     pub max_drain: u64,
     /// Host names pinned to addresses ([`Builder::resolve`]), lowercase.
     pub pinned: Vec<(Box<str>, Vec<IpAddr>)>,
+    /// How other names are looked up ([`Builder::resolver`]).
+    pub lookup: Lookup,
 }
 
 impl Settings {
@@ -164,6 +167,7 @@ impl Default for Settings {
             write_high_water: 64 * 1024,
             max_drain: 64 * 1024,
             pinned: Vec::new(),
+            lookup: Lookup::system(),
         }
     }
 }
@@ -227,6 +231,34 @@ impl Builder {
         self.settings
             .pinned
             .push((host, addrs.into_iter().collect()));
+        self
+    }
+
+    /// Looks host names up with `lookup` instead of the system resolver
+    /// (`getaddrinfo`): a resolver of your own, or one for tests. It gets a
+    /// name (an IPv6 literal comes without brackets) and the URL's port,
+    /// and runs on the client's resolver threads (up to four lookups at
+    /// once), never on its loop. Like the system's, a lookup that takes
+    /// longer than the [`connect_timeout`](Self::connect_timeout) fails the
+    /// requests waiting for it with [`Error::Resolve`] (a timeout, see
+    /// [`Error::is_timeout`]). Names pinned with [`resolve`](Self::resolve)
+    /// do not reach it.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use nextloop::client::Client;
+    ///
+    /// // Every name is this machine.
+    /// let client = Client::builder()
+    ///     .resolver(|_name, port| Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]))
+    ///     .build()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn resolver(
+        mut self,
+        lookup: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Builder {
+        self.settings.lookup = Lookup(Arc::new(lookup));
         self
     }
 

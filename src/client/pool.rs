@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::client::url::Url;
+use crate::timer::Deadline;
 
 /// How long resolved addresses are used for new connections before the
 /// name is looked up again.
@@ -40,8 +41,10 @@ pub(crate) struct Host {
     pub addrs: Option<Arc<[SocketAddr]>>,
     /// When `addrs` was resolved (`None` for an IP literal).
     pub resolved_at: Option<Instant>,
-    /// A lookup is running on the resolver thread.
+    /// A lookup is running on a resolver thread.
     pub resolving: bool,
+    /// When the running lookup is given up (the connect timeout).
+    pub lookup_deadline: Deadline,
     /// Queued for a dispatch this turn.
     pub queued: bool,
 }
@@ -74,6 +77,7 @@ impl Host {
                 .map(|ip| Arc::from([SocketAddr::new(ip, url.port())].as_slice())),
             resolved_at: None,
             resolving: false,
+            lookup_deadline: Deadline::default(),
             queued: false,
         }
     }

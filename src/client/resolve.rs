@@ -1,17 +1,48 @@
 //! Name resolution off the loop thread.
 //!
-//! `ToSocketAddrs` blocks (it calls `getaddrinfo`), so lookups run on one
-//! helper thread, started with the first lookup. Each result is sent back
-//! on a channel and the loop is woken through its `Shared` (the same wake
-//! path as [`Control`](crate::Control)). IP literals never come here.
+//! `ToSocketAddrs` blocks (it calls `getaddrinfo`), so lookups run on
+//! helper threads: started as lookups need them, up to [`MAX_THREADS`], so
+//! that one slow name does not hold up the others. Each result is sent
+//! back on a channel and the loop is woken through its `Shared` (the same
+//! wake path as [`Control`](crate::Control)). The loop bounds each lookup
+//! by the connect timeout; IP literals and pinned names never come here.
 
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::control::Shared;
+
+/// Lookups running at once, at most.
+const MAX_THREADS: usize = 4;
+
+/// A host name (or an IPv6 literal without brackets) and a port to
+/// addresses.
+type LookupFn = dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync;
+
+/// The lookup function the resolver threads call.
+#[derive(Clone)]
+pub(crate) struct Lookup(pub Arc<LookupFn>);
+
+impl Lookup {
+    /// The system resolver (`getaddrinfo`).
+    pub(crate) fn system() -> Lookup {
+        Lookup(Arc::new(|name: &str, port: u16| {
+            (name, port).to_socket_addrs().map(|addrs| addrs.collect())
+        }))
+    }
+}
+
+impl fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Lookup(..)")
+    }
+}
 
 /// A finished lookup.
 pub(crate) struct Resolved {
@@ -28,22 +59,33 @@ struct Job {
     port: u16,
 }
 
-/// The loop's handle on the resolver thread.
+/// The loop's handle on the resolver threads.
 pub(crate) struct Resolver {
-    /// `None` until the thread is started.
-    jobs: Option<Sender<Job>>,
+    lookup: Lookup,
+    jobs: Sender<Job>,
+    /// The threads' end of `jobs`, handed to each new thread.
+    queue: Receiver<Job>,
     results: Sender<Resolved>,
     shared: Arc<Shared>,
+    threads: usize,
+    /// Threads waiting for a job.
+    idle: Arc<AtomicUsize>,
 }
 
 impl Resolver {
-    /// A resolver whose results arrive on the returned channel.
-    pub(crate) fn new(shared: Arc<Shared>) -> (Resolver, Receiver<Resolved>) {
+    /// A resolver using `lookup`, whose results arrive on the returned
+    /// channel.
+    pub(crate) fn new(shared: Arc<Shared>, lookup: Lookup) -> (Resolver, Receiver<Resolved>) {
         let (results, rx) = crossbeam_channel::unbounded();
+        let (jobs, queue) = crossbeam_channel::unbounded();
         let resolver = Resolver {
-            jobs: None,
+            lookup,
+            jobs,
+            queue,
             results,
             shared,
+            threads: 0,
+            idle: Arc::new(AtomicUsize::new(0)),
         };
         (resolver, rx)
     }
@@ -56,49 +98,64 @@ impl Resolver {
             name: name.into(),
             port,
         };
-        if let Some(jobs) = &self.jobs {
-            if let Err(e) = jobs.send(job) {
-                // The thread is gone (a panic in the system resolver?):
-                // start another one.
-                self.jobs = None;
-                return self.start(e.into_inner());
-            }
-            return Ok(());
+        // Every thread busy (or none yet): one more, up to the maximum.
+        if self.idle.load(Ordering::Acquire) == 0 && self.threads < MAX_THREADS {
+            self.start()?;
         }
-        self.start(job)
+        self.jobs
+            .send(job)
+            .map_err(|_| io::Error::other("resolver threads ended"))
     }
 
-    fn start(&mut self, first: Job) -> io::Result<()> {
-        let (jobs, rx) = crossbeam_channel::unbounded();
-        let results = self.results.clone();
-        let shared = Arc::clone(&self.shared);
+    fn start(&mut self) -> io::Result<()> {
+        let worker = Worker {
+            lookup: self.lookup.clone(),
+            jobs: self.queue.clone(),
+            results: self.results.clone(),
+            shared: Arc::clone(&self.shared),
+            idle: Arc::clone(&self.idle),
+        };
         std::thread::Builder::new()
             .name("nextloop-client-resolve".into())
-            .spawn(move || run(rx, results, shared))?;
-        jobs.send(first)
-            .map_err(|_| io::Error::other("resolver thread ended"))?;
-        self.jobs = Some(jobs);
+            .spawn(move || worker.run())?;
+        self.threads += 1;
         Ok(())
     }
 }
 
-/// The resolver thread: one lookup at a time, until the loop drops its
-/// end of the job channel.
-fn run(jobs: Receiver<Job>, results: Sender<Resolved>, shared: Arc<Shared>) {
-    for job in jobs {
-        let result = (&*job.name, job.port)
-            .to_socket_addrs()
-            .map(|addrs| addrs.collect::<Vec<_>>());
-        let resolved = Resolved {
-            host: job.host,
-            name: job.name,
-            port: job.port,
-            result,
-        };
-        if results.send(resolved).is_err() {
-            return;
+/// One resolver thread.
+struct Worker {
+    lookup: Lookup,
+    jobs: Receiver<Job>,
+    results: Sender<Resolved>,
+    shared: Arc<Shared>,
+    idle: Arc<AtomicUsize>,
+}
+
+impl Worker {
+    /// One lookup at a time, until the loop drops its end of the jobs.
+    fn run(self) {
+        loop {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            let job = self.jobs.recv();
+            self.idle.fetch_sub(1, Ordering::AcqRel);
+            let Ok(job) = job else {
+                return;
+            };
+            let lookup = &self.lookup.0;
+            let result = catch_unwind(AssertUnwindSafe(|| lookup(&job.name, job.port)))
+                .unwrap_or_else(|_| Err(io::Error::other("the resolver panicked")));
+            let resolved = Resolved {
+                host: job.host,
+                name: job.name,
+                port: job.port,
+                result,
+            };
+            if self.results.send(resolved).is_err() {
+                return;
+            }
+            self.shared.wake();
         }
-        shared.wake();
     }
 }
 
@@ -112,7 +169,7 @@ mod tests {
         let mut poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (shared, _) = Shared::new(waker, 1);
-        let (mut resolver, results) = Resolver::new(shared);
+        let (mut resolver, results) = Resolver::new(shared, Lookup::system());
         resolver.resolve(3, "localhost", 8080).unwrap();
         // An empty name fails in the C library itself: no query leaves
         // the machine (a made-up name would go out to a DNS server).
@@ -130,5 +187,39 @@ mod tests {
         let second = results.recv_timeout(Duration::from_secs(30)).unwrap();
         assert_eq!(&*second.name, "");
         assert!(second.result.is_err() || second.result.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_panicking_lookup_is_an_error_and_the_thread_goes_on() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (shared, _) = Shared::new(waker, 1);
+        let lookup = Lookup(Arc::new(|name: &str, port| {
+            assert_ne!(name, "panic", "a resolver bug");
+            Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+        }));
+        let (mut resolver, results) = Resolver::new(shared, lookup);
+        resolver.resolve(1, "panic", 1).unwrap();
+        let first = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            first.result.unwrap_err().to_string(),
+            "the resolver panicked"
+        );
+        // The thread survived: it comes back to wait for the next job.
+        let start = std::time::Instant::now();
+        while resolver.idle.load(Ordering::Acquire) == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the thread is gone"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        resolver.resolve(2, "fine", 2).unwrap();
+        let second = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            second.result.unwrap(),
+            [SocketAddr::from(([127, 0, 0, 1], 2))]
+        );
+        assert_eq!(resolver.threads, 1, "the idle thread took the second job");
     }
 }
