@@ -272,7 +272,7 @@ impl EventLoop {
                 let error = result.err().unwrap_or_else(|| {
                     io::Error::new(io::ErrorKind::NotFound, "no addresses found")
                 });
-                self.fail_all_waiting(resolved.host, || {
+                self.lookup_failed(resolved.host, now, || {
                     io::Error::new(error.kind(), error.to_string())
                 });
             }
@@ -418,25 +418,30 @@ impl EventLoop {
         TcpStream::connect(addr)
     }
 
-    /// A connect attempt for the host failed: the first exchange waiting
-    /// for a connection gets the error.
-    /// The host's name could not be resolved: every exchange waiting for
-    /// it fails with `Error::Resolve` and the error `error` makes.
-    fn fail_all_waiting(&mut self, host_key: usize, error: impl Fn() -> io::Error) {
+    /// The host's name could not be resolved (`error` makes the error). If
+    /// an earlier lookup found addresses, they serve until the next try;
+    /// else every exchange waiting for the host fails with `Error::Resolve`.
+    fn lookup_failed(&mut self, host_key: usize, now: Instant, error: impl Fn() -> io::Error) {
         let Some(host) = self.hosts.get_mut(host_key) else {
             return;
         };
-        let name = host.name.to_string();
-        while let Some(key) = host.waiting.pop_front() {
-            let err = Error::Resolve {
-                host: name.clone(),
-                error: error(),
-            };
-            exchange::fail(&mut self.exchanges, key, err, &self.shared);
+        if host.addrs.is_some() {
+            host.resolved_at = Some(now);
+        } else {
+            let name = host.name.to_string();
+            while let Some(key) = host.waiting.pop_front() {
+                let err = Error::Resolve {
+                    host: name.clone(),
+                    error: error(),
+                };
+                exchange::fail(&mut self.exchanges, key, err, &self.shared);
+            }
         }
         self.mark(host_key);
     }
 
+    /// A connect attempt for the host failed: the first exchange waiting
+    /// for a connection gets the error.
     fn fail_waiting(&mut self, host_key: usize, err: Error) {
         let Some(host) = self.hosts.get_mut(host_key) else {
             return;
@@ -579,7 +584,7 @@ impl EventLoop {
                     if host.resolving {
                         // Given up: its answer, if it ever comes, is ignored.
                         host.resolving = false;
-                        self.fail_all_waiting(key, || {
+                        self.lookup_failed(key, now, || {
                             io::Error::new(io::ErrorKind::TimedOut, "the lookup timed out")
                         });
                     }

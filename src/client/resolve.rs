@@ -68,7 +68,9 @@ pub(crate) struct Resolver {
     results: Sender<Resolved>,
     shared: Arc<Shared>,
     threads: usize,
-    /// Threads waiting for a job.
+    /// Threads waiting for a job that no job sent yet is counted against:
+    /// a thread adds one when it comes back for more, `resolve` takes one
+    /// for each job it sends (or starts a thread for it).
     idle: Arc<AtomicUsize>,
 }
 
@@ -98,8 +100,13 @@ impl Resolver {
             name: name.into(),
             port,
         };
-        // Every thread busy (or none yet): one more, up to the maximum.
-        if self.idle.load(Ordering::Acquire) == 0 && self.threads < MAX_THREADS {
+        // An idle thread takes it; with every thread spoken for, a new one
+        // does, up to the maximum (past it, the job waits its turn).
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !claimed && self.threads < MAX_THREADS {
             self.start()?;
         }
         self.jobs
@@ -134,12 +141,11 @@ struct Worker {
 
 impl Worker {
     /// One lookup at a time, until the loop drops its end of the jobs.
+    /// It was started for a job already sent: it counts itself idle only
+    /// when it comes back for the next.
     fn run(self) {
         loop {
-            self.idle.fetch_add(1, Ordering::AcqRel);
-            let job = self.jobs.recv();
-            self.idle.fetch_sub(1, Ordering::AcqRel);
-            let Ok(job) = job else {
+            let Ok(job) = self.jobs.recv() else {
                 return;
             };
             let lookup = &self.lookup.0;
@@ -155,6 +161,7 @@ impl Worker {
                 return;
             }
             self.shared.wake();
+            self.idle.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -178,15 +185,19 @@ mod tests {
         poll.poll(&mut events, Some(Duration::from_secs(10)))
             .unwrap();
         assert!(!events.is_empty(), "woken");
-        let first = results.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!((first.host, first.port), (3, 8080));
-        let addrs = first.result.unwrap();
+        // Two threads: the answers come back in either order.
+        let mut answers: Vec<Resolved> = (0..2)
+            .map(|_| results.recv_timeout(Duration::from_secs(30)).unwrap())
+            .collect();
+        answers.sort_by_key(|r| r.host);
+        let [localhost, empty] = <[Resolved; 2]>::try_from(answers).ok().unwrap();
+        assert_eq!((localhost.host, localhost.port), (3, 8080));
+        let addrs = localhost.result.unwrap();
         assert!(addrs
             .iter()
             .all(|a| a.ip().is_loopback() && a.port() == 8080));
-        let second = results.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert_eq!(&*second.name, "");
-        assert!(second.result.is_err() || second.result.unwrap().is_empty());
+        assert_eq!((empty.host, &*empty.name), (4, ""));
+        assert!(empty.result.is_err() || empty.result.unwrap().is_empty());
     }
 
     #[test]
@@ -221,5 +232,36 @@ mod tests {
             [SocketAddr::from(([127, 0, 0, 1], 2))]
         );
         assert_eq!(resolver.threads, 1, "the idle thread took the second job");
+    }
+
+    #[test]
+    fn a_job_sent_to_the_only_idle_thread_gets_a_new_thread_for_the_next() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
+        let (shared, _) = Shared::new(waker, 1);
+        let lookup = Lookup(Arc::new(|name: &str, port| {
+            if name == "slow" {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+        }));
+        let (mut resolver, results) = Resolver::new(shared, lookup);
+        // One thread, idle again after a first lookup.
+        resolver.resolve(1, "warm", 1).unwrap();
+        results.recv_timeout(Duration::from_secs(10)).unwrap();
+        let start = std::time::Instant::now();
+        while resolver.idle.load(Ordering::Acquire) == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the thread is gone"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Two jobs in one go: the idle thread takes one, a new one the other.
+        resolver.resolve(2, "slow", 2).unwrap();
+        resolver.resolve(3, "fast", 3).unwrap();
+        assert_eq!(resolver.threads, 2);
+        let first = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(first.host, 3, "the fast name waited for the slow one");
     }
 }
