@@ -56,9 +56,8 @@ impl Timers {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Pops one entry due at `now`: `(when, key)`. The caller then calls
-    /// [`rearm`](Self::rearm) with the connection's deadline, and fires it
-    /// (clearing `at` first) if [`Deadline::is_due`].
+    /// Pops one entry due at `now`: `(when, key)`. The caller then asks
+    /// [`fires`](Self::fires) whether its owner's deadline goes off.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize)> {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
@@ -66,9 +65,17 @@ impl Timers {
         }
     }
 
-    /// After popping `(popped_at, key)`: if that was the connection's
-    /// queued entry and its deadline has since moved past `now`, queue it anew.
-    pub(crate) fn rearm(&mut self, popped_at: Instant, now: Instant, key: usize, d: &mut Deadline) {
+    /// After popping `(popped_at, key)` for the owner of `d`: does its
+    /// deadline go off now? If so it is cleared (the caller fires it). If
+    /// that was its queued entry and the deadline has since moved past
+    /// `now`, it is queued anew.
+    pub(crate) fn fires(
+        &mut self,
+        popped_at: Instant,
+        now: Instant,
+        key: usize,
+        d: &mut Deadline,
+    ) -> bool {
         if d.queued == Some(popped_at) {
             d.queued = None;
             if let Some(at) = d.at.filter(|&at| at > now) {
@@ -76,6 +83,11 @@ impl Timers {
                 self.heap.push(Reverse((at, key)));
             }
         }
+        let due = d.is_due(now);
+        if due {
+            d.at = None;
+        }
+        due
     }
 
     #[cfg(test)]
@@ -92,10 +104,7 @@ mod tests {
     fn fire(timers: &mut Timers, now: Instant, conns: &mut [Deadline]) -> Vec<usize> {
         let mut fired = Vec::new();
         while let Some((at, key)) = timers.pop_due(now) {
-            let d = &mut conns[key];
-            timers.rearm(at, now, key, d);
-            if d.is_due(now) {
-                d.at = None;
+            if timers.fires(at, now, key, &mut conns[key]) {
                 fired.push(key);
             }
         }

@@ -541,11 +541,9 @@ impl EventLoop {
                     let Some(entry) = self.conns.get_mut(key) else {
                         continue;
                     };
-                    self.timers.rearm(at, now, timer, &mut entry.conn.deadline);
-                    if !entry.conn.deadline.is_due(now) {
+                    if !self.timers.fires(at, now, timer, &mut entry.conn.deadline) {
                         continue;
                     }
-                    entry.conn.deadline.at = None;
                     if entry.conn.is_connecting() {
                         self.connect_failed(key, None, now);
                         continue;
@@ -558,11 +556,9 @@ impl EventLoop {
                     let Some(ex) = self.exchanges.get_mut(key) else {
                         continue;
                     };
-                    self.timers.rearm(at, now, timer, &mut ex.deadline);
-                    if !ex.deadline.is_due(now) {
+                    if !self.timers.fires(at, now, timer, &mut ex.deadline) {
                         continue;
                     }
-                    ex.deadline.at = None;
                     let Some(conn) = ex.conn else {
                         continue;
                     };
@@ -576,11 +572,9 @@ impl EventLoop {
                     let Some(host) = self.hosts.get_mut(key) else {
                         continue;
                     };
-                    self.timers.rearm(at, now, timer, &mut host.lookup_deadline);
-                    if !host.lookup_deadline.is_due(now) {
+                    if !self.timers.fires(at, now, timer, &mut host.lookup_deadline) {
                         continue;
                     }
-                    host.lookup_deadline.at = None;
                     if host.resolving {
                         // Given up: its answer, if it ever comes, is ignored.
                         host.resolving = false;

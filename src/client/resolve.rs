@@ -200,23 +200,19 @@ mod tests {
         assert!(empty.result.is_err() || empty.result.unwrap().is_empty());
     }
 
-    #[test]
-    fn a_panicking_lookup_is_an_error_and_the_thread_goes_on() {
+    /// A resolver with `lookup` (and the poll its wake-ups go to).
+    fn with_lookup(
+        lookup: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> (mio::Poll, Resolver, Receiver<Resolved>) {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
         let (shared, _) = Shared::new(waker, 1);
-        let lookup = Lookup(Arc::new(|name: &str, port| {
-            assert_ne!(name, "panic", "a resolver bug");
-            Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
-        }));
-        let (mut resolver, results) = Resolver::new(shared, lookup);
-        resolver.resolve(1, "panic", 1).unwrap();
-        let first = results.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(
-            first.result.unwrap_err().to_string(),
-            "the resolver panicked"
-        );
-        // The thread survived: it comes back to wait for the next job.
+        let (resolver, results) = Resolver::new(shared, Lookup(Arc::new(lookup)));
+        (poll, resolver, results)
+    }
+
+    /// Waits until a thread is back waiting for a job.
+    fn wait_idle(resolver: &Resolver) {
         let start = std::time::Instant::now();
         while resolver.idle.load(Ordering::Acquire) == 0 {
             assert!(
@@ -225,38 +221,41 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    fn localhost(port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+
+    #[test]
+    fn a_panicking_lookup_is_an_error_and_the_thread_goes_on() {
+        let (_poll, mut resolver, results) = with_lookup(|name, port| {
+            assert_ne!(name, "panic", "a resolver bug");
+            localhost(port)
+        });
+        resolver.resolve(1, "panic", 1).unwrap();
+        let first = results.recv_timeout(Duration::from_secs(10)).unwrap();
+        let error = first.result.unwrap_err();
+        assert_eq!(error.to_string(), "the resolver panicked");
+        wait_idle(&resolver);
         resolver.resolve(2, "fine", 2).unwrap();
         let second = results.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert_eq!(
-            second.result.unwrap(),
-            [SocketAddr::from(([127, 0, 0, 1], 2))]
-        );
+        assert_eq!(second.result.unwrap(), localhost(2).unwrap());
         assert_eq!(resolver.threads, 1, "the idle thread took the second job");
     }
 
     #[test]
     fn a_job_sent_to_the_only_idle_thread_gets_a_new_thread_for_the_next() {
-        let poll = mio::Poll::new().unwrap();
-        let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (shared, _) = Shared::new(waker, 1);
-        let lookup = Lookup(Arc::new(|name: &str, port| {
+        let (_poll, mut resolver, results) = with_lookup(|name, port| {
             if name == "slow" {
                 std::thread::sleep(Duration::from_secs(2));
             }
-            Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
-        }));
-        let (mut resolver, results) = Resolver::new(shared, lookup);
+            localhost(port)
+        });
         // One thread, idle again after a first lookup.
         resolver.resolve(1, "warm", 1).unwrap();
         results.recv_timeout(Duration::from_secs(10)).unwrap();
-        let start = std::time::Instant::now();
-        while resolver.idle.load(Ordering::Acquire) == 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the thread is gone"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_idle(&resolver);
         // Two jobs in one go: the idle thread takes one, a new one the other.
         resolver.resolve(2, "slow", 2).unwrap();
         resolver.resolve(3, "fast", 3).unwrap();

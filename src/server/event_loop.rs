@@ -345,11 +345,9 @@ impl<F: HandlerFactory> EventLoop<F> {
             let Some(entry) = conns.get_mut(key) else {
                 continue;
             };
-            ctx.timers.rearm(at, now, key, &mut entry.conn.deadline);
-            if !entry.conn.deadline.is_due(now) {
+            if !ctx.timers.fires(at, now, key, &mut entry.conn.deadline) {
                 continue;
             }
-            entry.conn.deadline.at = None;
             match entry.conn.on_deadline(&mut ctx) {
                 Some(Want::Remove) => self.remove(key),
                 _ => self.run_conn(key, now),
