@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::proto::head::{BodyKind, Head};
+use crate::proto::scan::{ascii, Fields};
 use crate::Version;
 
 /// The head of a request, borrowed from the connection's read buffer.
@@ -26,7 +27,7 @@ pub struct Request<'a> {
     method: &'a str,
     target: &'a str,
     version: Version,
-    headers: &'a [httparse::Header<'a>],
+    fields: Fields<'a, 'a>,
     body: BodyKind,
 }
 
@@ -36,7 +37,7 @@ impl<'a> Request<'a> {
             method: head.method,
             target: head.target,
             version: head.version,
-            headers: head.headers,
+            fields: head.fields,
             body: head.framing.body,
         }
     }
@@ -69,10 +70,10 @@ impl<'a> Request<'a> {
 
     /// The first field named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
+        self.fields
             .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
     }
 
     /// Like [`header`](Self::header), if the value is UTF-8.
@@ -82,7 +83,7 @@ impl<'a> Request<'a> {
 
     /// Every field, in order, as `(name, value)`.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        self.headers.iter().map(|h| (h.name, h.value))
+        self.fields.iter().map(|(name, value)| (ascii(name), value))
     }
 
     /// The body length when declared by `Content-Length` (0 when the
@@ -106,7 +107,7 @@ impl fmt::Debug for Request<'_> {
             .field("method", &self.method)
             .field("target", &self.target)
             .field("version", &self.version)
-            .field("headers", &self.headers.len())
+            .field("headers", &self.fields.len())
             .finish()
     }
 }
