@@ -20,7 +20,7 @@
 //! CPU-feature dispatch, and the long runs (target, values) are checked
 //! eight bytes at a time in plain integer arithmetic.
 
-use crate::proto::head::Version;
+use crate::proto::head::{is_tchar, Version};
 
 /// One field line: offsets into the scanned bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,16 +95,17 @@ pub(crate) enum ScanError {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// The high bit of each byte of `x` that is not `c`. Exact per byte: the
-/// sums never carry into the next byte.
-const fn ne(x: u64, c: u8) -> u64 {
-    let t = x ^ (ONES * c as u64);
-    (((t & !HIGH) + !HIGH) | t) & HIGH
+/// High bits flagging bytes of `x` below `n` (`1 <= n <= 0x80`). The
+/// lowest flag is exact — every byte before it is `>= n` and the flagged
+/// one is below — though a borrow may flag bytes after it.
+const fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * n as u64) & !x & HIGH
 }
 
-/// The high bit of each byte of `x` that is `>= n` (`1 <= n <= 0x80`).
-const fn ge(x: u64, n: u8) -> u64 {
-    (((x & !HIGH) + ONES * (0x80 - n) as u64) | x) & HIGH
+/// High bits flagging bytes of `x` equal to `c`; the lowest flag exact,
+/// as with [`below`].
+const fn equal(x: u64, c: u8) -> u64 {
+    below(x ^ (ONES * c as u64), 1)
 }
 
 /// A byte of a request target: VCHAR or obs-text.
@@ -112,9 +113,9 @@ fn is_target_byte(b: u8) -> bool {
     b > b' ' && b != 0x7f
 }
 
-/// High bits of the bytes of `x` that are not target bytes.
-const fn not_target(x: u64) -> u64 {
-    !(ge(x, 0x21) & ne(x, 0x7f)) & HIGH
+/// Flags the first byte of `x` that is not a target byte.
+const fn target_stops(x: u64) -> u64 {
+    below(x, 0x21) | equal(x, 0x7f)
 }
 
 /// A byte of a field value: HTAB, SP, VCHAR or obs-text.
@@ -122,41 +123,50 @@ fn is_value_byte(b: u8) -> bool {
     (b >= b' ' || b == b'\t') && b != 0x7f
 }
 
-/// High bits of the bytes of `x` that are not field-value bytes.
-const fn not_value(x: u64) -> u64 {
-    !((ge(x, 0x20) | (!ne(x, b'\t') & HIGH)) & ne(x, 0x7f)) & HIGH
+/// Flags the first byte of `x` that is a control byte — not a value byte,
+/// unless it is HTAB.
+const fn value_stops(x: u64) -> u64 {
+    below(x, 0x20) | equal(x, 0x7f)
+}
+
+/// The end of the run of bytes from `i` that `byte` accepts: the index of
+/// the first other byte, or `buf.len()`. `stops` looks at eight bytes at
+/// once and flags the first that may end the run — every byte before it
+/// must be one `byte` accepts — and `byte` has the last word on it.
+///
+/// Generic, so that each use compiles to its own loop, checks inlined.
+fn run(buf: &[u8], mut i: usize, stops: impl Fn(u64) -> u64, byte: impl Fn(u8) -> bool) -> usize {
+    while let Some(chunk) = buf.get(i..i + 8) {
+        let flags = stops(u64::from_le_bytes(chunk.try_into().expect("eight bytes")));
+        if flags == 0 {
+            i += 8;
+            continue;
+        }
+        let candidate = i + (flags.trailing_zeros() / 8) as usize;
+        if !byte(buf[candidate]) {
+            return candidate;
+        }
+        i = candidate + 1;
+    }
+    i + buf[i..]
+        .iter()
+        .position(|&b| !byte(b))
+        .unwrap_or(buf.len() - i)
+}
+
+/// The end of the run of token bytes from `i`: the index of the first
+/// other byte, or `buf.len()`.
+fn token_run(buf: &[u8], i: usize) -> usize {
+    i + buf[i..]
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(buf.len() - i)
 }
 
 /// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
 /// obs-text — no CR, LF, NUL or other control byte?
 pub(crate) fn is_field_value(value: &[u8]) -> bool {
-    run(value, 0, not_value, is_value_byte) == value.len()
-}
-
-/// The end of the run of bytes from `i` that `word` finds no fault with
-/// eight at a time and `byte` accepts one at a time: the index of the
-/// first other byte, or `buf.len()`.
-fn run(buf: &[u8], mut i: usize, word: fn(u64) -> u64, byte: fn(u8) -> bool) -> usize {
-    while let Some(chunk) = buf.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let faults = word(x);
-        if faults != 0 {
-            return i + (faults.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < buf.len() && byte(buf[i]) {
-        i += 1;
-    }
-    i
-}
-
-/// The end of the run of token bytes from `i`.
-fn token_run(buf: &[u8], mut i: usize) -> usize {
-    while i < buf.len() && crate::proto::head::is_tchar(buf[i]) {
-        i += 1;
-    }
-    i
+    run(value, 0, value_stops, is_value_byte) == value.len()
 }
 
 /// `bytes` as text; for tokens (ASCII, so always valid UTF-8).
@@ -215,7 +225,7 @@ pub(crate) fn request<'b>(
         method
     };
     // Target.
-    let end = run(buf, i, not_target, is_target_byte);
+    let end = run(buf, i, target_stops, is_target_byte);
     match buf.get(end) {
         None => return Ok(None),
         Some(b' ') if end > i => {}
@@ -256,7 +266,7 @@ pub(crate) fn request<'b>(
         while matches!(buf.get(value_start), Some(b' ' | b'\t')) {
             value_start += 1;
         }
-        let end = run(buf, value_start, not_value, is_value_byte);
+        let end = run(buf, value_start, value_stops, is_value_byte);
         let next = need!(line_end(buf, end, "invalid header value"));
         let mut value_end = end;
         while value_end > value_start && matches!(buf[value_end - 1], b' ' | b'\t') {
@@ -281,31 +291,47 @@ pub(crate) fn request<'b>(
 mod tests {
     use super::*;
 
+    type Run = (fn(u64) -> u64, fn(u8) -> bool);
+    const RUNS: [Run; 2] = [(target_stops, is_target_byte), (value_stops, is_value_byte)];
+
     #[test]
     fn word_checks_agree_with_byte_checks() {
         // Every byte value in every lane, among neighbours of every kind.
         for b in 0..=255u8 {
             for lane in 0..8 {
-                for fill in [b'a', b'\t', 0x00, 0x7f, 0xff, b' '] {
-                    let mut bytes = [fill; 8];
+                for fill in [b'a', b'\t', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff] {
+                    let mut bytes = [fill; 16];
                     bytes[lane] = b;
-                    let x = u64::from_le_bytes(bytes);
-                    for (word, byte) in [
-                        (
-                            not_target as fn(u64) -> u64,
-                            is_target_byte as fn(u8) -> bool,
-                        ),
-                        (not_value, is_value_byte),
-                    ] {
-                        let want = bytes
-                            .iter()
-                            .enumerate()
-                            .filter(|&(_, &c)| !byte(c))
-                            .fold(0u64, |m, (k, _)| m | 0x80 << (8 * k));
-                        assert_eq!(word(x), want, "{bytes:?}");
+                    bytes[lane + 8] = b;
+                    for (stops, byte) in RUNS {
+                        for buf in [&bytes[..8], &bytes[..]] {
+                            let want = buf.iter().position(|&c| !byte(c)).unwrap_or(buf.len());
+                            assert_eq!(run(buf, 0, stops, byte), want, "{buf:?}");
+                        }
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn runs_end_where_a_byte_loop_ends() {
+        let mut rng = Rng(7);
+        for _ in 0..20_000 {
+            let len = rng.below(40);
+            let buf: Vec<u8> = (0..len)
+                .map(|_| match rng.below(8) {
+                    0 => ALPHABET[rng.below(ALPHABET.len())],
+                    _ => b'a',
+                })
+                .collect();
+            let start = rng.below(len + 1);
+            for (stops, byte) in RUNS {
+                let want = (start..len).find(|&k| !byte(buf[k])).unwrap_or(len);
+                assert_eq!(run(&buf, start, stops, byte), want, "{buf:?} from {start}");
+            }
+            let want = (start..len).find(|&k| !is_tchar(buf[k])).unwrap_or(len);
+            assert_eq!(token_run(&buf, start), want, "{buf:?} from {start}");
         }
     }
 
