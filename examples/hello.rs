@@ -22,7 +22,21 @@ fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".into());
-    let server = Server::bind(addr)?.handle(|_| Hello)?;
+    let workers = match std::env::args().nth(2) {
+        Some(n) => n.parse().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("workers {n:?}: {e}"),
+            )
+        })?,
+        None => 1,
+    };
+    // The first loop runs on this thread: with one worker the process never
+    // starts a thread, which makes every socket call cheaper.
+    let (server, main_loop) = Server::bind(addr)?
+        .workers(workers)
+        .handle_here(|_| Hello)?;
     println!("Listening on http://{}", server.addr());
+    main_loop.run()?;
     server.join()
 }

@@ -204,13 +204,72 @@ impl Server {
     /// Starts the event loop(s), each on a new thread; each request gets a
     /// handler from `factory` (cloned once per worker).
     pub fn handle<F: HandlerFactory + Clone>(self, factory: F) -> io::Result<Listening> {
+        let (mut parts, addr) = self.build(factory)?;
+        let mut listening = Listening {
+            addr,
+            loops: Vec::with_capacity(parts.len()),
+        };
+        listening.spawn(parts.drain(..))?;
+        Ok(listening)
+    }
+
+    /// Like [`handle`](Self::handle), but the first event loop runs on the
+    /// calling thread: it is returned, not started, and
+    /// [`ServerLoop::run`] runs it until the server shuts down. Any other
+    /// workers start on their own threads at once. Keep the [`Listening`]
+    /// while the loop runs: dropping it shuts the server down.
+    ///
+    /// With one worker and no other threads, the process stays
+    /// single-threaded, which makes each socket call cheaper: glibc skips
+    /// its thread-cancellation bookkeeping (two atomic operations around
+    /// every `recv` and `send`) in a process that never started a thread.
+    ///
+    /// ```no_run
+    /// use nextloop::server::{Handler, Response, Server};
+    /// use nextloop::Next;
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+    ///         res.body(b"Hello, World!");
+    ///         Next::end()
+    ///     }
+    /// }
+    ///
+    /// let (listening, server_loop) = Server::bind("127.0.0.1:3000")?.handle_here(|_| Hello)?;
+    /// println!("listening on http://{}", listening.addr());
+    /// // Serves until `listening.shutdown()` — from a signal handler's
+    /// // thread, say — or a fatal error.
+    /// server_loop.run()?;
+    /// listening.join()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_here<F: HandlerFactory + Clone>(
+        self,
+        factory: F,
+    ) -> io::Result<(Listening, ServerLoop<F>)> {
+        let (mut parts, addr) = self.build(factory)?;
+        let first = parts.remove(0);
+        let mut listening = Listening {
+            addr,
+            loops: Vec::with_capacity(parts.len() + 1),
+        };
+        listening.loops.push((first.shared(), None));
+        listening.spawn(parts)?;
+        Ok((listening, ServerLoop { parts: first }))
+    }
+
+    /// Every worker's loop, built but not started, and the bound address.
+    /// Building them all first means an error leaves nothing running.
+    fn build<F: HandlerFactory + Clone>(
+        self,
+        factory: F,
+    ) -> io::Result<(Vec<event_loop::Parts<F>>, SocketAddr)> {
         let addr = self.listener.local_addr()?;
         let mut listeners = vec![self.listener];
         for _ in 1..self.workers {
             listeners.push(worker_listener(&listeners[0], addr)?);
         }
-        // Build every loop before starting any, so that an error leaves
-        // nothing running.
         let mut parts = Vec::with_capacity(listeners.len());
         for listener in listeners {
             let listener = mio::net::TcpListener::from_std(listener);
@@ -220,22 +279,28 @@ impl Server {
                 self.settings.clone(),
             )?);
         }
-        let mut loops = Vec::with_capacity(parts.len());
-        for (i, parts) in parts.into_iter().enumerate() {
-            let shared = parts.shared();
-            let thread = std::thread::Builder::new()
-                .name(format!("nextloop-{i} {addr}"))
-                .spawn(move || parts.run());
-            match thread {
-                Ok(thread) => loops.push((shared, Some(thread))),
-                Err(e) => {
-                    let started = Listening { addr, loops };
-                    started.shutdown();
-                    return Err(e);
-                }
-            }
-        }
-        Ok(Listening { addr, loops })
+        Ok((parts, addr))
+    }
+}
+
+/// An event loop built by [`Server::handle_here`], to be run on the thread
+/// of your choice.
+pub struct ServerLoop<F: HandlerFactory> {
+    parts: event_loop::Parts<F>,
+}
+
+impl<F: HandlerFactory> ServerLoop<F> {
+    /// Runs the loop on the calling thread until the server has shut down
+    /// ([`Listening::shutdown`], or dropping the [`Listening`]) and every
+    /// connection of this loop is closed, or the loop fails.
+    pub fn run(self) -> io::Result<()> {
+        self.parts.run()
+    }
+}
+
+impl<F: HandlerFactory> std::fmt::Debug for ServerLoop<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLoop").finish_non_exhaustive()
     }
 }
 
@@ -279,6 +344,28 @@ pub struct Listening {
 type LoopThread = JoinHandle<io::Result<()>>;
 
 impl Listening {
+    /// Starts each loop on its own thread. If a thread cannot be started,
+    /// shuts down the loops already running and returns the error.
+    fn spawn<F: HandlerFactory>(
+        &mut self,
+        parts: impl IntoIterator<Item = event_loop::Parts<F>>,
+    ) -> io::Result<()> {
+        for parts in parts {
+            let shared = parts.shared();
+            let thread = std::thread::Builder::new()
+                .name(format!("nextloop-{} {}", self.loops.len(), self.addr))
+                .spawn(move || parts.run());
+            match thread {
+                Ok(thread) => self.loops.push((shared, Some(thread))),
+                Err(e) => {
+                    self.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -294,8 +381,10 @@ impl Listening {
         }
     }
 
-    /// Waits for every event loop to end (after [`shutdown`](Self::shutdown),
-    /// or a fatal error of a loop). Returns the first error.
+    /// Waits for every event loop started on its own thread to end (after
+    /// [`shutdown`](Self::shutdown), or a fatal error of a loop). Returns
+    /// the first error. A loop from [`Server::handle_here`] is the caller's
+    /// to run and wait for.
     pub fn join(mut self) -> io::Result<()> {
         let mut result = Ok(());
         for (_, thread) in &mut self.loops {
@@ -314,9 +403,9 @@ impl Listening {
 
 impl Drop for Listening {
     fn drop(&mut self) {
-        if self.loops.iter().any(|(_, thread)| thread.is_some()) {
-            self.shutdown();
-        }
+        // Harmless for loops that have ended; needed for one run by the
+        // caller (`handle_here`), which may still be running.
+        self.shutdown();
     }
 }
 
