@@ -6,6 +6,7 @@
 //! public API.
 
 use std::io::{Read, Write};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,7 +15,6 @@ use crate::control::Shared;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::head::{self, Limits};
-use crate::proto::scan::{self, Field, ScanError};
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
@@ -24,7 +24,7 @@ use crate::{Control, Next};
 /// Parses `bytes` as a request head with the default limits; the status
 /// it would be answered with on error.
 pub fn parse_head(bytes: &[u8]) -> Result<bool, u16> {
-    let mut fields = [Field::default(); MAX_HEADERS];
+    let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
     let limits = Limits {
         max_head: Settings::default().max_head_size,
     };
@@ -32,50 +32,6 @@ pub fn parse_head(bytes: &[u8]) -> Result<bool, u16> {
         Ok(parsed) => Ok(parsed.is_some()),
         Err(e) => Err(e.status()),
     }
-}
-
-/// What became of a head: its length, method, target and fields if
-/// complete; `Ok(None)` if partial; `Err(true)` for too many fields and
-/// `Err(false)` for any other refusal.
-type Verdict = Result<Option<(usize, String, String, Vec<(Vec<u8>, Vec<u8>)>)>, bool>;
-
-/// Scans `bytes` as a request head with nextloop's scanner and with
-/// httparse (strict defaults; room for 8 fields each), and panics if they
-/// disagree on the verdict, the head's length, method, target or any
-/// field. Returns whether the head was complete.
-pub fn scan_agrees_with_httparse(bytes: &[u8]) -> bool {
-    let mut fields = [Field::default(); 8];
-    let ours: Verdict = match scan::request(bytes, &mut fields) {
-        Ok(Some(line)) => Ok(Some((
-            line.len,
-            line.method.to_owned(),
-            line.target.to_owned(),
-            fields[..line.fields]
-                .iter()
-                .map(|f| f.get(bytes))
-                .map(|(n, v)| (n.to_vec(), v.to_vec()))
-                .collect(),
-        ))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(e == ScanError::TooManyFields),
-    };
-    let mut headers = [httparse::EMPTY_HEADER; 8];
-    let mut req = httparse::Request::new(&mut headers);
-    let theirs: Verdict = match req.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => Ok(Some((
-            len,
-            req.method.unwrap_or_default().to_owned(),
-            req.path.unwrap_or_default().to_owned(),
-            req.headers
-                .iter()
-                .map(|h| (h.name.as_bytes().to_vec(), h.value.to_vec()))
-                .collect(),
-        ))),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(e == httparse::Error::TooManyHeaders),
-    };
-    assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(bytes));
-    matches!(ours, Ok(Some(_)))
 }
 
 /// Response-head encoding as the server does it, with a reused buffer.
@@ -215,7 +171,6 @@ pub struct Driver<F: HandlerFactory> {
     date: DateCache,
     pool: BufPool,
     timers: Timers,
-    fields: Vec<Field>,
     factory: F,
     conn: Conn<F::Output>,
     clock: Clock,
@@ -243,7 +198,6 @@ impl<F: HandlerFactory> Driver<F> {
             settings,
             date: DateCache::fixed(),
             timers,
-            fields: vec![Field::default(); MAX_HEADERS],
             factory,
             conn,
             clock,
@@ -285,7 +239,6 @@ impl<F: HandlerFactory> Driver<F> {
                 date: &self.date,
                 pool: &mut self.pool,
                 timers: &mut self.timers,
-                fields: &mut self.fields,
                 clock: &self.clock,
                 shutting_down: false,
             };

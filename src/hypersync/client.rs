@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::client::{self, Decoder, Encoder, Error, Handler};
-use crate::proto::head::is_token;
-use crate::proto::scan::is_field_value;
+use crate::proto::head::{is_field_value, is_token};
 use crate::{Control, Next, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.

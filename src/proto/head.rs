@@ -1,10 +1,10 @@
-//! Request heads: parsing (the scanner in `scan.rs` plus the RFC 9112
-//! rules on what the fields mean), message framing per RFC 9112 §6.3;
-//! response status lines.
+//! Request heads: parsing (httparse plus the RFC 9112 rules it leaves to
+//! us) and message framing per RFC 9112 §6.3; response status lines.
+
+use std::mem::MaybeUninit;
 
 use crate::buf::ArrayBuf;
 use crate::error::ParseError;
-use crate::proto::scan::{self, is_field_value, Field, Fields, ScanError};
 
 /// The HTTP version of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -50,7 +50,7 @@ pub(crate) struct Head<'h, 'b> {
     pub method: &'b str,
     pub target: &'b str,
     pub version: Version,
-    pub fields: Fields<'h, 'b>,
+    pub headers: &'h [httparse::Header<'b>],
     pub framing: Framing,
 }
 
@@ -60,38 +60,48 @@ pub(crate) struct Limits {
     pub max_head: usize,
 }
 
-/// Parses a request head from the start of `buf`, its field lines into
-/// `fields` (more than fit: 431).
+/// Parses a request head from the start of `buf`.
 ///
 /// `Ok(None)`: incomplete, read more. `Ok(Some((len, head)))`: the head
 /// takes `len` bytes (leading empty lines included); the body follows.
 pub(crate) fn parse<'h, 'b>(
     buf: &'b [u8],
-    fields: &'h mut [Field],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
     limits: Limits,
 ) -> Result<Option<(usize, Head<'h, 'b>)>, ParseError> {
-    let line = match scan::request(buf, fields) {
-        Ok(Some(line)) if line.len <= limits.max_head => line,
-        Ok(Some(_)) => return Err(ParseError::HeadTooLarge),
-        Ok(None) if buf.len() >= limits.max_head => return Err(too_large(buf)),
-        Ok(None) => return Ok(None),
-        Err(ScanError::Version) => match version_error(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, headers) {
+        Ok(status) => status,
+        Err(httparse::Error::Version) => match version_error(buf) {
             Some(e) => return Err(e),
             None if buf.len() >= limits.max_head => return Err(too_large(buf)),
             None => return Ok(None),
         },
-        Err(ScanError::TooManyFields) => return Err(ParseError::HeadTooLarge),
-        Err(ScanError::Malformed(what)) => return Err(ParseError::Malformed(what)),
+        Err(e) => return Err(parse_error(e)),
     };
-    let fields = Fields::new(buf, &fields[..line.fields]);
-    let framing = framing(line.method, line.version, fields)?;
+    let len = match status {
+        httparse::Status::Complete(len) if len <= limits.max_head => len,
+        httparse::Status::Complete(_) => return Err(ParseError::HeadTooLarge),
+        httparse::Status::Partial if buf.len() >= limits.max_head => {
+            return Err(too_large(buf));
+        }
+        httparse::Status::Partial => return Ok(None),
+    };
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let method = req.method.unwrap_or_default();
+    let target = req.path.unwrap_or_default();
+    let headers: &'h [httparse::Header<'b>] = req.headers;
+    let framing = framing(method, version, headers)?;
     Ok(Some((
-        line.len,
+        len,
         Head {
-            method: line.method,
-            target: line.target,
-            version: line.version,
-            fields,
+            method,
+            target,
+            version,
+            headers,
             framing,
         },
     )))
@@ -110,7 +120,19 @@ fn too_large(buf: &[u8]) -> ParseError {
     }
 }
 
-/// The scanner refused the version: is it a well-formed `HTTP/x.y` we do not
+fn parse_error(e: httparse::Error) -> ParseError {
+    match e {
+        httparse::Error::TooManyHeaders => ParseError::HeadTooLarge,
+        httparse::Error::Version => ParseError::Malformed("invalid HTTP version"),
+        httparse::Error::HeaderName => ParseError::Malformed("invalid header name"),
+        httparse::Error::HeaderValue => ParseError::Malformed("invalid header value"),
+        httparse::Error::NewLine => ParseError::Malformed("invalid line ending"),
+        httparse::Error::Token => ParseError::Malformed("invalid method"),
+        httparse::Error::Status => ParseError::Malformed("invalid request line"),
+    }
+}
+
+/// httparse refused the version: is it a well-formed `HTTP/x.y` we do not
 /// support (505), garbage (400), or — the line being incomplete — still
 /// undecided (`None`)? The verdict never depends on how the bytes arrived.
 fn version_error(buf: &[u8]) -> Option<ParseError> {
@@ -140,7 +162,11 @@ fn version_error(buf: &[u8]) -> Option<ParseError> {
 }
 
 /// RFC 9112 §6.3 framing, connection persistence, expectations and Host.
-fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Framing, ParseError> {
+fn framing(
+    method: &str,
+    version: Version,
+    headers: &[httparse::Header<'_>],
+) -> Result<Framing, ParseError> {
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
     let mut has_te = false;
@@ -148,7 +174,8 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
     let mut keep_alive_token = false;
     let mut expect_continue = false;
     let mut hosts = 0;
-    for (name, value) in fields.iter() {
+    for h in headers {
+        let name = h.name.as_bytes();
         // Only these five matter here; most fields are none of them, and
         // their lengths tell at once.
         if !matches!(name.len(), 4 | 6 | 10 | 14 | 17) {
@@ -156,7 +183,7 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
         }
         if name.eq_ignore_ascii_case(b"content-length") {
             let mut items = 0;
-            for item in list(value) {
+            for item in list(h.value) {
                 let n = parse_length(item)?;
                 if content_length.is_some_and(|c| c != n) {
                     return Err(ParseError::Framing("conflicting Content-Length"));
@@ -169,7 +196,7 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             has_te = true;
-            for coding in list(value) {
+            for coding in list(h.value) {
                 if chunked {
                     // chunked must be the final coding, and only once
                     return Err(ParseError::Framing("chunked is not the final coding"));
@@ -184,7 +211,7 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
                 }
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for opt in list(value) {
+            for opt in list(h.value) {
                 if opt.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if opt.eq_ignore_ascii_case(b"keep-alive") {
@@ -192,10 +219,10 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
                 }
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
         } else if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-            if !valid_host(value) {
+            if !valid_host(h.value) {
                 return Err(ParseError::Host);
             }
         }
@@ -213,7 +240,7 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
         if !chunked {
             return Err(ParseError::Framing("chunked is not the final coding"));
         }
-        if te_has_other_coding(fields) {
+        if te_has_other_coding(headers) {
             return Err(ParseError::UnknownCoding);
         }
         BodyKind::Chunked
@@ -233,11 +260,11 @@ fn framing(method: &str, version: Version, fields: Fields<'_, '_>) -> Result<Fra
     })
 }
 
-fn te_has_other_coding(fields: Fields<'_, '_>) -> bool {
-    fields
+fn te_has_other_coding(headers: &[httparse::Header<'_>]) -> bool {
+    headers
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(b"transfer-encoding"))
-        .flat_map(|(_, value)| list(value))
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|h| list(h.value))
         .any(|c| !c.eq_ignore_ascii_case(b"chunked"))
 }
 
@@ -309,6 +336,15 @@ static TCHAR: ByteClass = ByteClass::alnum_and(b"!#$%&'*+-.^_`|~");
 /// What `uri-host [":" port]` may contain: unreserved, sub-delims, `:`,
 /// `[ ]` for IP literals and `%` for escapes.
 static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=:[]%");
+
+/// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
+/// obs-text — no CR, LF, NUL or other control byte? Written without
+/// short-circuiting so that it compiles to SIMD compares.
+pub(crate) fn is_field_value(value: &[u8]) -> bool {
+    !value.iter().fold(false, |bad, &b| {
+        bad | (b < b' ') & (b != b'\t') | (b == 0x7f)
+    })
+}
 
 /// A `tchar` (RFC 9110 §5.6.2): a byte of a token.
 pub(crate) fn is_tchar(b: u8) -> bool {
@@ -452,7 +488,7 @@ mod tests {
     const LIMITS: Limits = Limits { max_head: 1024 };
 
     fn framing_of(raw: &[u8]) -> Result<Option<Framing>, ParseError> {
-        let mut headers = [Field::default(); 16];
+        let mut headers = [MaybeUninit::uninit(); 16];
         parse(raw, &mut headers, LIMITS).map(|h| h.map(|(_, h)| h.framing))
     }
 
@@ -468,7 +504,7 @@ mod tests {
     #[test]
     fn head_length_includes_leading_empty_lines() {
         let raw = b"\r\n\r\nGET /x?y HTTP/1.0\r\n\r\nbody";
-        let mut headers = [Field::default(); 4];
+        let mut headers = [MaybeUninit::uninit(); 4];
         let (len, head) = parse(raw, &mut headers, LIMITS).unwrap().unwrap();
         assert_eq!(&raw[len..], b"body");
         assert_eq!(head.method, "GET");
@@ -574,7 +610,7 @@ mod tests {
 
     #[test]
     fn version_verdict_waits_for_the_whole_version() {
-        let mut headers = [Field::default(); 4];
+        let mut headers = [MaybeUninit::uninit(); 4];
         for partial in [&b"GET / HTTP/2"[..], b"GET / HTTP/2.", b"GET / HTTP/2.0"] {
             assert!(matches!(parse(partial, &mut headers, LIMITS), Ok(None)));
         }

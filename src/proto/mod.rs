@@ -6,4 +6,3 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod head;
 pub(crate) mod response_head;
-pub(crate) mod scan;

@@ -6,6 +6,7 @@
 //! Every change of [`Phase`] goes through [`Conn::set_phase`], which also
 //! sets the deadline that belongs to the new phase.
 
+use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,14 +19,13 @@ use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
-use crate::proto::scan::Field;
 use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
 use crate::timer::{after, Deadline, Timers};
 use crate::Next;
 
-/// Upper bound of the `max_headers` setting: each loop keeps a field
-/// array this long (16 bytes an entry) for the parser.
+/// Upper bound of the `max_headers` setting: the parser's field array
+/// lives on the stack.
 pub(crate) const MAX_HEADERS: usize = 128;
 
 /// Everything a connection borrows from its loop while it runs.
@@ -36,8 +36,6 @@ pub(crate) struct Ctx<'a, F> {
     pub date: &'a DateCache,
     pub pool: &'a mut BufPool,
     pub timers: &'a mut Timers,
-    /// Where the parser puts the field lines of a request head.
-    pub fields: &'a mut [Field],
     pub clock: &'a Clock,
     pub shutting_down: bool,
 }
@@ -298,7 +296,8 @@ impl<H: Handler> Conn<H> {
         let limits = Limits {
             max_head: ctx.settings.max_head_size,
         };
-        let fields = &mut ctx.fields[..ctx.settings.max_headers];
+        let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
+        let fields = &mut fields[..ctx.settings.max_headers];
         let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {

@@ -17,12 +17,11 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
+use super::conn::{Clock, Conn, Ctx, Want};
 use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
 use crate::control::{Shared, Wake};
 use crate::proto::date::DateCache;
-use crate::proto::scan::Field;
 use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
 
@@ -58,8 +57,6 @@ pub(crate) struct EventLoop<F: HandlerFactory> {
     clock: Clock,
     pool: BufPool,
     timers: Timers,
-    /// The parser's field array, shared by every connection.
-    fields: Box<[Field]>,
     /// Connections that yielded and run again after this turn.
     rerun: Vec<usize>,
     /// Deadlines being fired this turn (kept for its capacity).
@@ -130,7 +127,6 @@ impl<F: HandlerFactory> Parts<F> {
             clock,
             pool,
             timers: Timers::default(),
-            fields: vec![Field::default(); MAX_HEADERS].into_boxed_slice(),
             rerun: Vec::with_capacity(64),
             due: Vec::with_capacity(64),
             accept_ready: false,
@@ -241,7 +237,6 @@ impl<F: HandlerFactory> EventLoop<F> {
             date: &self.date,
             pool: &mut self.pool,
             timers: &mut self.timers,
-            fields: &mut self.fields,
             clock: &self.clock,
             shutting_down: self.shutdown_at.is_some(),
         };

@@ -3,7 +3,6 @@
 use std::fmt;
 
 use crate::proto::head::{BodyKind, Head};
-use crate::proto::scan::{ascii, Fields};
 use crate::Version;
 
 /// The head of a request, borrowed from the connection's read buffer.
@@ -27,7 +26,7 @@ pub struct Request<'a> {
     method: &'a str,
     target: &'a str,
     version: Version,
-    fields: Fields<'a, 'a>,
+    headers: &'a [httparse::Header<'a>],
     body: BodyKind,
 }
 
@@ -37,7 +36,7 @@ impl<'a> Request<'a> {
             method: head.method,
             target: head.target,
             version: head.version,
-            fields: head.fields,
+            headers: head.headers,
             body: head.framing.body,
         }
     }
@@ -70,10 +69,10 @@ impl<'a> Request<'a> {
 
     /// The first field named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.fields
+        self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, value)| value)
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
     }
 
     /// Like [`header`](Self::header), if the value is UTF-8.
@@ -83,7 +82,7 @@ impl<'a> Request<'a> {
 
     /// Every field, in order, as `(name, value)`.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        self.fields.iter().map(|(name, value)| (ascii(name), value))
+        self.headers.iter().map(|h| (h.name, h.value))
     }
 
     /// The body length when declared by `Content-Length` (0 when the
@@ -107,7 +106,7 @@ impl fmt::Debug for Request<'_> {
             .field("method", &self.method)
             .field("target", &self.target)
             .field("version", &self.version)
-            .field("headers", &self.fields.len())
+            .field("headers", &self.headers.len())
             .finish()
     }
 }
