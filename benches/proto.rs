@@ -6,6 +6,8 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nextloop::fuzzing::{parse_head, Driver, ResponseEncoding, Summary};
+use nextloop::server::{Handler, Response};
+use nextloop::Next;
 
 /// What curl sends.
 const SMALL: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:3000\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
@@ -53,5 +55,43 @@ fn exchange(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, head_parsing, response_encoding, exchange);
+/// What wrk sends (`wrk.format(nil, "/")`).
+const WRK: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n";
+
+/// The `hello` example's handler.
+struct Hello;
+
+impl Handler for Hello {
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(b"Hello, World!");
+        Next::end()
+    }
+}
+
+/// `bench/run.sh`'s pipelined case without the kernel: sixteen of wrk's
+/// requests fed at once to a connection serving `hello`'s handler — the
+/// server's user-space work per request, measured precisely.
+fn pipelined(c: &mut Criterion) {
+    let batch = WRK.repeat(16);
+    let mut driver = Driver::new(|_| Hello);
+    let mut group = c.benchmark_group("exchange");
+    group.throughput(Throughput::Elements(16));
+    group.bench_function("hello_pipelined16", |b| {
+        b.iter(|| {
+            driver.output.clear();
+            driver.feed(black_box(&batch));
+            black_box(driver.output.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    head_parsing,
+    response_encoding,
+    exchange,
+    pipelined
+);
 criterion_main!(benches);
