@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -16,7 +16,7 @@ use crate::Next;
 /// [`ready`](Control::ready), typically from a thread that did some
 /// blocking work.
 ///
-/// `Control` is cheap to clone (one reference count) and is tied to its
+/// `Control` is cheap to clone (a reference and two integers) and is tied to its
 /// exchange: once that exchange ends — the response is complete or the
 /// connection gone — `ready` returns [`Gone`] and does nothing, even if the
 /// connection slot has since been reused.
@@ -35,7 +35,7 @@ use crate::Next;
 /// ```
 #[derive(Clone)]
 pub struct Control {
-    shared: Arc<Shared>,
+    shared: &'static Shared,
     key: usize,
     generation: u64,
 }
@@ -73,12 +73,12 @@ impl Control {
     ///
     /// Returns [`Gone`], doing nothing, if the exchange has ended.
     pub fn ready(&self, next: Next) -> Result<(), Gone> {
-        let shared = &*self.shared;
+        let shared = self.shared;
         if !shared.is_current(self.key, self.generation) {
             return Err(Gone);
         }
-        // The receiver lives as long as the loop; after it is gone, the
-        // generation check above fails first for every exchange.
+        // A wake that races with the end of the loop reaches the next
+        // loop to take the `Shared` over, which finds it stale.
         shared
             .queue
             .send(Wake {
@@ -103,36 +103,152 @@ pub(crate) struct Wake {
     pub next: Next,
 }
 
-/// What a loop shares with the `Control`s and the `Listening` handle.
+/// What a loop shares with its `Control`s and with the handles that shut it
+/// down or wake it.
+///
+/// Allocated once and never freed: when its loop ends it goes back to a
+/// free list, and the next loop to start takes it over (a new *term*). So a
+/// `Control` is a plain `&'static` reference — making and dropping one per
+/// request costs no reference count, where an `Arc` clone and drop (two
+/// locked instructions) were a tenth of the loop's own work on a small
+/// pipelined request — and a `Control` that outlives its loop is stale by
+/// generation like any other, whoever has the `Shared` now: a loop's end
+/// retires every slot. Memory stays bounded by the most loops alive at
+/// once.
 pub(crate) struct Shared {
-    waker: mio::Waker,
+    /// The waker of the loop holding this `Shared`; `None` between terms.
+    waker: Mutex<Option<mio::Waker>>,
     queue: Sender<Wake>,
+    wakes: Receiver<Wake>,
     /// Set by the first `wake` after the loop drained; cleared by the loop.
     woken: AtomicBool,
     /// The current exchange generation of each slab slot. Written by the
     /// loop thread only (`retire`); read by any thread.
     generations: Box<[AtomicU64]>,
-    pub shutdown: AtomicBool,
+    /// The current term: bumped each time a loop takes this `Shared` over.
+    term: AtomicU64,
+    /// The latest term asked to shut down.
+    shutdown: AtomicU64,
+}
+
+/// `Shared`s whose loops have ended, waiting for the next loop.
+static FREE: Mutex<Vec<&'static Shared>> = Mutex::new(Vec::new());
+
+/// A loop's hold on a [`Shared`]: it goes back to the free list when the
+/// loop ends (the lease is dropped), every slot retired.
+pub(crate) struct Lease {
+    shared: &'static Shared,
+    term: u64,
+}
+
+impl Lease {
+    /// A `Shared` with at least `slots` slots for a new loop woken by
+    /// `waker`: a free one, or a new one.
+    pub(crate) fn take(waker: mio::Waker, slots: usize) -> Lease {
+        let free = {
+            let mut free = lock(&FREE);
+            // The smallest that fits.
+            let fit = (0..free.len())
+                .filter(|&i| free[i].generations.len() >= slots)
+                .min_by_key(|&i| free[i].generations.len());
+            fit.map(|i| free.swap_remove(i))
+        };
+        let shared: &'static Shared = free.unwrap_or_else(|| {
+            let (queue, wakes) = crossbeam_channel::unbounded();
+            Box::leak(Box::new(Shared {
+                waker: Mutex::new(None),
+                queue,
+                wakes,
+                woken: AtomicBool::new(false),
+                generations: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+                term: AtomicU64::new(0),
+                shutdown: AtomicU64::new(0),
+            }))
+        });
+        let term = shared.term.fetch_add(1, Ordering::AcqRel) + 1;
+        // Wakes sent to the last term: stale, drop them now.
+        while shared.wakes.try_recv().is_ok() {}
+        // The waker first: a late `wake` from the last term that finds
+        // `woken` clear must find a waker to use, or `woken` would stay set
+        // and this loop's first real wake-up would be skipped.
+        *lock(&shared.waker) = Some(waker);
+        shared.woken.store(false, Ordering::Release);
+        Lease { shared, term }
+    }
+
+    /// The `Shared` itself, for the loop.
+    pub(crate) fn shared(&self) -> &'static Shared {
+        self.shared
+    }
+
+    /// A handle that shuts this loop down or wakes it, and nothing after.
+    pub(crate) fn handle(&self) -> LoopHandle {
+        LoopHandle {
+            shared: self.shared,
+            term: self.term,
+        }
+    }
+
+    /// Has this loop been asked to shut down?
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.shared.shutdown.load(Ordering::Acquire) >= self.term
+    }
+
+    /// The wake-ups sent through `Control::ready`, in order.
+    pub(crate) fn wakes(&self) -> &Receiver<Wake> {
+        &self.shared.wakes
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        // Every `Control` of this loop goes stale, before anyone else can
+        // take the `Shared` over.
+        for key in 0..shared.generations.len() {
+            shared.retire(key);
+        }
+        lock(&shared.waker).take();
+        lock(&FREE).push(shared);
+    }
+}
+
+/// Shuts down or wakes the loop of one term; after that loop has ended it
+/// does nothing (a wake may reach the next loop: a spurious one).
+#[derive(Clone, Copy)]
+pub(crate) struct LoopHandle {
+    shared: &'static Shared,
+    term: u64,
+}
+
+impl LoopHandle {
+    /// Asks the loop to shut down and wakes it.
+    pub(crate) fn shutdown(&self) {
+        self.shared.shutdown.fetch_max(self.term, Ordering::AcqRel);
+        self.shared.wake();
+    }
+
+    /// Wakes the loop.
+    pub(crate) fn wake(&self) {
+        self.shared.wake();
+    }
+}
+
+/// A lock that a panic elsewhere does not poison for good: what it guards
+/// stays consistent at every step.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {
-    pub(crate) fn new(waker: mio::Waker, slots: usize) -> (Arc<Shared>, Receiver<Wake>) {
-        let (queue, rx) = crossbeam_channel::unbounded();
-        let shared = Shared {
-            waker,
-            queue,
-            woken: AtomicBool::new(false),
-            generations: (0..slots).map(|_| AtomicU64::new(0)).collect(),
-            shutdown: AtomicBool::new(false),
-        };
-        (Arc::new(shared), rx)
-    }
-
     /// Wakes the loop unless a wake-up is already pending.
     pub(crate) fn wake(&self) {
         if !self.woken.swap(true, Ordering::AcqRel) {
-            // If waking fails the loop is gone; nothing is left to wake.
-            let _ = self.waker.wake();
+            // No waker: between loops, nothing to wake. If waking fails
+            // the loop is gone.
+            if let Some(waker) = lock(&self.waker).as_ref() {
+                let _ = waker.wake();
+            }
         }
     }
 
@@ -162,9 +278,9 @@ impl Shared {
     }
 
     /// A `Control` for the current exchange in slot `key`.
-    pub(crate) fn control(self: &Arc<Self>, key: usize) -> Control {
+    pub(crate) fn control(&'static self, key: usize) -> Control {
         Control {
-            shared: Arc::clone(self),
+            shared: self,
             key,
             generation: self.generations[key].load(Ordering::Acquire),
         }
@@ -176,29 +292,30 @@ mod tests {
     use super::*;
     use mio::{Poll, Token};
 
-    fn shared() -> (Poll, Arc<Shared>, Receiver<Wake>) {
+    fn lease(slots: usize) -> (Poll, Lease) {
         let poll = Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), Token(0)).unwrap();
-        let (shared, rx) = Shared::new(waker, 4);
-        (poll, shared, rx)
+        (poll, Lease::take(waker, slots))
     }
 
     #[test]
     fn stale_control_is_refused() {
-        let (_poll, shared, rx) = shared();
+        let (_poll, lease) = lease(4);
+        let shared = lease.shared();
         let old = shared.control(2);
         shared.retire(2);
         let new = shared.control(2);
         assert_eq!(old.ready(Next::write()), Err(Gone));
         assert_eq!(new.ready(Next::write()), Ok(()));
-        let wakes: Vec<Wake> = rx.try_iter().collect();
+        let wakes: Vec<Wake> = lease.wakes().try_iter().collect();
         assert_eq!(wakes.len(), 1);
         assert_eq!(wakes[0].generation, new.generation);
     }
 
     #[test]
     fn a_burst_of_ready_calls_wakes_once() {
-        let (mut poll, shared, rx) = shared();
+        let (mut poll, lease) = lease(4);
+        let shared = lease.shared();
         let control = shared.control(1);
         for _ in 0..100 {
             control.ready(Next::write()).unwrap();
@@ -207,7 +324,7 @@ mod tests {
         poll.poll(&mut events, Some(std::time::Duration::from_secs(1)))
             .unwrap();
         assert_eq!(events.iter().count(), 1);
-        assert_eq!(rx.try_iter().count(), 100);
+        assert_eq!(lease.wakes().try_iter().count(), 100);
         // Without clear_woken, further calls do not wake again.
         control.ready(Next::write()).unwrap();
         poll.poll(&mut events, Some(std::time::Duration::from_millis(50)))
@@ -218,5 +335,51 @@ mod tests {
         poll.poll(&mut events, Some(std::time::Duration::from_secs(1)))
             .unwrap();
         assert_eq!(events.iter().count(), 1);
+    }
+
+    /// A loop ends and another takes its `Shared` over: the old loop's
+    /// `Control`s and handles reach nothing of the new one.
+    #[test]
+    fn what_outlives_a_loop_cannot_touch_the_next() {
+        const SLOTS: usize = 777;
+        let (_poll, first) = lease(SLOTS);
+        let shared = first.shared();
+        let control = shared.control(5);
+        let old_handle = first.handle();
+        drop(first);
+        assert_eq!(control.ready(Next::write()), Err(Gone));
+        // Tests run in parallel and share the free list: take leases until
+        // we get this `Shared` back (at once, unless another test took it).
+        let mut taken = Vec::new();
+        while taken.len() < 64 {
+            let (poll, lease) = lease(SLOTS);
+            let again = std::ptr::eq(lease.shared(), shared);
+            taken.push((poll, lease));
+            if again {
+                break;
+            }
+        }
+        let Some((mut poll, second)) = taken
+            .pop()
+            .filter(|(_, l)| std::ptr::eq(l.shared(), shared))
+        else {
+            return;
+        };
+        // The old Control is still stale, the old handle shuts nothing down.
+        assert_eq!(control.ready(Next::write()), Err(Gone));
+        assert!(second.wakes().try_recv().is_err());
+        old_handle.shutdown();
+        assert!(!second.shutdown_requested());
+        // The new loop's own Control and handle work, waking the new poll.
+        let mut events = mio::Events::with_capacity(8);
+        poll.poll(&mut events, Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        second.shared().clear_woken();
+        assert_eq!(second.shared().control(5).ready(Next::write()), Ok(()));
+        poll.poll(&mut events, Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(events.iter().count(), 1);
+        second.handle().shutdown();
+        assert!(second.shutdown_requested());
     }
 }

@@ -7,11 +7,10 @@
 
 use std::io::{Read, Write};
 use std::mem::MaybeUninit;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::buf::BufPool;
-use crate::control::Shared;
+use crate::control::Lease;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::head::{self, Limits};
@@ -166,7 +165,7 @@ impl Handler for Summary {
 /// output is collected as if the socket were always writable.
 pub struct Driver<F: HandlerFactory> {
     _poll: mio::Poll,
-    shared: Arc<Shared>,
+    lease: Lease,
     settings: Settings,
     date: DateCache,
     pool: BufPool,
@@ -186,14 +185,14 @@ impl<F: HandlerFactory> Driver<F> {
     pub fn new(factory: F) -> Driver<F> {
         let poll = mio::Poll::new().expect("poll");
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker");
-        let (shared, _wakes) = Shared::new(waker, 1);
+        let lease = Lease::take(waker, 1);
         let settings = Settings::default();
         let mut timers = Timers::default();
         let clock = Clock::new(Instant::now(), &settings);
         let conn = Conn::new(0, &mut timers, &clock);
         Driver {
             _poll: poll,
-            shared,
+            lease,
             pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
             settings,
             date: DateCache::fixed(),
@@ -234,7 +233,7 @@ impl<F: HandlerFactory> Driver<F> {
         while !self.removed {
             let mut ctx = Ctx {
                 factory: &mut self.factory,
-                shared: &self.shared,
+                shared: self.lease.shared(),
                 settings: &self.settings,
                 date: &self.date,
                 pool: &mut self.pool,

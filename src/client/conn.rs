@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
-use std::sync::Arc;
 use std::time::Instant;
 
 use slab::Slab;
@@ -50,7 +49,7 @@ pub(crate) struct Scratch {
 /// Everything a connection borrows from its loop while it runs.
 pub(crate) struct Ctx<'a> {
     pub exchanges: &'a mut Slab<Exchange>,
-    pub shared: &'a Arc<Shared>,
+    pub shared: &'static Shared,
     pub settings: &'a Settings,
     pub pool: &'a mut BufPool,
     pub timers: &'a mut Timers,
@@ -931,6 +930,7 @@ mod tests {
     use crate::client::handler::Boxed;
     use crate::client::url::Url;
     use crate::client::{Handler, Response};
+    use crate::control::Lease;
     use crate::Next;
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
@@ -998,7 +998,7 @@ mod tests {
     /// A connection and everything its loop would lend it.
     struct Driver {
         _poll: mio::Poll,
-        shared: Arc<Shared>,
+        lease: Lease,
         settings: Settings,
         exchanges: Slab<Exchange>,
         pool: BufPool,
@@ -1015,13 +1015,13 @@ mod tests {
         fn new(settings: Settings) -> Driver {
             let poll = mio::Poll::new().unwrap();
             let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-            let (shared, _) = Shared::new(waker, 16);
+            let lease = Lease::take(waker, 16);
             let mut timers = Timers::default();
             let now = Instant::now();
             let conn = Conn::new(0, 0, &settings, &mut timers, now);
             let mut d = Driver {
                 _poll: poll,
-                shared,
+                lease,
                 pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
                 settings,
                 exchanges: Slab::new(),
@@ -1039,7 +1039,7 @@ mod tests {
         fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_>) -> R) -> R {
             let mut ctx = Ctx {
                 exchanges: &mut self.exchanges,
-                shared: &self.shared,
+                shared: self.lease.shared(),
                 settings: &self.settings,
                 pool: &mut self.pool,
                 timers: &mut self.timers,

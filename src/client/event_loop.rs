@@ -13,7 +13,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ use super::resolve::{Resolved, Resolver};
 use super::url::Url;
 use super::{Error, Settings};
 use crate::buf::BufPool;
-use crate::control::{Shared, Wake};
+use crate::control::{Lease, Shared};
 use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
 
@@ -60,16 +59,14 @@ struct Entry {
 /// caller's thread).
 pub(crate) struct Parts {
     pub poll: Poll,
-    pub shared: Arc<Shared>,
-    pub wakes: Receiver<Wake>,
+    pub lease: Lease,
     pub submits: Receiver<Submit>,
     pub settings: Settings,
 }
 
 struct EventLoop {
     poll: Poll,
-    shared: Arc<Shared>,
-    wakes: Receiver<Wake>,
+    shared: &'static Shared,
     submits: Receiver<Submit>,
     settings: Settings,
     conns: Slab<Entry>,
@@ -90,6 +87,9 @@ struct EventLoop {
     resolved: Receiver<Resolved>,
     /// Every `Client` handle is gone: finish what is in flight, then end.
     shutting_down: bool,
+    /// This loop's hold on `shared`; last, so it is given back after the
+    /// exchanges are gone.
+    lease: Lease,
 }
 
 /// How running a connection ended.
@@ -105,11 +105,10 @@ impl Parts {
     /// exchange has ended.
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
-        let (resolver, resolved) = Resolver::new(Arc::clone(&self.shared), settings.lookup.clone());
+        let (resolver, resolved) = Resolver::new(self.lease.handle(), settings.lookup.clone());
         EventLoop {
             poll: self.poll,
-            shared: self.shared,
-            wakes: self.wakes,
+            shared: self.lease.shared(),
             submits: self.submits,
             bufs: BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024),
             settings,
@@ -125,6 +124,7 @@ impl Parts {
             resolver,
             resolved,
             shutting_down: false,
+            lease: self.lease,
         }
         .run()
     }
@@ -191,7 +191,7 @@ impl EventLoop {
     fn ctx(&mut self, now: Instant) -> (&mut Slab<Entry>, Ctx<'_>) {
         let ctx = Ctx {
             exchanges: &mut self.exchanges,
-            shared: &self.shared,
+            shared: self.shared,
             settings: &self.settings,
             pool: &mut self.bufs,
             timers: &mut self.timers,
@@ -216,7 +216,7 @@ impl EventLoop {
 
     fn on_wake(&mut self, now: Instant) {
         self.shared.clear_woken();
-        if self.shared.shutdown.load(Ordering::Acquire) {
+        if self.lease.shutdown_requested() {
             self.shutting_down = true;
         }
         while let Ok(submit) = self.submits.try_recv() {
@@ -225,7 +225,7 @@ impl EventLoop {
         while let Ok(resolved) = self.resolved.try_recv() {
             self.on_resolved(resolved, now);
         }
-        while let Ok(wake) = self.wakes.try_recv() {
+        while let Ok(wake) = self.lease.wakes().try_recv() {
             if !self.shared.is_current(wake.key, wake.generation) {
                 continue;
             }
@@ -349,7 +349,7 @@ impl EventLoop {
                                     host: name,
                                     error: e,
                                 };
-                                exchange::fail(&mut self.exchanges, ex, err, &self.shared);
+                                exchange::fail(&mut self.exchanges, ex, err, self.shared);
                             }
                             continue;
                         }
@@ -434,7 +434,7 @@ impl EventLoop {
                     host: name.clone(),
                     error: error(),
                 };
-                exchange::fail(&mut self.exchanges, key, err, &self.shared);
+                exchange::fail(&mut self.exchanges, key, err, self.shared);
             }
         }
         self.mark(host_key);
@@ -447,7 +447,7 @@ impl EventLoop {
             return;
         };
         if let Some(ex) = host.waiting.pop_front() {
-            exchange::fail(&mut self.exchanges, ex, err, &self.shared);
+            exchange::fail(&mut self.exchanges, ex, err, self.shared);
         }
         self.mark(host_key);
     }
@@ -726,7 +726,7 @@ impl EventLoop {
     fn fail_everything(&mut self) {
         let keys: Vec<usize> = self.exchanges.iter().map(|(k, _)| k).collect();
         for key in keys {
-            exchange::fail(&mut self.exchanges, key, Error::Shutdown, &self.shared);
+            exchange::fail(&mut self.exchanges, key, Error::Shutdown, self.shared);
         }
     }
 }

@@ -99,7 +99,6 @@ mod url;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,7 +110,7 @@ pub use handler::Handler;
 pub use request::Request;
 pub use response::Response;
 
-use crate::control::Shared;
+use crate::control::{Lease, LoopHandle};
 use event_loop::{Parts, Submit, WAKER};
 use resolve::Lookup;
 use url::Url;
@@ -332,12 +331,12 @@ impl Builder {
     pub fn build(self) -> io::Result<Client> {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let (shared, wakes) = Shared::new(waker, self.settings.max_exchanges);
+        let lease = Lease::take(waker, self.settings.max_exchanges);
+        let handle = lease.handle();
         let (submit, submits) = crossbeam_channel::unbounded();
         let parts = Parts {
             poll,
-            shared: Arc::clone(&shared),
-            wakes,
+            lease,
             submits,
             settings: self.settings,
         };
@@ -345,7 +344,7 @@ impl Builder {
             .name("nextloop-client".into())
             .spawn(move || parts.run())?;
         Ok(Client {
-            inner: Arc::new(Inner { shared, submit }),
+            inner: Arc::new(Inner { handle, submit }),
         })
     }
 }
@@ -360,14 +359,13 @@ pub struct Client {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
+    handle: LoopHandle,
     submit: Sender<Submit>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.wake();
+        self.handle.shutdown();
     }
 }
 
@@ -424,7 +422,7 @@ impl Client {
                 handler: Box::new(handler),
             })
             .map_err(|_| Error::Shutdown)?;
-        self.inner.shared.wake();
+        self.inner.handle.wake();
         Ok(())
     }
 }

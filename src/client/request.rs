@@ -1,8 +1,6 @@
 //! [`Request`]: the request head a client handler fills in, written
 //! straight into the connection's write buffer.
 
-use std::sync::Arc;
-
 use crate::buf::ArrayBuf;
 use crate::client::url::Url;
 use crate::control::Shared;
@@ -55,7 +53,7 @@ pub struct Request<'a> {
     expect_continue: bool,
     close: bool,
     has_host: bool,
-    shared: &'a Arc<Shared>,
+    shared: &'static Shared,
     key: usize,
 }
 
@@ -80,7 +78,7 @@ impl<'a> Request<'a> {
         method: &'a mut String,
         target: &'a mut String,
         url: &'a Url,
-        shared: &'a Arc<Shared>,
+        shared: &'static Shared,
         key: usize,
     ) -> Request<'a> {
         method.clear();
@@ -344,11 +342,11 @@ mod tests {
     fn head(url: &str, body: bool, fill: impl FnOnce(&mut Request<'_>)) -> (String, Finished) {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (shared, _rx) = Shared::new(waker, 1);
+        let lease = crate::control::Lease::take(waker, 1);
         let url = Url::parse(url).unwrap();
         let (mut method, mut target) = (String::new(), String::new());
         let mut buf = b"previous".to_vec();
-        let mut req = Request::new(&mut buf, &mut method, &mut target, &url, &shared, 0);
+        let mut req = Request::new(&mut buf, &mut method, &mut target, &url, lease.shared(), 0);
         fill(&mut req);
         let finished = req.finish(body);
         (String::from_utf8(buf).unwrap(), finished)

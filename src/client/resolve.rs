@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::control::Shared;
+use crate::control::LoopHandle;
 
 /// Lookups running at once, at most.
 const MAX_THREADS: usize = 4;
@@ -66,7 +66,7 @@ pub(crate) struct Resolver {
     /// The threads' end of `jobs`, handed to each new thread.
     queue: Receiver<Job>,
     results: Sender<Resolved>,
-    shared: Arc<Shared>,
+    handle: LoopHandle,
     threads: usize,
     /// Threads waiting for a job that no job sent yet is counted against:
     /// a thread adds one when it comes back for more, `resolve` takes one
@@ -77,7 +77,7 @@ pub(crate) struct Resolver {
 impl Resolver {
     /// A resolver using `lookup`, whose results arrive on the returned
     /// channel.
-    pub(crate) fn new(shared: Arc<Shared>, lookup: Lookup) -> (Resolver, Receiver<Resolved>) {
+    pub(crate) fn new(handle: LoopHandle, lookup: Lookup) -> (Resolver, Receiver<Resolved>) {
         let (results, rx) = crossbeam_channel::unbounded();
         let (jobs, queue) = crossbeam_channel::unbounded();
         let resolver = Resolver {
@@ -85,7 +85,7 @@ impl Resolver {
             jobs,
             queue,
             results,
-            shared,
+            handle,
             threads: 0,
             idle: Arc::new(AtomicUsize::new(0)),
         };
@@ -119,7 +119,7 @@ impl Resolver {
             lookup: self.lookup.clone(),
             jobs: self.queue.clone(),
             results: self.results.clone(),
-            shared: Arc::clone(&self.shared),
+            handle: self.handle,
             idle: Arc::clone(&self.idle),
         };
         std::thread::Builder::new()
@@ -135,7 +135,7 @@ struct Worker {
     lookup: Lookup,
     jobs: Receiver<Job>,
     results: Sender<Resolved>,
-    shared: Arc<Shared>,
+    handle: LoopHandle,
     idle: Arc<AtomicUsize>,
 }
 
@@ -160,7 +160,7 @@ impl Worker {
             if self.results.send(resolved).is_err() {
                 return;
             }
-            self.shared.wake();
+            self.handle.wake();
             self.idle.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -169,14 +169,15 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::Lease;
     use std::time::Duration;
 
     #[test]
     fn lookups_come_back_with_a_wake_up() {
         let mut poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (shared, _) = Shared::new(waker, 1);
-        let (mut resolver, results) = Resolver::new(shared, Lookup::system());
+        let lease = Lease::take(waker, 1);
+        let (mut resolver, results) = Resolver::new(lease.handle(), Lookup::system());
         resolver.resolve(3, "localhost", 8080).unwrap();
         // An empty name fails in the C library itself: no query leaves
         // the machine (a made-up name would go out to a DNS server).
@@ -203,12 +204,12 @@ mod tests {
     /// A resolver with `lookup` (and the poll its wake-ups go to).
     fn with_lookup(
         lookup: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
-    ) -> (mio::Poll, Resolver, Receiver<Resolved>) {
+    ) -> ((mio::Poll, Lease), Resolver, Receiver<Resolved>) {
         let poll = mio::Poll::new().unwrap();
         let waker = mio::Waker::new(poll.registry(), mio::Token(0)).unwrap();
-        let (shared, _) = Shared::new(waker, 1);
-        let (resolver, results) = Resolver::new(shared, Lookup(Arc::new(lookup)));
-        (poll, resolver, results)
+        let lease = Lease::take(waker, 1);
+        let (resolver, results) = Resolver::new(lease.handle(), Lookup(Arc::new(lookup)));
+        ((poll, lease), resolver, results)
     }
 
     /// Waits until a thread is back waiting for a job.

@@ -8,7 +8,6 @@
 
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::buf::{BufPool, ReadBuf, WriteBuf};
@@ -31,7 +30,7 @@ pub(crate) const MAX_HEADERS: usize = 128;
 /// Everything a connection borrows from its loop while it runs.
 pub(crate) struct Ctx<'a, F> {
     pub factory: &'a mut F,
-    pub shared: &'a Arc<Shared>,
+    pub shared: &'static Shared,
     pub settings: &'a Settings,
     pub date: &'a DateCache,
     pub pool: &'a mut BufPool,

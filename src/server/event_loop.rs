@@ -8,11 +8,8 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
@@ -20,7 +17,7 @@ use slab::Slab;
 use super::conn::{Clock, Conn, Ctx, Want};
 use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
-use crate::control::{Shared, Wake};
+use crate::control::{Lease, LoopHandle, Shared};
 use crate::proto::date::DateCache;
 use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
@@ -49,8 +46,7 @@ pub(crate) struct EventLoop<F: HandlerFactory> {
     listener: Option<TcpListener>,
     conns: Slab<Entry<F::Output>>,
     factory: F,
-    shared: Arc<Shared>,
-    wakes: Receiver<Wake>,
+    shared: &'static Shared,
     settings: Settings,
     date: DateCache,
     /// This turn's time and the deadlines it gives.
@@ -70,6 +66,9 @@ pub(crate) struct EventLoop<F: HandlerFactory> {
     /// Shutting down: `Some(deadline)`, where `None` inside means the
     /// grace period never ends.
     shutdown_at: Option<Option<Instant>>,
+    /// This loop's hold on `shared`; last, so it is given back after the
+    /// connections are gone.
+    lease: Lease,
 }
 
 /// What a loop is made of before it runs: everything here is `Send`, so
@@ -80,8 +79,7 @@ pub(crate) struct Parts<F> {
     poll: Poll,
     listener: TcpListener,
     factory: F,
-    shared: Arc<Shared>,
-    wakes: Receiver<Wake>,
+    lease: Lease,
     settings: Settings,
 }
 
@@ -95,19 +93,19 @@ impl<F: HandlerFactory> Parts<F> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let (shared, wakes) = Shared::new(waker, settings.max_connections);
+        let lease = Lease::take(waker, settings.max_connections);
         Ok(Parts {
             poll,
             listener,
             factory,
-            shared,
-            wakes,
+            lease,
             settings,
         })
     }
 
-    pub(crate) fn shared(&self) -> Arc<Shared> {
-        Arc::clone(&self.shared)
+    /// The handle that shuts this loop down.
+    pub(crate) fn handle(&self) -> LoopHandle {
+        self.lease.handle()
     }
 
     /// Runs the loop on this thread until it shuts down.
@@ -120,8 +118,8 @@ impl<F: HandlerFactory> Parts<F> {
             listener: Some(self.listener),
             conns: Slab::new(),
             factory: self.factory,
-            shared: self.shared,
-            wakes: self.wakes,
+            shared: self.lease.shared(),
+            lease: self.lease,
             settings,
             date: DateCache::new(),
             clock,
@@ -232,7 +230,7 @@ impl<F: HandlerFactory> EventLoop<F> {
         debug_assert_eq!(self.clock.now, now, "the clock is set once per turn");
         let ctx = Ctx {
             factory: &mut self.factory,
-            shared: &self.shared,
+            shared: self.shared,
             settings: &self.settings,
             date: &self.date,
             pool: &mut self.pool,
@@ -290,10 +288,10 @@ impl<F: HandlerFactory> EventLoop<F> {
 
     fn on_wake(&mut self, now: Instant) {
         self.shared.clear_woken();
-        if self.shared.shutdown.load(Ordering::Acquire) && self.shutdown_at.is_none() {
+        if self.lease.shutdown_requested() && self.shutdown_at.is_none() {
             self.begin_shutdown(now);
         }
-        while let Ok(wake) = self.wakes.try_recv() {
+        while let Ok(wake) = self.lease.wakes().try_recv() {
             if !self.shared.is_current(wake.key, wake.generation) {
                 continue;
             }
@@ -374,7 +372,7 @@ impl<F: HandlerFactory> EventLoop<F> {
         entry.conn.wbuf.clear();
         self.pool
             .release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
-        if let Some(handler) = entry.conn.remove(&self.shared) {
+        if let Some(handler) = entry.conn.remove(self.shared) {
             let _ = self.poll.registry().deregister(&mut entry.sock);
             let sock = entry.sock;
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {

@@ -27,8 +27,6 @@ pub(crate) mod response;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,7 +35,7 @@ pub use handler::{Handler, HandlerFactory};
 pub use request::Request;
 pub use response::Response;
 
-use crate::control::Shared;
+use crate::control::LoopHandle;
 
 /// Server settings; see the [`Server`] methods for each.
 #[derive(Clone, Debug)]
@@ -254,7 +252,7 @@ impl Server {
             addr,
             loops: Vec::with_capacity(parts.len() + 1),
         };
-        listening.loops.push((first.shared(), None));
+        listening.loops.push((first.handle(), None));
         listening.spawn(parts)?;
         Ok((listening, ServerLoop { parts: first }))
     }
@@ -337,7 +335,7 @@ fn worker_listener(
 /// [`join`](Listening::join) to wait for the loops to finish.
 pub struct Listening {
     addr: SocketAddr,
-    loops: Vec<(Arc<Shared>, Option<LoopThread>)>,
+    loops: Vec<(LoopHandle, Option<LoopThread>)>,
 }
 
 /// The thread running one event loop.
@@ -351,12 +349,12 @@ impl Listening {
         parts: impl IntoIterator<Item = event_loop::Parts<F>>,
     ) -> io::Result<()> {
         for parts in parts {
-            let shared = parts.shared();
+            let handle = parts.handle();
             let thread = std::thread::Builder::new()
                 .name(format!("nextloop-{} {}", self.loops.len(), self.addr))
                 .spawn(move || parts.run());
             match thread {
-                Ok(thread) => self.loops.push((shared, Some(thread))),
+                Ok(thread) => self.loops.push((handle, Some(thread))),
                 Err(e) => {
                     self.shutdown();
                     return Err(e);
@@ -375,9 +373,8 @@ impl Listening {
     /// connections, let exchanges in flight finish within the grace period,
     /// then close the rest. Returns at once; [`join`](Listening::join) waits.
     pub fn shutdown(&self) {
-        for (shared, _) in &self.loops {
-            shared.shutdown.store(true, Ordering::Release);
-            shared.wake();
+        for (handle, _) in &self.loops {
+            handle.shutdown();
         }
     }
 
