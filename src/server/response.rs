@@ -261,7 +261,10 @@ impl<'a> Response<'a> {
 
     /// Ends the head and chooses the body framing. `keep_alive` is what
     /// the server allows now that it knows the handler's answer.
-    #[inline]
+    ///
+    /// Always inlined: called out of line, its `Finished` went back through
+    /// memory in narrow stores and was read in one wide load — a failed
+    /// store-to-load forward that was half of `step_write`'s time.
     pub(crate) fn finish(&mut self, keep_alive: bool) -> Finished {
         let (mut encoder, keep_alive) = self.plan(keep_alive);
         let body_start = match self.written {
