@@ -77,23 +77,22 @@ impl Control {
         if !shared.is_current(self.key, self.generation) {
             return Err(Gone);
         }
-        // A wake that races with the end of the loop reaches the next
-        // loop to take the `Shared` over, which finds it stale.
-        shared
-            .queue
-            .send(Wake {
-                key: self.key,
-                generation: self.generation,
-                next,
-            })
-            .map_err(|_| Gone)?;
+        // The queue outlives every loop (its `Shared` is never freed), so
+        // the send cannot fail. A wake that races with the end of the
+        // exchange is dropped by the loop, which checks the generation too.
+        let _ = shared.queue.send(Wake {
+            key: self.key,
+            generation: self.generation,
+            next,
+        });
         shared.wake();
         Ok(())
     }
 }
 
 /// The most slots (connections or exchanges) one loop tracks: its
-/// generation table is allocated up front, 8 bytes a slot.
+/// generation table is allocated up front, 8 bytes a slot (rounded up to
+/// a power of two).
 pub(crate) const MAX_SLOTS: usize = 1 << 20;
 
 /// A wake-up sent through [`Control::ready`].
@@ -114,7 +113,7 @@ pub(crate) struct Wake {
 /// pipelined request — and a `Control` that outlives its loop is stale by
 /// generation like any other, whoever has the `Shared` now: a loop's end
 /// retires every slot. Memory stays bounded by the most loops alive at
-/// once.
+/// once (per table size: see [`Lease::take`]).
 pub(crate) struct Shared {
     /// The waker of the loop holding this `Shared`; `None` between terms.
     waker: Mutex<Option<mio::Waker>>,
@@ -145,12 +144,15 @@ impl Lease {
     /// A `Shared` with at least `slots` slots for a new loop woken by
     /// `waker`: a free one, or a new one.
     pub(crate) fn take(waker: mio::Waker, slots: usize) -> Lease {
+        // Tables come in power-of-two sizes and a loop takes only one of its
+        // own size: a free table is always reused by the next loop of that
+        // size, so the tables kept are bounded by the most loops alive at
+        // once in each size (at most 21 sizes), and a small loop never pays
+        // to retire a big table.
+        let size = slots.max(1).next_power_of_two();
         let free = {
             let mut free = lock(&FREE);
-            // The smallest that fits.
-            let fit = (0..free.len())
-                .filter(|&i| free[i].generations.len() >= slots)
-                .min_by_key(|&i| free[i].generations.len());
+            let fit = free.iter().position(|s| s.generations.len() == size);
             fit.map(|i| free.swap_remove(i))
         };
         let shared: &'static Shared = free.unwrap_or_else(|| {
@@ -160,7 +162,7 @@ impl Lease {
                 queue,
                 wakes,
                 woken: AtomicBool::new(false),
-                generations: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+                generations: (0..size).map(|_| AtomicU64::new(0)).collect(),
                 term: AtomicU64::new(0),
                 shutdown: AtomicU64::new(0),
             }))
@@ -299,6 +301,21 @@ mod tests {
     }
 
     #[test]
+    fn tables_are_reused_by_loops_of_their_size_only() {
+        // Sizes no other test uses.
+        let (_p1, big) = lease(300_000);
+        let big_shared = big.shared();
+        drop(big);
+        // A small loop does not take the big table.
+        let (_p2, small) = lease(3);
+        assert!(!std::ptr::eq(small.shared(), big_shared));
+        // A loop of the same size (after rounding) does.
+        let (_p3, again) = lease(270_000);
+        assert!(std::ptr::eq(again.shared(), big_shared));
+        assert_eq!(again.shared().generations.len(), 1 << 19);
+    }
+
+    #[test]
     fn stale_control_is_refused() {
         let (_poll, lease) = lease(4);
         let shared = lease.shared();
@@ -341,30 +358,17 @@ mod tests {
     /// `Control`s and handles reach nothing of the new one.
     #[test]
     fn what_outlives_a_loop_cannot_touch_the_next() {
-        const SLOTS: usize = 777;
+        // A table size no other test uses: the next loop of this size is
+        // sure to get this `Shared` back.
+        const SLOTS: usize = 100_000;
         let (_poll, first) = lease(SLOTS);
         let shared = first.shared();
         let control = shared.control(5);
         let old_handle = first.handle();
         drop(first);
         assert_eq!(control.ready(Next::write()), Err(Gone));
-        // Tests run in parallel and share the free list: take leases until
-        // we get this `Shared` back (at once, unless another test took it).
-        let mut taken = Vec::new();
-        while taken.len() < 64 {
-            let (poll, lease) = lease(SLOTS);
-            let again = std::ptr::eq(lease.shared(), shared);
-            taken.push((poll, lease));
-            if again {
-                break;
-            }
-        }
-        let Some((mut poll, second)) = taken
-            .pop()
-            .filter(|(_, l)| std::ptr::eq(l.shared(), shared))
-        else {
-            return;
-        };
+        let (mut poll, second) = lease(SLOTS - 1);
+        assert!(std::ptr::eq(second.shared(), shared), "reused");
         // The old Control is still stale, the old handle shuts nothing down.
         assert_eq!(control.ready(Next::write()), Err(Gone));
         assert!(second.wakes().try_recv().is_err());

@@ -165,7 +165,6 @@ impl Handler for Summary {
 /// output is collected as if the socket were always writable.
 pub struct Driver<F: HandlerFactory> {
     _poll: mio::Poll,
-    lease: Lease,
     settings: Settings,
     date: DateCache,
     pool: BufPool,
@@ -177,6 +176,8 @@ pub struct Driver<F: HandlerFactory> {
     pub output: Vec<u8>,
     /// The connection was dropped.
     pub removed: bool,
+    /// Last, so that it is given back after the connection is dropped.
+    lease: Lease,
 }
 
 impl<F: HandlerFactory> Driver<F> {

@@ -998,7 +998,6 @@ mod tests {
     /// A connection and everything its loop would lend it.
     struct Driver {
         _poll: mio::Poll,
-        lease: Lease,
         settings: Settings,
         exchanges: Slab<Exchange>,
         pool: BufPool,
@@ -1009,6 +1008,8 @@ mod tests {
         conn: Conn,
         /// Everything the client wrote.
         output: Vec<u8>,
+        /// Last, so that it is given back after the connection is dropped.
+        lease: Lease,
     }
 
     impl Driver {
