@@ -265,6 +265,7 @@ impl<'a> Response<'a> {
     /// Always inlined: called out of line, its `Finished` went back through
     /// memory in narrow stores and was read in one wide load — a failed
     /// store-to-load forward that was half of `step_write`'s time.
+    #[inline(always)]
     pub(crate) fn finish(&mut self, keep_alive: bool) -> Finished {
         let (mut encoder, keep_alive) = self.plan(keep_alive);
         let body_start = match self.written {
