@@ -202,12 +202,12 @@ impl Server {
     /// Starts the event loop(s), each on a new thread; each request gets a
     /// handler from `factory` (cloned once per worker).
     pub fn handle<F: HandlerFactory + Clone>(self, factory: F) -> io::Result<Listening> {
-        let (mut parts, addr) = self.build(factory)?;
+        let (parts, addr) = self.build(factory)?;
         let mut listening = Listening {
             addr,
             loops: Vec::with_capacity(parts.len()),
         };
-        listening.spawn(parts.drain(..))?;
+        listening.spawn(parts)?;
         Ok(listening)
     }
 
