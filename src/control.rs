@@ -109,7 +109,7 @@ pub(crate) struct Wake {
 /// free list, and the next loop to start takes it over (a new *term*). So a
 /// `Control` is a plain `&'static` reference — making and dropping one per
 /// request costs no reference count, where an `Arc` clone and drop (two
-/// locked instructions) were a tenth of the loop's own work on a small
+/// locked instructions) were about 8% of the loop's own work on a small
 /// pipelined request — and a `Control` that outlives its loop is stale by
 /// generation like any other, whoever has the `Shared` now: a loop's end
 /// retires every slot. Memory stays bounded by the most loops alive at
