@@ -817,6 +817,36 @@ fn no_body_on_204_and_304_whatever_the_handler_writes() {
     }
 }
 
+#[test]
+fn ending_without_a_body_claims_no_length_where_there_is_no_body() {
+    // `Next::end()` with no body and no length: a 200 to GET declares an
+    // empty body; to HEAD, and for 204 and 304, a length would claim what
+    // the GET or the 200 would have carried (RFC 9110 §8.6), so none.
+    for (method, status, length) in [
+        ("GET", 200, Some("0")),
+        ("HEAD", 200, None),
+        ("GET", 204, None),
+        ("GET", 304, None),
+        ("HEAD", 304, None),
+    ] {
+        let server = serve(scripted(Script {
+            status,
+            ..Script::default()
+        }));
+        let mut c = Client::connect(server.addr());
+        // Two on one connection; the raw bytes must be exactly two heads.
+        let request = format!("{method} / HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.send(format!("{request}{}", get("/", "Connection: close\r\n")));
+        let raw = rest_until_close(&mut c);
+        let responses = parse_exact(&raw, &[method == "HEAD", true]);
+        let (first, case) = (&responses[0], format!("{method} {status}"));
+        assert_eq!(first.status, status, "{case}: {first:?}");
+        assert_eq!(first.header("content-length"), length, "{case}: {first:?}");
+        assert_eq!(first.header("transfer-encoding"), None, "{case}: {first:?}");
+        assert!(!first.closes(), "{case}: {first:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Unread request bodies: drained within the limit, else close
 // ---------------------------------------------------------------------------

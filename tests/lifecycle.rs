@@ -1169,6 +1169,22 @@ mod panics {
     }
 
     #[test]
+    fn the_500_to_a_head_request_is_a_head_only() {
+        // RFC 9110 §9.3.2: no content in a response to HEAD, the server's
+        // own answers included.
+        let (server, _controls, _boom) = panicky_server();
+        for path in ["/panic-request", "/panic-response", "/panic-timeout"] {
+            let mut c = Client::connect(server.addr());
+            c.send(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+            let res = c.head_response();
+            assert_eq!(res.status, 500, "{path}");
+            assert!(res.closes(), "{path}");
+            // A body byte here panics in `is_closed`.
+            assert!(c.is_closed(), "{path}");
+        }
+    }
+
+    #[test]
     fn panic_after_the_head_was_sent_closes_the_connection() {
         let (server, controls, _boom) = panicky_server();
         let mut other = Client::connect(server.addr());

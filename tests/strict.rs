@@ -745,6 +745,34 @@ fn unread_body_is_never_parsed_as_a_request() {
     expect_closed_silently(&mut c).unwrap();
 }
 
+/// The server's own error answer to a HEAD request is a head only
+/// (RFC 9110 §9.3.2): a body there would be read as the start of the next
+/// response by a client that pipelined one.
+#[test]
+fn error_answers_to_head_requests_have_no_body() {
+    let server = serve(|_| Echo::default());
+    for (name, raw) in [
+        (
+            "malformed chunked body",
+            &b"HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nZ\r\n"[..],
+        ),
+        (
+            "chunk data longer than its size",
+            &b"HEAD / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n"[..],
+        ),
+    ] {
+        let mut c = connect(server.addr());
+        c.send(raw);
+        c.stream().shutdown(std::net::Shutdown::Write).unwrap();
+        let res = read_response(&mut c.reader, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(res.status, 400, "{name}: {res:?}");
+        assert!(res.closes(), "{name}: {res:?}");
+        let declared: usize = res.header("content-length").unwrap().parse().unwrap();
+        assert!(declared > 0, "{name}: the length a GET would have had");
+        expect_closed_silently(&mut c).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Slowloris: many heads trickling in do not starve a normal client, and each
 // is cut off by the head timeout.

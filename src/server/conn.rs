@@ -323,7 +323,7 @@ impl<H: Handler> Conn<H> {
         self.rbuf.consume(len);
         let Ok((handler, next)) = result else {
             self.retire(ctx);
-            self.fail_status(500, "handler panicked", ctx);
+            self.fail_status(500, "handler panicked", framing.is_head, ctx);
             return None;
         };
         let decoder = match framing.body {
@@ -562,9 +562,8 @@ impl<H: Handler> Conn<H> {
             let handler = &mut ex.handler;
             let result = guard(|| {
                 let next = handler.on_response(&mut res);
-                if next.interest == Interest::End && res.content_length().is_none() {
-                    // Ended without a body: say so, rather than chunk nothing.
-                    res.set_content_length(0);
+                if next.interest == Interest::End {
+                    res.ended_without_body();
                 }
                 next
             });
@@ -667,27 +666,29 @@ impl<H: Handler> Conn<H> {
         if head_sent {
             self.set_phase(Phase::Closing, ctx);
         } else {
-            self.fail_status(500, "handler panicked", ctx);
+            self.fail_status(500, "handler panicked", ex.is_head, ctx);
         }
     }
 
     /// A bad request: answer its status (if no head went out), then close.
     fn fail<F>(&mut self, e: ParseError, ctx: &mut Ctx<'_, F>) {
+        let mut head = false;
         if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) {
             self.retire(ctx);
             let head_sent = ex.encoder.is_some();
+            head = ex.is_head;
             drop_handler(ex.handler);
             if head_sent {
                 self.set_phase(Phase::Closing, ctx);
                 return;
             }
         }
-        self.fail_status(e.status(), &e.to_string(), ctx);
+        self.fail_status(e.status(), &e.to_string(), head, ctx);
     }
 
     /// Writes a complete `status` response with `detail` as its text body
-    /// and moves to `Closing`.
-    fn fail_status<F>(&mut self, status: u16, detail: &str, ctx: &mut Ctx<'_, F>) {
+    /// (only the head if it answers a HEAD request) and moves to `Closing`.
+    fn fail_status<F>(&mut self, status: u16, detail: &str, head: bool, ctx: &mut Ctx<'_, F>) {
         ctx.pool.attach_write(&mut self.wbuf);
         let buf = &mut self.wbuf.buf;
         let line = status_line(status);
@@ -698,10 +699,12 @@ impl<H: Handler> Conn<H> {
         buf.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
         buf.extend_from_slice(body_len.to_string().as_bytes());
         buf.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
-        buf.extend_from_slice(reason.as_bytes());
-        buf.extend_from_slice(b": ");
-        buf.extend_from_slice(detail.as_bytes());
-        buf.push(b'\n');
+        if !head {
+            buf.extend_from_slice(reason.as_bytes());
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(detail.as_bytes());
+            buf.push(b'\n');
+        }
         self.set_phase(Phase::Closing, ctx);
     }
 

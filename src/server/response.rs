@@ -217,12 +217,27 @@ impl<'a> Response<'a> {
         self
     }
 
+    /// A response that carries no body whatever its fields say: to HEAD,
+    /// or `204` / `304` (RFC 9110 §6.4.1).
+    fn has_no_body(&self) -> bool {
+        self.exchange.head || self.status == 204 || self.status == 304
+    }
+
+    /// The handler ended the response without a body or a length: declare
+    /// an empty body rather than chunk nothing. Not where there is no body
+    /// by definition: a length there would claim what a `GET` or a `200`
+    /// would have carried (RFC 9110 §8.6).
+    pub(crate) fn ended_without_body(&mut self) {
+        if self.content_length.is_none() && !self.has_no_body() {
+            self.content_length = Some(0);
+        }
+    }
+
     /// The body framing and whether the connection stays open, given
     /// what the server allows (`keep_alive`).
     fn plan(&self, keep_alive: bool) -> (BodyEncoder, bool) {
-        let no_body = self.exchange.head || self.status == 204 || self.status == 304;
         let encoder = match self.content_length {
-            _ if no_body => BodyEncoder::Suppressed,
+            _ if self.has_no_body() => BodyEncoder::Suppressed,
             Some(n) => BodyEncoder::Length(n),
             None if self.exchange.version == Version::Http11 => BodyEncoder::Chunked,
             None => BodyEncoder::CloseDelimited,
