@@ -242,7 +242,7 @@ impl<F: HandlerFactory> Driver<F> {
                 clock: &self.clock,
                 shutting_down: false,
             };
-            self.conn.served = 0;
+            self.conn.start_turn();
             let want = self.conn.advance(&mut ctx);
             let wbuf = &mut self.conn.wbuf;
             self.output.extend_from_slice(wbuf.pending());

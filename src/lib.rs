@@ -59,6 +59,7 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod guard;
 pub mod hypersync;
 mod next;
 mod proto;

@@ -880,3 +880,59 @@ fn incoming_is_send_and_sync_and_requests_are_send() {
     send::<Request>();
     send::<Response>();
 }
+
+// ---------------------------------------------------------------------
+// A stalled client frees its worker after the server's io_timeout. (The
+// bridge took every timeout for its own 100 ms body poll, so a body that
+// never came, or a client that never read, held a worker for good.)
+
+const STALL: Duration = Duration::from_millis(200);
+
+fn stall_server(
+    handler: impl Fn(&mut Request, &mut Response) + Send + Sync + 'static,
+) -> Listening {
+    let native = nextloop::server::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .io_timeout(STALL);
+    Server::from(native).threads(1).handle(handler).unwrap()
+}
+
+#[test]
+fn a_body_that_never_comes_frees_the_worker() {
+    let _g = shared();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let server = stall_server(move |req, _res| {
+        let mut body = Vec::new();
+        let _ = tx.send(req.read_to_end(&mut body).map_err(|e| e.kind()));
+    });
+    let mut c = Client::connect(server.addr());
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+    let outcome = rx.recv_timeout(IO_TIMEOUT);
+    assert!(
+        matches!(outcome, Ok(Err(_))),
+        "the worker's read must fail once the body stalls for {STALL:?}: {outcome:?}"
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_frees_the_worker() {
+    let _g = shared();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let server = stall_server(move |_req, res| {
+        let chunk = [b'x'; 64 * 1024];
+        let _ = tx.send(loop {
+            if let Err(e) = res.write_all(&chunk) {
+                break e.kind();
+            }
+        });
+    });
+    let mut c = Client::connect(server.addr());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    // Never reads.
+    let outcome = rx.recv_timeout(IO_TIMEOUT);
+    assert!(
+        outcome.is_ok(),
+        "the worker's write must fail once the client stops reading for {STALL:?}"
+    );
+    drop(c);
+}

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -18,7 +18,7 @@ use std::time::Duration;
 use common::handlers::Hello;
 use common::{read_response, serve, serve_with, Client};
 use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
-use nextloop::{Control, Next};
+use nextloop::{Control, Error, Next};
 
 /// A bound for a read that must not hang (a hang fails the test).
 const BOUND: Duration = Duration::from_secs(5);
@@ -768,5 +768,241 @@ fn zero_timeout_rearmed_from_on_error_lets_other_connections_run() {
     let res = answered.expect("other connections are served meanwhile");
     assert_eq!(res.status, 200);
     let res = read_response(&mut spin.reader, false).expect("the spinning one, after");
+    assert_eq!(res.status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// 12. The stall timer fired, the handler's `on_error(Timeout)` asked to go
+//     on reading without a timeout of its own: the deadline was gone and
+//     `apply` took the stall timer as still running — the connection was
+//     held with no deadline at all.
+// ---------------------------------------------------------------------------
+
+/// Reads the body; the first stall timeout asks for another round, the
+/// second gives up.
+struct PatientReader {
+    timeouts: Arc<AtomicUsize>,
+}
+
+impl Handler for PatientReader {
+    fn on_request(&mut self, _req: Request<'_>) -> Next {
+        Next::read()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 64];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => return Next::write(),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+                Err(_) => return Next::remove(),
+            }
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        Hello.on_response(res)
+    }
+
+    fn on_error(&mut self, err: Error) -> Next {
+        if matches!(err, Error::Timeout) && self.timeouts.fetch_add(1, Ordering::SeqCst) == 0 {
+            Next::read()
+        } else {
+            Next::remove()
+        }
+    }
+}
+
+#[test]
+fn the_stall_timer_fires_again_after_on_error_asks_to_go_on() {
+    let timeouts = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&timeouts);
+    let server = serve_with(
+        |s| s.io_timeout(Duration::from_millis(200)),
+        move |_| PatientReader {
+            timeouts: Arc::clone(&seen),
+        },
+    );
+    let mut c = client(server.addr());
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+    let mut rest = Vec::new();
+    let closed = match c.reader.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    };
+    assert!(
+        closed,
+        "still open after {BOUND:?}; on_error(Timeout) calls: {}",
+        timeouts.load(Ordering::SeqCst)
+    );
+    assert_eq!(timeouts.load(Ordering::SeqCst), 2, "two stall timeouts");
+}
+
+// ---------------------------------------------------------------------------
+// 13. A handler that wakes itself (`ready` from a callback, then `wait`):
+//     `on_wake` drained the queue until empty, and every run queued a new
+//     wake, so the loop never polled again.
+// ---------------------------------------------------------------------------
+
+/// `/spin`: produces nothing, waking itself to be called again, until
+/// `go`. Anything else: Hello.
+struct SelfWaker {
+    control: Control,
+    go: Arc<AtomicBool>,
+    spin: bool,
+}
+
+impl Handler for SelfWaker {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.spin = req.path() == "/spin";
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if !self.spin {
+            return Hello.on_response(res);
+        }
+        let _ = self.control.ready(Next::write());
+        Next::wait()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        if self.go.load(Ordering::Acquire) {
+            let _ = body.write_all(b"done");
+            return Next::end();
+        }
+        let _ = self.control.ready(Next::write());
+        Next::wait()
+    }
+}
+
+#[test]
+fn a_handler_that_wakes_itself_does_not_keep_the_loop() {
+    let go = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&go);
+    let server = serve(move |control| SelfWaker {
+        control,
+        go: Arc::clone(&flag),
+        spin: false,
+    });
+    let mut spin = client(server.addr());
+    spin.send(get("/spin"));
+    thread::sleep(Duration::from_millis(100));
+    let mut other = client(server.addr());
+    other.send(get("/"));
+    let answered = read_response(&mut other.reader, false);
+    // Release the spinning exchange either way, so the loop recovers.
+    go.store(true, Ordering::Release);
+    assert_eq!(answered.expect("other connections are served").status, 200);
+    let res = read_response(&mut spin.reader, false).expect("/spin, after");
+    assert_eq!(res.body_str(), "done");
+}
+
+// ---------------------------------------------------------------------------
+// 14. A panic whose payload panics when dropped: the guard dropped the
+//     payload outside `catch_unwind`, and the loop thread died.
+// ---------------------------------------------------------------------------
+
+/// Panics when dropped.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("deliberate panic in a panic payload's drop");
+    }
+}
+
+/// `/bomb`: panics with a [`Bomb`]. Anything else: Hello.
+struct PanicsWithBomb;
+
+impl Handler for PanicsWithBomb {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/bomb" {
+            std::panic::panic_any(Bomb);
+        }
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        Hello.on_response(res)
+    }
+}
+
+#[test]
+fn a_panic_payload_that_panics_when_dropped_costs_only_its_connection() {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let server = serve(|_| PanicsWithBomb);
+    let mut other = client(server.addr());
+    ok(&mut other);
+    let mut c = client(server.addr());
+    c.send(get("/bomb"));
+    let res = read_response(&mut c.reader, false);
+    other.send(get("/"));
+    let again = read_response(&mut other.reader, false);
+    std::panic::set_hook(hook);
+    assert_eq!(res.expect("a 500 for /bomb").status, 500);
+    assert_eq!(again.expect("the loop lives on").status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// 15. Body writes that never fill the write buffer — a streamed body to a
+//     HEAD request, which the server suppresses — kept `Conn::advance`
+//     calling `on_response_writable` for as long as the handler streamed.
+// ---------------------------------------------------------------------------
+
+/// `/stream`: an endless body until `go`. Anything else: Hello.
+struct EndlessFeed {
+    go: Arc<AtomicBool>,
+    stream: bool,
+}
+
+impl Handler for EndlessFeed {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.stream = req.path() == "/stream";
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if !self.stream {
+            return Hello.on_response(res);
+        }
+        Next::write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        if self.go.load(Ordering::Acquire) {
+            return Next::end();
+        }
+        match body.write(&[b'x'; 16 * 1024]) {
+            Ok(_) => Next::write(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Next::write(),
+            Err(_) => Next::remove(),
+        }
+    }
+}
+
+#[test]
+fn a_head_request_to_a_streaming_handler_does_not_keep_the_loop() {
+    let go = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&go);
+    let server = serve(move |_| EndlessFeed {
+        go: Arc::clone(&flag),
+        stream: false,
+    });
+    let mut other = client(server.addr());
+    ok(&mut other);
+    let mut head = client(server.addr());
+    head.send("HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    thread::sleep(Duration::from_millis(100));
+    other.send(get("/"));
+    let answered = read_response(&mut other.reader, false);
+    go.store(true, Ordering::Release);
+    assert_eq!(answered.expect("other connections are served").status, 200);
+    let res = read_response(&mut head.reader, true).expect("the HEAD, after");
     assert_eq!(res.status, 200);
 }

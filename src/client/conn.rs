@@ -21,11 +21,12 @@ use slab::Slab;
 
 use crate::body::{Decoder, Encoder};
 use crate::buf::{BufPool, ReadBuf, WriteBuf};
-use crate::client::exchange::{self, conn_timer, guard, Exchange, Info, Req, Res};
+use crate::client::exchange::{self, conn_timer, Exchange, Info, Req, Res};
 use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::{Error, Settings};
 use crate::control::Shared;
+use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::response_head::{self, Asked, Malformed};

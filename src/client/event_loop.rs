@@ -30,6 +30,7 @@ use super::url::Url;
 use super::{Error, Settings};
 use crate::buf::BufPool;
 use crate::control::{Lease, Shared};
+use crate::guard::guard;
 use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
 
@@ -225,7 +226,11 @@ impl EventLoop {
         while let Ok(resolved) = self.resolved.try_recv() {
             self.on_resolved(resolved, now);
         }
-        while let Ok(wake) = self.lease.wakes().try_recv() {
+        // Only the wakes queued by now (see the server's loop).
+        for _ in 0..self.lease.wakes().len() {
+            let Ok(wake) = self.lease.wakes().try_recv() else {
+                break;
+            };
             if !self.shared.is_current(wake.key, wake.generation) {
                 continue;
             }
@@ -241,8 +246,8 @@ impl EventLoop {
 
     fn submit(&mut self, Submit { url, mut handler }: Submit) {
         if self.exchanges.len() >= self.settings.max_exchanges {
-            let _ = exchange::guard(|| handler.on_error(Error::TooManyRequests));
-            let _ = exchange::guard(move || drop(handler));
+            let _ = guard(|| handler.on_error(Error::TooManyRequests));
+            let _ = guard(move || drop(handler));
             return;
         }
         let host = self.hosts.find_or_insert(&url);
@@ -718,7 +723,7 @@ impl EventLoop {
         if let Some(ex) = self.exchanges.try_remove(remover) {
             self.shared.retire(remover);
             let sock = entry.sock;
-            let _ = exchange::guard(move || ex.handler.on_remove_boxed(sock));
+            let _ = guard(move || ex.handler.on_remove_boxed(sock));
         }
     }
 

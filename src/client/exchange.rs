@@ -3,7 +3,6 @@
 //! (`conn.rs`) moves it along; this file holds its state and the few
 //! operations that do not need a connection.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use slab::Slab;
@@ -13,6 +12,7 @@ use crate::client::url::Url;
 use crate::client::Error;
 use crate::control::Shared;
 use crate::error::ParseError;
+use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
@@ -175,11 +175,6 @@ impl Exchange {
         let handler = &mut self.handler;
         guard(|| handler.on_error(err)).ok()
     }
-}
-
-/// Runs a handler callback; a panic becomes `Err`.
-pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
 }
 
 /// Ends exchange `key`: its `Control`s go stale and its handler is

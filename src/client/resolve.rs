@@ -10,13 +10,13 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::control::LoopHandle;
+use crate::guard::guard;
 
 /// Lookups running at once, at most.
 const MAX_THREADS: usize = 4;
@@ -149,8 +149,8 @@ impl Worker {
                 return;
             };
             let lookup = &self.lookup.0;
-            let result = catch_unwind(AssertUnwindSafe(|| lookup(&job.name, job.port)))
-                .unwrap_or_else(|_| Err(io::Error::other("the resolver panicked")));
+            let result = guard(|| lookup(&job.name, job.port))
+                .unwrap_or_else(|()| Err(io::Error::other("the resolver panicked")));
             let resolved = Resolved {
                 host: job.host,
                 name: job.name,

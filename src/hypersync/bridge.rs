@@ -11,7 +11,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 
@@ -47,6 +47,13 @@ pub(crate) struct Bridge {
     dispatch: Dispatch,
     /// After `on_request`, unless the exchange could not be queued.
     ex: Option<Linked>,
+    /// The server's `io_timeout`: how long a body may stall.
+    stall: Duration,
+    /// The last `Next` was [`read_next`](Bridge::read_next): a timeout is
+    /// our own poll, not the server's `io_timeout`.
+    polling: bool,
+    /// Since when the polls have seen no body byte arrive.
+    quiet_since: Option<Instant>,
 }
 
 /// The loop's ends of an exchange's channels.
@@ -63,11 +70,14 @@ struct Linked {
 }
 
 impl Bridge {
-    pub(crate) fn new(control: Control, dispatch: Dispatch) -> Bridge {
+    pub(crate) fn new(control: Control, dispatch: Dispatch, stall: Duration) -> Bridge {
         Bridge {
             control: Some(control),
             dispatch,
             ex: None,
+            stall,
+            polling: false,
+            quiet_since: None,
         }
     }
 
@@ -76,6 +86,12 @@ impl Bridge {
     /// worker wakes us (checking again after parking, so that nothing sent
     /// in between is missed).
     fn next(&mut self) -> Next {
+        let next = self.decide();
+        self.polling = next == Bridge::read_next();
+        next
+    }
+
+    fn decide(&mut self) -> Next {
         let Some(ex) = &mut self.ex else {
             // Rejected: answer at once.
             return Next::write();
@@ -103,16 +119,18 @@ impl Linked {
     }
 
     /// Moves what the connection has of the body into one chunk for the
-    /// worker, if it has room for one.
-    fn read_body(&mut self, body: &mut Decoder<'_>) {
+    /// worker, if it has room for one. `true` if the body moved on (bytes,
+    /// or its end).
+    fn read_body(&mut self, body: &mut Decoder<'_>) -> bool {
         let Some(input) = &self.input else {
-            return;
+            return false;
         };
         if body.is_eof() {
-            return self.close_input(InputEnd::Complete);
+            self.close_input(InputEnd::Complete);
+            return true;
         }
         if input.is_full() {
-            return;
+            return false;
         }
         let mut chunk = Vec::new();
         let mut buf = [0u8; 16 * 1024];
@@ -139,6 +157,7 @@ impl Linked {
         if body.is_eof() {
             end = Some(InputEnd::Complete);
         }
+        let moved = !chunk.is_empty() || end.is_some();
         if !chunk.is_empty() && input.try_send(chunk).is_err() {
             // Not full (we checked, and only we send): the worker dropped
             // the request. Stop reading; the core deals with the rest.
@@ -147,6 +166,7 @@ impl Linked {
         if let Some(end) = end {
             self.close_input(end);
         }
+        moved
     }
 
     fn close_input(&mut self, end: InputEnd) {
@@ -231,8 +251,8 @@ impl Handler for Bridge {
     }
 
     fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        if let Some(ex) = &mut self.ex {
-            ex.read_body(body);
+        if self.ex.as_mut().is_some_and(|ex| ex.read_body(body)) {
+            self.quiet_since = None;
         }
         self.next()
     }
@@ -297,8 +317,18 @@ impl Handler for Bridge {
 
     fn on_error(&mut self, err: Error) -> Next {
         match err {
-            // The poll timeout of `read_next`.
-            Error::Timeout => self.next(),
+            // The poll of `read_next`: go on, unless the body has not moved
+            // for as long as the server lets a transfer stall.
+            Error::Timeout if self.polling => {
+                let quiet = *self.quiet_since.get_or_insert_with(Instant::now);
+                if quiet.elapsed() >= self.stall {
+                    Next::remove()
+                } else {
+                    self.next()
+                }
+            }
+            // The server's `io_timeout`: the client stopped reading our
+            // output. Removing the exchange frees its worker.
             _ => Next::remove(),
         }
     }

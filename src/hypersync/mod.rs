@@ -257,8 +257,9 @@ impl Server {
     {
         let jobs = pool::start(self.threads, self.queue, Arc::new(handler))?;
         let dispatch = Dispatch::Pool(jobs);
+        let stall = self.server.settings.io_timeout;
         self.server
-            .handle(move |control| Bridge::new(control, dispatch.clone()))
+            .handle(move |control| Bridge::new(control, dispatch.clone(), stall))
     }
 
     /// Pull mode: starts the event loop and returns the queue its requests
@@ -278,9 +279,10 @@ impl Server {
     pub fn incoming(self) -> io::Result<Incoming> {
         let (queue, requests) = crossbeam_channel::bounded(self.queue);
         let dispatch = Dispatch::Pull(queue);
+        let stall = self.server.settings.io_timeout;
         let listening = self
             .server
-            .handle(move |control| Bridge::new(control, dispatch.clone()))?;
+            .handle(move |control| Bridge::new(control, dispatch.clone(), stall))?;
         Ok(Incoming::new(requests, listening))
     }
 }

@@ -11,13 +11,13 @@
 //! loop ends and drops its handler factory.
 
 use std::io;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{Request, Response};
+use crate::guard::guard;
 
 /// A request and its response, for a worker.
 pub(crate) struct Job {
@@ -56,10 +56,8 @@ fn run(job: Job, handler: &(dyn Fn(&mut Request, &mut Response) + Send + Sync)) 
         mut request,
         mut response,
     } = job;
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(&mut request, &mut response))) {
+    if guard(|| handler(&mut request, &mut response)).is_err() {
         response.fail("handler panicked");
-        // A payload whose own drop panics must not take the thread down.
-        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
     }
     // Finishes the response (if the handler did not) and lets go of the
     // body; the core drains or closes what was not read.

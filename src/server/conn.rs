@@ -7,12 +7,12 @@
 //! sets the deadline that belongs to the new phase.
 
 use std::mem::MaybeUninit;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use crate::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::control::Shared;
 use crate::error::{Error, ParseError};
+use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
@@ -26,6 +26,9 @@ use crate::Next;
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
 pub(crate) const MAX_HEADERS: usize = 128;
+/// `on_response_writable` calls per connection per loop turn, at most;
+/// then the others get their turn.
+const WRITES_PER_TURN: usize = 64;
 
 /// Everything a connection borrows from its loop while it runs.
 pub(crate) struct Ctx<'a, F> {
@@ -71,8 +74,8 @@ pub(crate) enum Want {
     Flush,
     /// Nothing until a wake-up, a deadline or new input.
     Idle,
-    /// This turn's share of pipelined requests is served: flush, then run
-    /// again after other connections had their turn.
+    /// This turn's share of pipelined requests or body writes is used:
+    /// flush, then run again after other connections had their turn.
     Yield,
     /// Flush, shut down the write side, then linger.
     Close,
@@ -167,14 +170,11 @@ pub(crate) struct Conn<H> {
     /// The peer will send nothing more (FIN seen).
     pub input_closed: bool,
     /// Requests served since the loop last started running this connection.
-    pub served: usize,
+    served: usize,
+    /// `on_response_writable` calls since then.
+    writes: usize,
     phase: Phase<H>,
     timer: Timer,
-}
-
-/// Runs a handler callback; a panic becomes `Err`.
-fn guard<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|_| ())
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -191,6 +191,7 @@ impl<H: Handler> Conn<H> {
             deadline: Deadline::default(),
             input_closed: false,
             served: 0,
+            writes: 0,
             phase: Phase::Head { started: false },
             timer: Timer::Phase,
         };
@@ -269,6 +270,13 @@ impl<H: Handler> Conn<H> {
                 return want;
             }
         }
+    }
+
+    /// The loop starts running this connection: a new share of requests
+    /// and body writes.
+    pub(crate) fn start_turn(&mut self) {
+        self.served = 0;
+        self.writes = 0;
     }
 
     fn step_head<F: HandlerFactory<Output = H>>(
@@ -371,10 +379,12 @@ impl<H: Handler> Conn<H> {
         // Still transferring under the stall timer, with no timeout of its
         // own: the running stall deadline stands (a handler's return is
         // not I/O progress), so there is nothing to re-arm.
+        // (Not once it has fired: then it is re-armed for another round.)
         let unchanged = timeout.is_none()
             && ex.timeout.is_none()
             && next.interest != Interest::Wait
-            && self.timer == Timer::Stall;
+            && self.timer == Timer::Stall
+            && self.deadline.at.is_some();
         ex.timeout = timeout;
         if !unchanged {
             self.arm(ctx);
@@ -396,6 +406,14 @@ impl<H: Handler> Conn<H> {
             Interest::End if head_written => {
                 self.end_exchange(ctx);
                 None
+            }
+            // Body writes that never fill the buffer (a body suppressed for
+            // HEAD, a client reading as fast as we write) would otherwise
+            // keep the loop here.
+            Interest::Write | Interest::ReadWrite
+                if head_written && self.writes >= WRITES_PER_TURN =>
+            {
+                Some(Want::Yield)
             }
             Interest::Read => self.step_read(ctx),
             Interest::Write | Interest::End => self.step_write(ctx),
@@ -579,6 +597,7 @@ impl<H: Handler> Conn<H> {
             self.apply(next, ctx);
             return None;
         };
+        self.writes += 1;
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
         let Ok((next, accepted)) = guard(|| {

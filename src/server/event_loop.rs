@@ -18,6 +18,7 @@ use super::conn::{Clock, Conn, Ctx, Want};
 use super::{Handler, HandlerFactory, Settings};
 use crate::buf::BufPool;
 use crate::control::{Lease, LoopHandle, Shared};
+use crate::guard::guard;
 use crate::proto::date::DateCache;
 use crate::sock::{self, Readiness};
 use crate::timer::{after, Timers};
@@ -291,7 +292,13 @@ impl<F: HandlerFactory> EventLoop<F> {
         if self.lease.shutdown_requested() && self.shutdown_at.is_none() {
             self.begin_shutdown(now);
         }
-        while let Ok(wake) = self.lease.wakes().try_recv() {
+        // Only the wakes queued by now: one that a callback below sends has
+        // set the waker again and is taken next turn, after the other
+        // events — a handler that wakes itself cannot keep the loop.
+        for _ in 0..self.lease.wakes().len() {
+            let Ok(wake) = self.lease.wakes().try_recv() else {
+                break;
+            };
             if !self.shared.is_current(wake.key, wake.generation) {
                 continue;
             }
@@ -375,9 +382,7 @@ impl<F: HandlerFactory> EventLoop<F> {
         if let Some(handler) = entry.conn.remove(self.shared) {
             let _ = self.poll.registry().deregister(&mut entry.sock);
             let sock = entry.sock;
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                handler.on_remove(sock)
-            }));
+            let _ = guard(move || handler.on_remove(sock));
         }
         if self.accept_paused == Some(None) {
             // At the end of this turn (see `run`).
@@ -392,7 +397,7 @@ impl<F: HandlerFactory> EventLoop<F> {
         let Some(entry) = conns.get_mut(key) else {
             return;
         };
-        entry.conn.served = 0;
+        entry.conn.start_turn();
         let mut reads = 0;
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);

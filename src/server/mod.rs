@@ -95,7 +95,7 @@ impl Default for Settings {
 /// | [`workers`](Server::workers) | 1 |
 pub struct Server {
     listener: std::net::TcpListener,
-    settings: Settings,
+    pub(crate) settings: Settings,
     workers: usize,
 }
 
