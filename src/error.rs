@@ -64,6 +64,8 @@ pub enum ParseError {
     Truncated,
     /// The head did not arrive in time (408).
     HeadTimeout,
+    /// The method is longer than the head may be (501, RFC 9112 §3).
+    MethodTooLong,
     /// The request target is too long (414).
     TargetTooLong,
     /// The head is larger than the limit, or has too many fields (431).
@@ -86,7 +88,7 @@ impl ParseError {
             ParseError::HeadTimeout => 408,
             ParseError::TargetTooLong => 414,
             ParseError::HeadTooLarge => 431,
-            ParseError::UnknownCoding => 501,
+            ParseError::MethodTooLong | ParseError::UnknownCoding => 501,
             ParseError::Version => 505,
         }
     }
@@ -101,6 +103,7 @@ impl fmt::Display for ParseError {
             ParseError::Host => f.write_str("HTTP/1.1 request needs exactly one valid Host"),
             ParseError::Truncated => f.write_str("request body cut short"),
             ParseError::HeadTimeout => f.write_str("request head timed out"),
+            ParseError::MethodTooLong => f.write_str("method too long"),
             ParseError::TargetTooLong => f.write_str("request target too long"),
             ParseError::HeadTooLarge => f.write_str("request head too large"),
             ParseError::UnknownCoding => f.write_str("transfer coding not implemented"),

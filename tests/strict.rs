@@ -217,15 +217,14 @@ fn cases() -> Vec<Case> {
         case!(cl_space_inside, post("Content-Length: 1 0\r\n", "0123456789"), Status(400), closed: true),
         case!(cl_empty, post("Content-Length: \r\n", ""), Status(400), closed: true),
         case!(cl_only_comma, post("Content-Length: ,\r\n", ""), Status(400), closed: true),
-        // Known bug: an empty Content-Length is refused only when it comes
-        // first; after a valid one it is ignored and the request accepted.
+        // Refused wherever the empty one comes.
         case!(cl_empty_after_valid, post("Content-Length: 5\r\nContent-Length: \r\n", "hello"), Status(400), closed: true),
         case!(cl_decimal_point, post("Content-Length: 5.0\r\n", "hello"), Status(400), closed: true),
         case!(cl_exponent, post("Content-Length: 5e0\r\n", "hello"), Status(400), closed: true),
         case!(cl_u64_overflow, post("Content-Length: 18446744073709551616\r\n", ""), Status(400), closed: true),
         case!(cl_huge_overflow, post("Content-Length: 99999999999999999999999999\r\n", ""), Status(400), closed: true),
         case!(cl_leading_zeros_are_decimal, post("Content-Length: 010\r\n", "0123456789"), Accepted("POST / len=10 body=0123456789"), closed: false),
-        // Known bug: 1*DIGIT has no length limit; 21 digits of value 5 is 5.
+        // 1*DIGIT has no length limit: 21 digits of value 5 is 5.
         case!(cl_many_leading_zeros, post("Content-Length: 000000000000000000005\r\n", "hello"), Accepted(HELLO), closed: false),
         // --- Transfer-Encoding (RFC 9112 §6.1, §6.3) ---------------------
         case!(te_chunked, chunked(b"5\r\nhello\r\n0\r\n\r\n"), Accepted(HELLO), closed: false),
@@ -308,8 +307,7 @@ fn cases() -> Vec<Case> {
         // --- Request line (RFC 9112 §3, §2.2) ----------------------------
         case!(method_invalid_char, b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(method_empty, b" / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
-        // Known bug: a malformed request line whose last word looks like
-        // `HTTP/d.d` is answered 505 instead of 400.
+        // The last word looks like a version; the line is still malformed.
         case!(method_with_space, b"GE T / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(reqline_missing_target, b"GET HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(reqline_missing_version, b"GET /\r\nHost: a\r\n\r\n", Status(400), closed: true),
@@ -319,6 +317,17 @@ fn cases() -> Vec<Case> {
         case!(reqline_tab_separator, b"GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(reqline_bare_cr, b"GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(reqline_leading_empty_lines, b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        // --- Request target forms (RFC 9112 §3.2) ------------------------
+        case!(target_absolute_form, b"GET http://a/x?y HTTP/1.1\r\nHost: a\r\n\r\n", Accepted("GET /x len=0 body="), closed: false),
+        case!(target_absolute_form_no_path, b"GET http://a HTTP/1.1\r\nHost: a\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(target_absolute_form_userinfo, b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_asterisk_options, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", Accepted("OPTIONS * len=0 body="), closed: false),
+        case!(target_asterisk_get, b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_no_form, b"GET abc HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_query_only, b"GET ?q HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_fragment, b"GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_connect_authority, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: false),
+        case!(target_connect_origin_form, b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(version_1_2, b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Status(505), closed: true),
         case!(version_2_0, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Status(505), closed: true),
         case!(version_0_9, b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", Status(505), closed: true),
@@ -343,6 +352,7 @@ fn cases() -> Vec<Case> {
         case!(host_missing_http10_keep_alive, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", Accepted(EMPTY_GET), closed: false),
         // --- Limits (16 KiB head, 100 fields) ----------------------------
         case!(target_longer_than_head_limit, long_target(20 * 1024), Status(414), closed: true),
+        case!(method_longer_than_head_limit, [&[b'G'; 20 * 1024][..], b" / HTTP/1.1\r\nHost: a\r\n\r\n"].concat(), Status(501), closed: true),
         case!(head_too_large, many_fields(20, 1000), Status(431), closed: true),
         case!(fields_over_100, many_fields(100, 1), Status(431), closed: true),
         case!(fields_exactly_100, many_fields(99, 1), Accepted(EMPTY_GET), closed: false),

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::link::{InputEnd, Link};
 use super::Response;
+use crate::proto::target;
 use crate::server;
 use crate::Version;
 
@@ -156,16 +157,26 @@ impl Request {
         &self.head.text[..self.head.method_end]
     }
 
-    /// The request target as sent: `/path?query`, `*`, an absolute URI or
-    /// (for CONNECT) an authority.
+    /// The request target as sent: `/path?query`, `*` (OPTIONS only), an
+    /// absolute URI, or (CONNECT only, and always) `host:port`.
     pub fn target(&self) -> &str {
         &self.head.text[self.head.method_end..self.head.target_end]
     }
 
-    /// The target up to `?`.
+    /// The path: the target up to `?`; for an absolute URI, the part after
+    /// the authority (`/` if empty); `*` for `OPTIONS *`; empty for CONNECT
+    /// (as [`server::Request::path`](crate::server::Request::path)).
     pub fn path(&self) -> &str {
-        let t = self.target();
-        t.split_once('?').map_or(t, |(p, _)| p)
+        target::path(self.method(), self.target())
+    }
+
+    /// The authority the request is for: an absolute URI's, CONNECT's
+    /// `host:port`, else the `Host` field; `None` when that is missing or
+    /// empty (as
+    /// [`server::Request::authority`](crate::server::Request::authority)).
+    pub fn authority(&self) -> Option<&str> {
+        target::authority(self.method(), self.target())
+            .or_else(|| self.header_str("host").filter(|h| !h.is_empty()))
     }
 
     /// The target after `?`, if there is one.

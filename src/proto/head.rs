@@ -3,6 +3,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::target;
 use crate::buf::ArrayBuf;
 use crate::error::ParseError;
 
@@ -93,6 +94,7 @@ pub(crate) fn parse<'h, 'b>(
     };
     let method = req.method.unwrap_or_default();
     let target = req.path.unwrap_or_default();
+    target::check(method, target)?;
     let headers: &'h [httparse::Header<'b>] = req.headers;
     let framing = framing(method, version, headers)?;
     Ok(Some((
@@ -107,14 +109,18 @@ pub(crate) fn parse<'h, 'b>(
     )))
 }
 
-/// The head did not fit: 414 if even the request line did not, else 431.
+/// The head did not fit: 431 if the request line did; if not, 501 if
+/// even the method did not (RFC 9112 §3), else 414.
 fn too_large(buf: &[u8]) -> ParseError {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(0);
-    if buf[start..].contains(&b'\n') {
+    let line = &buf[start..];
+    if line.contains(&b'\n') {
         ParseError::HeadTooLarge
+    } else if !line.contains(&b' ') {
+        ParseError::MethodTooLong
     } else {
         ParseError::TargetTooLong
     }
@@ -127,7 +133,7 @@ fn parse_error(e: httparse::Error) -> ParseError {
         httparse::Error::HeaderName => ParseError::Malformed("invalid header name"),
         httparse::Error::HeaderValue => ParseError::Malformed("invalid header value"),
         httparse::Error::NewLine => ParseError::Malformed("invalid line ending"),
-        httparse::Error::Token => ParseError::Malformed("invalid method"),
+        httparse::Error::Token => ParseError::Malformed("invalid method or request target"),
         httparse::Error::Status => ParseError::Malformed("invalid request line"),
     }
 }
@@ -383,7 +389,7 @@ pub(crate) fn checked_field(name: &str, value: &[u8]) -> Option<u64> {
 }
 
 /// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
-fn valid_host(v: &[u8]) -> bool {
+pub(crate) fn valid_host(v: &[u8]) -> bool {
     v.iter().fold(true, |ok, &b| ok & HOST.contains(b))
 }
 

@@ -6,3 +6,4 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod head;
 pub(crate) mod response_head;
+pub(crate) mod target;

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::proto::head::{BodyKind, Head};
+use crate::proto::target;
 use crate::Version;
 
 /// The head of a request, borrowed from the connection's read buffer.
@@ -46,15 +47,35 @@ impl<'a> Request<'a> {
         self.method
     }
 
-    /// The request target as sent: `/path?query`, `*`, an absolute URI or
-    /// (for CONNECT) an authority.
+    /// The request target as sent: `/path?query`, `*` (OPTIONS only), an
+    /// absolute URI, or (CONNECT only, and always) `host:port`. The server
+    /// answers 400 to a target in none of these forms, or with a `#`.
     pub fn target(&self) -> &'a str {
         self.target
     }
 
-    /// The target up to `?`.
+    /// The path: the target up to `?`; for an absolute URI
+    /// (`http://example.com/a?b`), the part after the authority (`/a`, or
+    /// `/` if empty); `*` for `OPTIONS *`; empty for CONNECT.
+    ///
+    /// ```
+    /// # use nextloop::server::Request;
+    /// fn is_api(req: &Request<'_>) -> bool {
+    ///     // The same for `GET /api/x` and `GET http://example.com/api/x`.
+    ///     req.path().starts_with("/api/")
+    /// }
+    /// ```
     pub fn path(&self) -> &'a str {
-        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+        target::path(self.method, self.target)
+    }
+
+    /// The authority the request is for (RFC 9112 §3.3): an absolute
+    /// URI's (the `Host` field is then ignored, §3.2.2), CONNECT's
+    /// `host:port`, else the `Host` field. `None` when that is missing or
+    /// empty (HTTP/1.0 allows both).
+    pub fn authority(&self) -> Option<&'a str> {
+        target::authority(self.method, self.target)
+            .or_else(|| self.header_str("host").filter(|h| !h.is_empty()))
     }
 
     /// The target after `?`, if there is one.
