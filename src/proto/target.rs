@@ -22,7 +22,7 @@ pub(crate) fn check(method: &str, target: &str) -> Result<(), ParseError> {
     } else {
         split_absolute(target).is_some_and(|(authority, _)| valid_host(authority.as_bytes()))
     };
-    if form_fits && !target.contains('#') {
+    if form_fits && !target.as_bytes().contains(&b'#') {
         Ok(())
     } else {
         Err(ParseError::Malformed("invalid request target"))
