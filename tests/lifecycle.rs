@@ -770,6 +770,29 @@ mod server_timeouts {
     }
 
     #[test]
+    fn empty_lines_alone_leave_a_connection_idle() {
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        // Alone — on a new connection, or the CRLF some clients send after
+        // a body — they must not start a head (whose timeout answers 408).
+        let (factory, _controls, log) = probe(Plan::default());
+        let server = serve_with(|s| s.keep_alive_timeout(SHORT).head_timeout(SHORT), factory);
+        let mut c = Client::connect(server.addr());
+        c.send("\r\n\n\r\n");
+        assert_eq!(read_until_closed(&mut c), b"", "closed as idle, no 408");
+        assert!(log.events().is_empty());
+
+        let mut c = Client::connect(server.addr());
+        c.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab\r\n");
+        assert_eq!(c.response().status, 200);
+        assert_eq!(read_until_closed(&mut c), b"", "closed as idle, no 408");
+
+        // Before a request they are skipped as before.
+        let mut c = Client::connect(server.addr());
+        c.send(format!("\r\n\r\n{}", get("/now")));
+        assert_eq!(c.response().body_str(), "/now");
+    }
+
+    #[test]
     fn connection_that_never_sends_is_closed() {
         let (factory, _controls, log) = probe(Plan::default());
         let server = serve_with(

@@ -109,6 +109,19 @@ pub(crate) fn parse<'h, 'b>(
     )))
 }
 
+/// How many bytes of `buf` are complete empty lines (CRLF or LF) before
+/// anything else.
+pub(crate) fn empty_lines(buf: &[u8]) -> usize {
+    let mut n = 0;
+    loop {
+        match &buf[n..] {
+            [b'\r', b'\n', ..] => n += 2,
+            [b'\n', ..] => n += 1,
+            _ => return n,
+        }
+    }
+}
+
 /// The head did not fit: 431 if the request line did; if not, 501 if
 /// even the method did not (RFC 9112 §3), else 414.
 fn too_large(buf: &[u8]) -> ParseError {
@@ -500,6 +513,15 @@ mod tests {
 
     fn body_of(raw: &str) -> Result<BodyKind, ParseError> {
         Ok(framing_of(raw.as_bytes())?.expect("complete").body)
+    }
+
+    #[test]
+    fn empty_lines_counts_only_complete_ones() {
+        assert_eq!(empty_lines(b""), 0);
+        assert_eq!(empty_lines(b"\r\n\n\r\nGET"), 5);
+        assert_eq!(empty_lines(b"\r\n\r"), 2, "a CR alone may be a bare CR");
+        assert_eq!(empty_lines(b"\rGET"), 0);
+        assert_eq!(empty_lines(b"GET /\r\n"), 0);
     }
 
     #[test]

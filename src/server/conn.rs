@@ -290,6 +290,11 @@ impl<H: Handler> Conn<H> {
         if self.wbuf.len() >= ctx.settings.write_high_water {
             return Some(Want::Flush);
         }
+        if !started {
+            // Empty lines before a request line are ignored (RFC 9112
+            // §2.2); they leave the connection idle, its deadline as it was.
+            self.rbuf.consume(head::empty_lines(self.rbuf.data()));
+        }
         if self.rbuf.is_empty() {
             if self.input_closed || ctx.shutting_down {
                 self.set_phase(Phase::Closing, ctx);
@@ -630,9 +635,7 @@ impl<H: Handler> Conn<H> {
         let next = if !ex.keep_alive || ctx.shutting_down {
             Phase::Closing
         } else if ex.decoder.is_done() {
-            Phase::Head {
-                started: !self.rbuf.is_empty(),
-            }
+            self.next_head()
         } else if ex.expect == Expect::Pending {
             // We never asked for the body: it may or may not come.
             Phase::Closing
@@ -643,6 +646,15 @@ impl<H: Handler> Conn<H> {
             }
         };
         self.set_phase(next, ctx);
+    }
+
+    /// Waiting for the next head after an exchange: started if anything
+    /// but empty lines is buffered (a CRLF that some clients send after a
+    /// body does not start a request).
+    fn next_head(&self) -> Phase<H> {
+        Phase::Head {
+            started: head::empty_lines(self.rbuf.data()) < self.rbuf.len(),
+        }
     }
 
     fn step_drain<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
@@ -657,8 +669,7 @@ impl<H: Handler> Conn<H> {
             }
             *budget -= n;
             if decoder.is_done() {
-                let started = !self.rbuf.is_empty();
-                self.set_phase(Phase::Head { started }, ctx);
+                self.set_phase(self.next_head(), ctx);
                 return None;
             }
             if step.consumed == 0 {
