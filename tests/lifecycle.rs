@@ -980,6 +980,30 @@ mod shutdown {
     use super::*;
 
     #[test]
+    fn a_request_arriving_with_the_shutdown_is_answered() {
+        // A request sent before `shutdown()` is answered: its readiness
+        // reaches the loop no later than the shutdown's wake-up, and the
+        // loop must act on the shutdown only then (seeing the flag early,
+        // at the end of the previous turn, closed the connection as idle
+        // with the request unread). Racy by nature: tried many times.
+        for round in 0..30 {
+            let (factory, _controls, _log) = probe(Plan::default());
+            let server = serve_with(|s| s.keep_alive_timeout(IO_TIMEOUT * 3), factory);
+            let mut c = Client::connect(server.addr());
+            c.send(get("/now-1"));
+            assert!(!c.response().closes());
+            c.send(get("/now-2"));
+            server.shutdown();
+            let rest = read_until_closed(&mut c);
+            let text = String::from_utf8_lossy(&rest);
+            assert!(
+                text.starts_with("HTTP/1.1 200") && text.ends_with("/now-2"),
+                "round {round}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
     fn in_flight_exchange_finishes_idle_closes_new_refused_join_ok() {
         let (factory, controls, log) = probe(Plan::default());
         let server = serve_with(|s| s.keep_alive_timeout(IO_TIMEOUT * 3), factory);

@@ -289,6 +289,9 @@ impl<F: HandlerFactory> EventLoop<F> {
 
     fn on_wake(&mut self, now: Instant) {
         self.shared.clear_woken();
+        // Here, not wherever the flag is seen first: a request sent before
+        // `shutdown()` has its readiness in this batch or an earlier one,
+        // ahead of this wake-up, so its connection is busy by now.
         if self.lease.shutdown_requested() && self.shutdown_at.is_none() {
             self.begin_shutdown(now);
         }
