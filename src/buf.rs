@@ -122,11 +122,18 @@ impl WriteBuf {
     }
 }
 
+/// Bytes of buffers of each kind (read, write) that a pool keeps at most,
+/// whatever their count: the most a burst of busy connections leaves
+/// behind once they are idle or gone.
+const KEPT_BYTES: usize = 4 << 20;
+
 /// Empty buffers kept by one event loop for reuse.
 pub(crate) struct BufPool {
     read_size: usize,
     reads: Vec<Box<[u8]>>,
     writes: Vec<Vec<u8>>,
+    /// The capacity of the write buffers in `writes`, in all.
+    write_bytes: usize,
     /// Write buffers that grew beyond this are freed rather than kept.
     max_write_capacity: usize,
     /// How many buffers of each kind to keep at most.
@@ -139,6 +146,7 @@ impl BufPool {
             read_size,
             reads: Vec::new(),
             writes: Vec::new(),
+            write_bytes: 0,
             max_write_capacity,
             max_kept,
         }
@@ -158,6 +166,7 @@ impl BufPool {
     pub(crate) fn attach_write(&mut self, wb: &mut WriteBuf) {
         if wb.buf.capacity() == 0 {
             wb.buf = self.writes.pop().unwrap_or_default();
+            self.write_bytes -= wb.buf.capacity();
         }
     }
 
@@ -165,13 +174,19 @@ impl BufPool {
     pub(crate) fn release(&mut self, rb: &mut ReadBuf, wb: &mut WriteBuf) {
         if rb.is_allocated() && rb.is_empty() {
             let buf = std::mem::take(&mut rb.buf);
-            if self.reads.len() < self.max_kept {
+            let kept = (self.reads.len() + 1) * self.read_size;
+            if self.reads.len() < self.max_kept && kept <= KEPT_BYTES {
                 self.reads.push(buf);
             }
         }
         if wb.buf.capacity() > 0 && wb.is_empty() {
             let buf = std::mem::take(&mut wb.buf);
-            if self.writes.len() < self.max_kept && buf.capacity() <= self.max_write_capacity {
+            let size = buf.capacity();
+            if self.writes.len() < self.max_kept
+                && size <= self.max_write_capacity
+                && self.write_bytes + size <= KEPT_BYTES
+            {
+                self.write_bytes += size;
                 self.writes.push(buf);
             }
         }
@@ -335,6 +350,32 @@ mod tests {
         }
         assert_eq!(wb.len(), 10_000);
         assert!(wb.buf.capacity() < 64 * 1024, "{}", wb.buf.capacity());
+    }
+
+    #[test]
+    fn a_pool_keeps_at_most_its_byte_budget_of_each_kind() {
+        let read_size = 1 << 20;
+        let mut pool = BufPool::new(read_size, 1 << 20, 1000);
+        let mut bufs: Vec<(ReadBuf, WriteBuf)> = (0..10)
+            .map(|_| {
+                let (mut rb, mut wb) = (ReadBuf::default(), WriteBuf::default());
+                pool.attach_read(&mut rb);
+                pool.attach_write(&mut wb);
+                wb.buf.reserve_exact(1 << 20);
+                (rb, wb)
+            })
+            .collect();
+        for (rb, wb) in &mut bufs {
+            pool.release(rb, wb);
+        }
+        assert_eq!(pool.reads.len(), KEPT_BYTES / read_size);
+        assert!(pool.write_bytes <= KEPT_BYTES, "{}", pool.write_bytes);
+        let kept: usize = pool.writes.iter().map(Vec::capacity).sum();
+        assert_eq!(kept, pool.write_bytes);
+        // Taking one back out frees its share of the budget.
+        let mut wb = WriteBuf::default();
+        pool.attach_write(&mut wb);
+        assert_eq!(pool.write_bytes, kept - wb.buf.capacity());
     }
 
     #[test]

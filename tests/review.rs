@@ -5,6 +5,8 @@
 //! bounded; nothing asserts on timing.
 
 mod common;
+#[path = "common/sockets.rs"]
+mod sockets;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
@@ -19,6 +21,7 @@ use common::handlers::Hello;
 use common::{read_response, serve, serve_with, Client};
 use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
 use nextloop::{Control, Error, Next};
+use sockets::set_listener_send_buffer;
 
 /// A bound for a read that must not hang (a hang fails the test).
 const BOUND: Duration = Duration::from_secs(5);
@@ -564,35 +567,6 @@ fn rss_kib() -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .expect("VmRSS")
-}
-
-/// Sets SO_SNDBUF on the server's listening socket; accepted sockets
-/// inherit it (as they would a small `net.ipv4.tcp_wmem`).
-fn set_listener_send_buffer(addr: std::net::SocketAddr, size: usize) {
-    use std::os::fd::BorrowedFd;
-    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
-        let Some(fd) = entry
-            .ok()
-            .and_then(|e| e.file_name().to_str()?.parse().ok())
-        else {
-            continue;
-        };
-        // SAFETY: the descriptor is only queried and given a socket option,
-        // never closed; a descriptor closed meanwhile gives EBADF.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let sock = socket2::SockRef::from(&fd);
-        let ours = sock
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .is_some_and(|a| a == addr)
-            && sock.is_listener().unwrap_or(false);
-        if ours {
-            sock.set_send_buffer_size(size).unwrap();
-            return;
-        }
-    }
-    panic!("listening socket for {addr} not found");
 }
 
 #[test]

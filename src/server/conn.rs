@@ -248,11 +248,21 @@ impl<H: Handler> Conn<H> {
         self.deadline.set(deadline, self.key, ctx.timers);
     }
 
-    /// Bytes were read or written: a stall timer starts over (and once the
-    /// output has drained, the phase's own timer takes over).
-    pub(crate) fn on_progress<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+    /// Bytes were written: a stall timer starts over (and once the output
+    /// has drained, the phase's own timer takes over).
+    pub(crate) fn on_written<F>(&mut self, ctx: &mut Ctx<'_, F>) {
         if self.timer == Timer::Stall {
             self.arm(ctx);
+        }
+    }
+
+    /// Bytes were read: progress of an exchange (its body). Between
+    /// exchanges the stall timer guards output the client is not taking,
+    /// and what it sends must not keep that alive (nor put off the head
+    /// timeout that way).
+    pub(crate) fn on_read<F>(&mut self, ctx: &mut Ctx<'_, F>) {
+        if matches!(self.phase, Phase::Exchange(_)) {
+            self.on_written(ctx);
         }
     }
 
@@ -663,7 +673,8 @@ impl<H: Handler> Conn<H> {
         };
         while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
             self.rbuf.consume(step.consumed);
-            let n = step.data.len() as u64;
+            // Framing counts: it is read all the same.
+            let n = step.consumed as u64;
             if n > *budget {
                 break;
             }

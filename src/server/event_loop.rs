@@ -40,6 +40,9 @@ struct Entry<H> {
     conn: Conn<H>,
     /// What is known of the socket's readiness.
     ready: Readiness,
+    /// In `rerun`: it used up its share of a turn and runs again at the
+    /// end of it. Once only, however many events it gets meanwhile.
+    queued: bool,
 }
 
 pub(crate) struct EventLoop<F: HandlerFactory> {
@@ -112,7 +115,9 @@ impl<F: HandlerFactory> Parts<F> {
     /// Runs the loop on this thread until it shuts down.
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
-        let pool = BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024);
+        // Write buffers past the high-water mark (a large response given
+        // whole) are freed when done, not kept for the next Hello.
+        let pool = BufPool::new(settings.max_head_size, settings.write_high_water, 1024);
         let clock = Clock::new(Instant::now(), &settings);
         EventLoop {
             poll: self.poll,
@@ -193,6 +198,9 @@ impl<F: HandlerFactory> EventLoop<F> {
             }
             std::mem::swap(&mut rerun, &mut self.rerun);
             for key in rerun.drain(..) {
+                if let Some(entry) = self.conns.get_mut(key) {
+                    entry.queued = false;
+                }
                 self.run_conn(key, now);
             }
             self.expire(now);
@@ -283,6 +291,7 @@ impl<F: HandlerFactory> EventLoop<F> {
                 sock,
                 conn: Conn::new(key, &mut self.timers, &self.clock),
                 ready: Readiness::connected(),
+                queued: false,
             });
         }
     }
@@ -407,14 +416,14 @@ impl<F: HandlerFactory> EventLoop<F> {
             if !entry.conn.wbuf.is_empty() && entry.ready.writable {
                 match sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready) {
                     Ok(0) => {}
-                    Ok(_) => entry.conn.on_progress(&mut ctx),
+                    Ok(_) => entry.conn.on_written(&mut ctx),
                     Err(e) => break Outcome::Failed(e),
                 }
             }
             match want {
                 Want::Read => match fill(entry, ctx.pool) {
                     Ok(true) => {
-                        entry.conn.on_progress(&mut ctx);
+                        entry.conn.on_read(&mut ctx);
                         reads += 1;
                         if reads == READS_PER_TURN {
                             // A client sending as fast as we read would
@@ -448,7 +457,9 @@ impl<F: HandlerFactory> EventLoop<F> {
             Outcome::Parked => ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf),
             Outcome::Yielded => {
                 ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
-                self.rerun.push(key);
+                if !std::mem::replace(&mut entry.queued, true) {
+                    self.rerun.push(key);
+                }
             }
             Outcome::Remove => self.remove(key),
             Outcome::Failed(e) => self.abort(key, e, now),
