@@ -53,6 +53,17 @@ fn exchange(c: &mut Criterion) {
             black_box(driver.output.len())
         })
     });
+    // A head trickling in a byte per read (a slow or hostile client): the
+    // server parses a partial head again only when a line has ended.
+    c.bench_function("exchange/browser_byte_by_byte", |b| {
+        b.iter(|| {
+            driver.output.clear();
+            for byte in BROWSER.chunks(1) {
+                driver.feed(black_box(byte));
+            }
+            black_box(driver.output.len())
+        })
+    });
 }
 
 /// What wrk sends (`wrk.format(nil, "/")`).
