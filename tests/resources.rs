@@ -7,14 +7,14 @@ mod sockets;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::handlers::Hello;
 use common::{read_response, serve, serve_with, Client, IO_TIMEOUT};
 use nextloop::server::{Encoder, Handler, Request, Response};
-use nextloop::Next;
+use nextloop::{Control, Next};
 use sockets::set_listener_send_buffer;
 
 // ---------------------------------------------------------------------------
@@ -28,15 +28,21 @@ const STREAM: usize = 256 * 1024;
 
 /// Streams `STREAM` bytes, one per `on_response_writable` call, logging
 /// each call with its id (`b'x'` for `/x`, `b'y'` otherwise).
+/// `/x` sends its `Control` to `controls`.
 struct OneByteStreamer {
     id: u8,
     left: usize,
     log: Arc<Mutex<Vec<u8>>>,
+    control: Option<Control>,
+    controls: mpsc::Sender<Control>,
 }
 
 impl Handler for OneByteStreamer {
     fn on_request(&mut self, req: Request<'_>) -> Next {
         self.id = if req.path() == "/x" { b'x' } else { b'y' };
+        if let (b'x', Some(control)) = (self.id, self.control.take()) {
+            let _ = self.controls.send(control);
+        }
         Next::write()
     }
 
@@ -91,14 +97,19 @@ fn longest_x_streak_between_ys(log: &[u8]) -> usize {
     best
 }
 
-#[test]
-fn single_bytes_from_a_client_do_not_multiply_its_share_of_the_loop() {
+/// Streams to `/x` and `/y` at once while `meanwhile` pokes at x (given
+/// x's socket and its `Control`); returns the longest run of x's body
+/// writes between two of y's.
+fn x_streak(meanwhile: impl FnOnce(&mut TcpStream, Control)) -> usize {
     let log = Arc::new(Mutex::new(Vec::with_capacity(2 * STREAM)));
     let l = Arc::clone(&log);
-    let server = serve(move |_| OneByteStreamer {
+    let (tx, controls) = mpsc::channel();
+    let server = serve(move |control| OneByteStreamer {
         id: 0,
         left: STREAM,
         log: Arc::clone(&l),
+        control: Some(control),
+        controls: tx.clone(),
     });
     // Room in the kernel for both whole streams: neither connection ever
     // waits for its reader, so each runs every turn and a long run of one
@@ -119,18 +130,42 @@ fn single_bytes_from_a_client_do_not_multiply_its_share_of_the_loop() {
         thread::spawn(move || read_stream(xr)),
         thread::spawn(move || read_stream(yr)),
     ];
-    // While both download, x sends empty lines (allowed before its next
-    // request line) a byte at a time: each byte is one readiness event.
-    for i in 0..100 {
-        let _ = x.write_all(if i % 2 == 0 { b"\r" } else { b"\n" });
-        thread::sleep(Duration::from_millis(1));
-    }
+    let control = controls.recv_timeout(IO_TIMEOUT).expect("x's Control");
+    meanwhile(&mut x, control);
     for r in readers {
         r.join().unwrap();
     }
     let streak = longest_x_streak_between_ys(&log.lock().unwrap());
+    streak
+}
+
+#[test]
+fn single_bytes_from_a_client_do_not_multiply_its_share_of_the_loop() {
+    // While both download, x sends empty lines (allowed before its next
+    // request line) a byte at a time: each byte is one readiness event.
+    let streak = x_streak(|x, _| {
+        for i in 0..100 {
+            let _ = x.write_all(if i % 2 == 0 { b"\r" } else { b"\n" });
+            thread::sleep(Duration::from_millis(1));
+        }
+    });
     // Fair: x runs at most twice in a row (its event, then its rerun),
     // 64 body writes (WRITES_PER_TURN) each.
+    assert!(
+        streak <= 4 * 64,
+        "x made {streak} body writes in a row while y was streaming too"
+    );
+}
+
+#[test]
+fn wake_ups_of_a_busy_exchange_do_not_multiply_its_share_of_the_loop() {
+    // A producer waking a streaming exchange per item: each wake ran the
+    // connection with a fresh share, though it was not waiting for one.
+    let streak = x_streak(|_, control| {
+        for _ in 0..20_000 {
+            let _ = control.ready(Next::write());
+        }
+    });
     assert!(
         streak <= 4 * 64,
         "x made {streak} body writes in a row while y was streaming too"

@@ -774,13 +774,18 @@ impl<H: Handler> Conn<H> {
     }
 
     /// A `Control::ready` for the current exchange.
-    pub(crate) fn wake<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
-        if let Phase::Exchange(ex) = &mut self.phase {
-            if ex.interest == Interest::Wait {
-                self.apply(next, ctx);
-            } else {
-                ex.early_wake = Some(next);
-            }
+    /// `true` if it was waiting and now has something to do; otherwise the
+    /// wake is kept for its next `wait()` and nothing need run now.
+    pub(crate) fn wake<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) -> bool {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return false;
+        };
+        if ex.interest == Interest::Wait {
+            self.apply(next, ctx);
+            true
+        } else {
+            ex.early_wake = Some(next);
+            false
         }
     }
 

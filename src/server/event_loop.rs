@@ -318,8 +318,11 @@ impl<F: HandlerFactory> EventLoop<F> {
             let Some(entry) = conns.get_mut(wake.key) else {
                 continue;
             };
-            entry.conn.wake(wake.next, &mut ctx);
-            self.run_conn(wake.key, now);
+            // Only a waiting exchange runs: wakes sent to a busy one (a
+            // producer waking it per item) must not buy it more turns.
+            if entry.conn.wake(wake.next, &mut ctx) {
+                self.run_conn(wake.key, now);
+            }
         }
     }
 
