@@ -53,8 +53,11 @@ fn exchange(c: &mut Criterion) {
             black_box(driver.output.len())
         })
     });
-    // A head trickling in a byte per read (a slow or hostile client): the
-    // server parses a partial head again only when a line has ended.
+    // A head trickling in a byte per read (a slow or hostile client): each
+    // read parses the partial head again from its start, so that a verdict
+    // never depends on how the bytes came (quadratic in the head's length;
+    // per byte it stays below the cost of the read that brought it until
+    // heads of a few KiB).
     c.bench_function("exchange/browser_byte_by_byte", |b| {
         b.iter(|| {
             driver.output.clear();

@@ -426,6 +426,28 @@ mod tests {
         }
     }
 
+    /// An error inside a line that has not ended is answered as soon as
+    /// it is seen, however the bytes came: the server must not wait for
+    /// the end of the line only when it has seen part of it before (found
+    /// by the `connection` fuzz target against a parse-once-per-line
+    /// shortcut).
+    #[test]
+    fn an_error_in_an_unfinished_line_does_not_depend_on_splits() {
+        for input in [
+            &b"2\x1f"[..],
+            b"G(T / HTTP/1.1",
+            b"GET /a\x01b",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c",
+        ] {
+            let whole = drive(input, &[], false);
+            let byte_by_byte: Vec<usize> = (1..input.len()).collect();
+            let split = drive(input, &byte_by_byte, false);
+            let text = String::from_utf8_lossy(&whole.output);
+            assert!(text.starts_with("HTTP/1.1 400"), "{input:?}: {text:?}");
+            assert_eq!(whole.output, split.output, "{input:?}");
+        }
+    }
+
     #[test]
     fn entry_points_report_statuses() {
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(true));

@@ -173,8 +173,6 @@ pub(crate) struct Conn<H> {
     served: usize,
     /// `on_response_writable` calls since then.
     writes: usize,
-    /// How much of a partial head the last parse saw (0: none pending).
-    head_seen: usize,
     phase: Phase<H>,
     timer: Timer,
 }
@@ -194,7 +192,6 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
-            head_seen: 0,
             phase: Phase::Head { started: false },
             timer: Timer::Phase,
         };
@@ -321,22 +318,9 @@ impl<H: Handler> Conn<H> {
         let limits = Limits {
             max_head: ctx.settings.max_head_size,
         };
-        // A partial head is parsed again only once another line has ended
-        // (or the buffer is full, or the peer gone): a head trickling in a
-        // byte at a time costs a parse per line, not one per byte.
-        let data = self.rbuf.data();
-        if self.head_seen > 0
-            && !data[self.head_seen..].contains(&b'\n')
-            && data.len() < limits.max_head
-            && !self.input_closed
-        {
-            return Some(Want::Read);
-        }
         let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..ctx.settings.max_headers];
-        let parsed = head::parse(data, fields, limits);
-        self.head_seen = 0;
-        let (len, head) = match parsed {
+        let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {
                 // A partial head and the peer has gone: nobody to answer.
@@ -344,10 +328,7 @@ impl<H: Handler> Conn<H> {
                 self.set_phase(Phase::Closing, ctx);
                 return None;
             }
-            Ok(None) => {
-                self.head_seen = self.rbuf.len();
-                return Some(Want::Read);
-            }
+            Ok(None) => return Some(Want::Read),
             Err(e) => {
                 self.fail(e, ctx);
                 return None;
