@@ -554,7 +554,8 @@ impl Conn {
         let s = ctx.settings;
         let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..s.max_headers];
-        let (len, head) = match response_head::parse(self.rbuf.data(), fields, s.max_head_size) {
+        let (len, head) = match response_head::parse(self.rbuf.data_mut(), fields, s.max_head_size)
+        {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {
                 self.fail(Cause::PeerClosed, ctx);

@@ -74,7 +74,11 @@
 //! 304. Interim 1xx responses are skipped; `Expect: 100-continue` holds a
 //! body back until `100 Continue` (or a final status, or the
 //! [`continue_timeout`](Builder::continue_timeout)). Ambiguous framing and
-//! malformed heads or chunks are [`Error::Malformed`].
+//! malformed heads or chunks are [`Error::Malformed`]. As RFC 9112 asks
+//! of a user agent, a field value folded over several lines (obs-fold) is
+//! unfolded, each line break replaced with spaces (§5.2), and an HTTP/1.0
+//! response with `Transfer-Encoding` is read as framed but its connection
+//! is not reused (§6.1).
 //!
 //! # How it is built
 //!
