@@ -228,6 +228,18 @@ impl Conn {
         self.phase == Phase::Closed
     }
 
+    /// Has an exchange completed on this connection? A retried exchange
+    /// takes only a connection that has not (see `pool.rs`).
+    pub(crate) fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Closes an idle connection to make room for a fresh one.
+    pub(crate) fn close_idle(&mut self, ctx: &mut Ctx<'_>) {
+        debug_assert!(self.is_idle(), "closing a busy connection");
+        self.set_phase(Phase::Closed, ctx);
+    }
+
     /// Can another request be pipelined behind those in flight? Only
     /// behind complete idempotent requests (RFC 9112 §9.3.2), on a
     /// connection still good for more.

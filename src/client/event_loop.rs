@@ -24,7 +24,7 @@ use slab::Slab;
 use super::conn::{Conn, Ctx, Scratch, Want};
 use super::exchange::{self, host_timer, Exchange, TimerOf};
 use super::handler::Boxed;
-use super::pool::{Hosts, Pick};
+use super::pool::{Hosts, Offer, Pick};
 use super::resolve::{Resolved, Resolver};
 use super::url::Url;
 use super::{Error, Settings};
@@ -304,17 +304,26 @@ impl EventLoop {
                 return;
             };
             let (conns, exchanges, settings) = (&self.conns, &self.exchanges, &self.settings);
-            let pick = host.pick(
-                settings.max_per_host,
-                now,
-                |c| conns.get(c).is_some_and(|e| e.conn.is_idle()),
-                |c| {
-                    settings.max_pipelined > 1
-                        && conns
-                            .get(c)
-                            .is_some_and(|e| e.conn.can_pipeline(exchanges, settings))
-                },
-            );
+            // Sent again: its connection failed under it (perhaps a pooled
+            // one the server had closed), so not another used one.
+            let fresh_only = host
+                .waiting
+                .front()
+                .and_then(|&k| exchanges.get(k))
+                .is_some_and(|ex| ex.retries > 0);
+            let pick = host.pick(settings.max_per_host, now, fresh_only, |c| {
+                let Some(e) = conns.get(c) else {
+                    return Offer::Busy;
+                };
+                let reused = e.conn.is_reused();
+                if e.conn.is_idle() {
+                    Offer::Idle { reused }
+                } else if settings.max_pipelined > 1 && e.conn.can_pipeline(exchanges, settings) {
+                    Offer::Pipeline { reused }
+                } else {
+                    Offer::Busy
+                }
+            });
             match pick {
                 Pick::Idle(c) | Pick::Pipeline(c) => {
                     let Some(ex) = self
@@ -327,6 +336,11 @@ impl EventLoop {
                     let (conns, mut ctx) = self.ctx(now);
                     conns[c].conn.start(ex, &mut ctx);
                     self.run_conn(c, now);
+                }
+                Pick::Evict(c) => {
+                    let (conns, mut ctx) = self.ctx(now);
+                    conns[c].conn.close_idle(&mut ctx);
+                    self.remove(c);
                 }
                 Pick::Connect => self.open(host_key, now),
                 Pick::Resolve => {

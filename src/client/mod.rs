@@ -56,6 +56,11 @@
 //! before any response arrived (the server's keep-alive timeout racing
 //! our request), an idempotent request whose body had not begun is sent
 //! again on a fresh connection; its handler's `on_request` is called again.
+//! A request sent again for any reason takes only a connection on which
+//! no exchange has completed yet — a new one, or one just opened — never
+//! another pooled one that may have gone stale the same way (at the
+//! [`max_per_host`](Builder::max_per_host) limit, an idle pooled
+//! connection is closed to make room).
 //!
 //! Names are resolved on a helper thread (`ToSocketAddrs`), every address
 //! tried in turn; IP literals skip it. With [`pipelining`](Builder::pipelining),
