@@ -69,7 +69,11 @@
 //! are matched to requests in order. If the connection ends before a
 //! queued request was answered, it is sent again only when that is safe:
 //! the server had said `Connection: close` (it processes nothing after),
-//! or the request was never sent or is idempotent.
+//! or the request was never sent or is idempotent. Otherwise it fails
+//! with [`Error::Closed`] if the server ended the connection, or
+//! [`Error::Aborted`] if the client did (the request ahead failed or gave
+//! up). A queued request that gives up itself is detached and leaves the
+//! requests ahead alone (see [`Handler`]).
 //!
 //! # Protocol
 //!
