@@ -18,6 +18,12 @@ impl ReadBuf {
         &self.buf[self.start..self.end]
     }
 
+    /// Buffered bytes, to be rewritten in place (obs-fold in a response
+    /// head).
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.end]
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }

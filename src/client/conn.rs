@@ -31,6 +31,7 @@ use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::response_head::{self, Asked, Malformed};
 use crate::timer::{after, Deadline, Timers};
+use crate::Next;
 
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
@@ -132,6 +133,11 @@ pub(crate) struct Conn {
     pub last_io: Instant,
     /// The exchange that returned `Next::remove()`: it gets the socket.
     pub remover: Option<usize>,
+    /// Writing failed: nothing more is sent on this connection.
+    output_closed: bool,
+    /// The exchange whose request body the write failure cut short, and
+    /// the error: what it is told if its response does not complete.
+    cut: Option<(usize, io::Error)>,
     phase: Phase,
     /// When the current phase began.
     since: Instant,
@@ -171,6 +177,8 @@ impl Conn {
             input_closed: false,
             last_io: now,
             remover: None,
+            output_closed: false,
+            cut: None,
             phase: Phase::Connecting,
             since: now,
             inflight: VecDeque::with_capacity(settings.max_pipelined),
@@ -226,6 +234,23 @@ impl Conn {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
+    }
+
+    /// Has an exchange completed on this connection? A retried exchange
+    /// takes only a connection that has not (see `pool.rs`).
+    pub(crate) fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// Writing has failed: the loop sends nothing more.
+    pub(crate) fn output_closed(&self) -> bool {
+        self.output_closed
+    }
+
+    /// Closes an idle connection to make room for a fresh one.
+    pub(crate) fn close_idle(&mut self, ctx: &mut Ctx<'_>) {
+        debug_assert!(self.is_idle(), "closing a busy connection");
+        self.set_phase(Phase::Closed, ctx);
     }
 
     /// Can another request be pipelined behind those in flight? Only
@@ -372,11 +397,18 @@ impl Conn {
                 waiting_continue, ..
             } => match ex.interest {
                 Interest::Wait => Step::Want(Want::Idle),
-                Interest::Remove => self.removed(w, ctx),
+                Interest::Remove => self.give_up(w, true, ctx),
                 Interest::Write | Interest::ReadWrite if waiting_continue => Step::Want(Want::Idle),
                 Interest::Write | Interest::ReadWrite => self.write_body(w, ctx),
-                Interest::Read | Interest::End => {
+                // Asked by the request side: the body is complete.
+                Interest::Read | Interest::End if ex.writing => {
                     self.end_body(w, ctx);
+                    Step::Progress
+                }
+                // Asked by the response side (`on_response` or after): the
+                // handler moved on without finishing the body.
+                Interest::Read | Interest::End => {
+                    self.cut_body(w, ctx);
                     Step::Progress
                 }
             },
@@ -426,6 +458,7 @@ impl Conn {
         if !finished.keep_alive {
             self.reusable = false;
         }
+        ex.writing = true;
         ex.apply(w, next, ctx.now, ctx.timers);
         self.last_io = ctx.now;
         Step::Progress
@@ -447,10 +480,10 @@ impl Conn {
             let next = handler.on_request_writable(&mut body);
             (next, body.accepted)
         }) else {
-            self.fail(Cause::Exchange(w, None), ctx);
-            return Step::Progress;
+            return self.give_up(w, false, ctx);
         };
         ex.body_started = true;
+        ex.writing = true;
         // Wrote nothing and asks to write on: whichever way it asks.
         let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite) && accepted == 0;
         ex.apply(w, next, ctx.now, ctx.timers);
@@ -482,9 +515,31 @@ impl Conn {
             // be sent, so the connection cannot carry another request.
             self.reusable = false;
         }
+        self.request_over(w, ctx);
+    }
+
+    /// The request body ends unfinished: the handler moved on to the
+    /// response without completing it, gave up, or writing failed. No
+    /// last chunk is written — the server must not take a cut-short body
+    /// for a whole one — and unless all of a declared length went out,
+    /// the server still waits for the rest, so the connection carries
+    /// nothing more (it closes after the response).
+    fn cut_body(&mut self, w: usize, ctx: &mut Ctx<'_>) {
+        if let Req::Body { encoder, .. } = &ctx.exchanges[w].req {
+            if encoder.remaining() != Some(0) {
+                self.reusable = false;
+            }
+        }
+        self.request_over(w, ctx);
+    }
+
+    /// Request `w` is over, whole or not: on to its response, which is due
+    /// within the response timeout if it is the next to come.
+    fn request_over(&mut self, w: usize, ctx: &mut Ctx<'_>) {
+        let ex = &mut ctx.exchanges[w];
         ex.req = Req::Done;
         self.continue_due = None;
-        if self.inflight.front() == Some(&w) && !answered {
+        if self.inflight.front() == Some(&w) && matches!(ex.res, Res::Head) {
             self.head_due = after(ctx.now, ctx.settings.response_timeout);
         }
     }
@@ -554,7 +609,8 @@ impl Conn {
         let s = ctx.settings;
         let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..s.max_headers];
-        let (len, head) = match response_head::parse(self.rbuf.data(), fields, s.max_head_size) {
+        let (len, head) = match response_head::parse(self.rbuf.data_mut(), fields, s.max_head_size)
+        {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {
                 self.fail(Cause::PeerClosed, ctx);
@@ -626,6 +682,7 @@ impl Conn {
             saw_end: false,
             error: None,
         };
+        ex.writing = false;
         ex.apply(r, next, ctx.now, ctx.timers);
         Step::Progress
     }
@@ -695,6 +752,7 @@ impl Conn {
             self.fail(Cause::PeerClosed, ctx);
             return Step::Progress;
         }
+        ex.writing = false;
         ex.apply(r, next, ctx.now, ctx.timers);
         self.last_io = ctx.now;
         if next.interest == Interest::Remove {
@@ -780,6 +838,56 @@ impl Conn {
         Step::Want(Want::Remove)
     }
 
+    /// Exchange `k` gives up: it asked for `Next::remove()` (`remove`),
+    /// panicked, or ended while its response is still to come. At the
+    /// front it takes the connection with it (its response, or the rest
+    /// of it, is still on the way; with `remove` it gets the socket).
+    /// Behind others — pipelined — it must not cost them their responses:
+    /// it is detached instead, and the connection goes on.
+    fn give_up(&mut self, k: usize, remove: bool, ctx: &mut Ctx<'_>) -> Step {
+        if self.inflight.front() == Some(&k) {
+            if remove {
+                return self.removed(k, ctx);
+            }
+            self.fail(Cause::Exchange(k, None), ctx);
+            return Step::Progress;
+        }
+        if matches!(ctx.exchanges[k].req, Req::Head) {
+            // Nothing of it went out: it simply leaves.
+            self.inflight.retain(|&x| x != k);
+            exchange::end(ctx.exchanges, k, ctx.shared);
+            return Step::Progress;
+        }
+        if !ctx.exchanges[k].req_done() {
+            self.cut_body(k, ctx);
+        }
+        // Its response will still come, in its turn: read and thrown away.
+        ctx.exchanges[k].detach(k, ctx.shared, ctx.timers);
+        Step::Progress
+    }
+
+    /// Follows what exchange `k`'s handler asked outside its callbacks'
+    /// turn — from `on_error(Timeout)` or a wake-up (`None`: it
+    /// panicked). With the request complete and the response head still
+    /// to come, `Next::end()` cannot mean "the body is complete": the
+    /// handler gives up the exchange, and gets no other callback.
+    fn follow(&mut self, k: usize, next: Option<Next>, ctx: &mut Ctx<'_>) {
+        let ex = &mut ctx.exchanges[k];
+        let awaiting_head = ex.req_done() && matches!(ex.res, Res::Head);
+        match next {
+            None => {
+                self.give_up(k, false, ctx);
+            }
+            Some(next) if next.interest == Interest::Remove => {
+                self.give_up(k, true, ctx);
+            }
+            Some(next) if next.interest == Interest::End && awaiting_head => {
+                self.give_up(k, false, ctx);
+            }
+            Some(next) => ex.apply(k, next, ctx.now, ctx.timers),
+        }
+    }
+
     // ---- events from the loop ----
 
     /// The deadline of the current phase passed (connecting is the loop's
@@ -818,12 +926,20 @@ impl Conn {
         let Some(ex) = ctx.exchanges.get_mut(k) else {
             return;
         };
-        match ex.tell(Error::Timeout) {
-            Some(next) if next.interest == crate::Interest::Remove => {
-                self.removed(k, ctx);
-            }
-            Some(next) => ex.apply(k, next, ctx.now, ctx.timers),
-            None => self.fail(Cause::Exchange(k, None), ctx),
+        let next = ex.tell(Error::Timeout);
+        self.follow(k, next, ctx);
+    }
+
+    /// A `Control::ready` for exchange `k`, which is on this connection.
+    pub(crate) fn on_wake(&mut self, k: usize, next: Next, ctx: &mut Ctx<'_>) {
+        let Some(ex) = ctx.exchanges.get_mut(k) else {
+            return;
+        };
+        if ex.interest == Interest::Wait {
+            self.follow(k, Some(next), ctx);
+        } else {
+            // Kept for when it asks to wait.
+            ex.early_wake = Some(next);
         }
     }
 
@@ -839,11 +955,39 @@ impl Conn {
         self.fail(cause, ctx);
     }
 
-    /// Writing failed (the server stopped reading): keep reading, since
-    /// the server's answer may be waiting, but send nothing more.
-    pub(crate) fn on_write_error(&mut self) {
+    /// Writing failed (the server stopped reading, or reset): nothing more
+    /// is sent, and what was waiting to go is dropped. The request being
+    /// written is over — its handler is not asked to write again — and
+    /// the responses are read on, since the server's answer may be
+    /// waiting; whether it is or the connection ends is what the
+    /// exchanges learn. One whose request is cut short and whose response
+    /// then does not complete is told `err`.
+    pub(crate) fn on_write_error(&mut self, err: io::Error, ctx: &mut Ctx<'_>) {
+        self.output_closed = true;
         self.reusable = false;
         self.wbuf.clear();
+        self.continue_due = None;
+        let Some(&w) = self.inflight.back() else {
+            return;
+        };
+        match ctx.exchanges[w].req {
+            Req::Done => {}
+            Req::Head => {
+                // Its head was never written: another connection takes it.
+                self.inflight.pop_back();
+                let ex = &mut ctx.exchanges[w];
+                if ex.retries < MAX_RETRIES {
+                    ex.reset_for_retry(w, ctx.timers);
+                    ctx.requeue.push(w);
+                } else {
+                    exchange::fail(ctx.exchanges, w, Error::Io(err), ctx.shared);
+                }
+            }
+            Req::Body { .. } => {
+                self.cut_body(w, ctx);
+                self.cut = Some((w, err));
+            }
+        }
     }
 
     /// Why the requests behind the front end with the connection: the
@@ -879,6 +1023,11 @@ impl Conn {
             let Some(ex) = ctx.exchanges.get_mut(k) else {
                 continue;
             };
+            if ex.detached {
+                // Nobody waits for its response any more.
+                exchange::end(ctx.exchanges, k, ctx.shared);
+                continue;
+            }
             let unanswered = matches!(ex.res, Res::Head);
             let never_sent = matches!(ex.req, Req::Head);
             let retry = if is_front && !not_served && !abandoned {
@@ -903,9 +1052,12 @@ impl Conn {
                 ctx.requeue.push(k);
                 continue;
             }
-            let err = if !is_front || not_served || abandoned {
-                Error::Closed
-            } else {
+            let cut = self.cut.take_if(|(c, _)| *c == k).map(|(_, e)| e);
+            let err = if let Some(e) = cut {
+                // Its request was cut short by this error, and its
+                // response did not complete.
+                Error::Io(e)
+            } else if is_front && !not_served && !abandoned {
                 match &mut cause {
                     Cause::PeerClosed if unanswered => Error::Closed,
                     Cause::PeerClosed => Error::Incomplete,
@@ -913,7 +1065,19 @@ impl Conn {
                     Cause::Malformed(m) => Error::Malformed(m.0),
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,
-                    Cause::NotServed | Cause::Abandoned | Cause::Exchange(..) => Error::Closed,
+                    Cause::NotServed => Error::Closed,
+                    Cause::Abandoned | Cause::Exchange(..) => Error::Aborted,
+                }
+            } else {
+                // Behind the front: `Closed` only if the server ended the
+                // connection; if we did, the front's failure is why.
+                match &cause {
+                    Cause::NotServed | Cause::PeerClosed | Cause::Io(_) => Error::Closed,
+                    Cause::Malformed(_)
+                    | Cause::ResponseTimeout
+                    | Cause::ReadTimeout
+                    | Cause::Abandoned
+                    | Cause::Exchange(..) => Error::Aborted,
                 }
             };
             exchange::fail(ctx.exchanges, k, err, ctx.shared);
@@ -1351,6 +1515,255 @@ mod tests {
             // The third was never answered: it goes to another connection.
             assert_eq!(d.requeue, [keys[2]]);
             assert!(d.conn.is_closed());
+        }
+    }
+
+    /// The second review's findings, without sockets.
+    mod review2 {
+        use super::*;
+
+        /// Writes one chunk of a chunked body, then nothing more while
+        /// asking to write on; `on_response` answers `after_head`,
+        /// `on_error` `on_error`.
+        struct Partial {
+            seen: Arc<Mutex<Seen>>,
+            after_head: Next,
+            on_error: Next,
+            wrote: bool,
+        }
+
+        impl Handler for Partial {
+            fn on_request(&mut self, req: &mut crate::client::Request<'_>) -> Next {
+                req.set_method("POST");
+                Next::write()
+            }
+
+            fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+                if !std::mem::replace(&mut self.wrote, true) {
+                    body.write_all(b"abc").unwrap();
+                }
+                Next::write()
+            }
+
+            fn on_response(&mut self, res: Response<'_>) -> Next {
+                self.seen.lock().unwrap().status = Some(res.status());
+                self.after_head
+            }
+
+            fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+                let mut buf = [0; 64];
+                match body.read(&mut buf) {
+                    Ok(0) => Next::end(),
+                    Ok(n) => {
+                        self.seen.lock().unwrap().body.extend_from_slice(&buf[..n]);
+                        Next::read()
+                    }
+                    Err(_) => Next::read(),
+                }
+            }
+
+            fn on_error(&mut self, err: Error) -> Next {
+                self.seen.lock().unwrap().error = Some(err.to_string());
+                self.on_error
+            }
+        }
+
+        fn partial(seen: &Arc<Mutex<Seen>>, after_head: Next) -> Partial {
+            Partial {
+                seen: Arc::clone(seen),
+                after_head,
+                on_error: Next::remove(),
+                wrote: false,
+            }
+        }
+
+        /// Starts `handler` and advances once: the request head and what
+        /// the handler writes go out (a writer that then writes nothing
+        /// would make [`Driver::run`] spin).
+        fn start(d: &mut Driver, handler: impl Handler) -> (usize, Want) {
+            let url = Url::parse("http://h/p").unwrap();
+            let k = d.exchanges.insert(Exchange::new(Box::new(handler), url, 0));
+            d.with(|conn, ctx| conn.start(k, ctx));
+            let want = d.with(|conn, ctx| conn.advance(ctx));
+            let pending = d.conn.wbuf.pending().to_vec();
+            d.output.extend_from_slice(&pending);
+            d.conn.wbuf.advance(pending.len());
+            (k, want)
+        }
+
+        #[test]
+        fn moving_on_from_an_early_answer_cuts_the_body_without_a_last_chunk() {
+            for after_head in [Next::read(), Next::end()] {
+                let mut d = Driver::new(Settings::default());
+                let seen = Arc::default();
+                assert_eq!(start(&mut d, partial(&seen, after_head)).1, Want::Yield);
+                assert!(output(&d).ends_with("\r\n\r\n3\r\nabc\r\n"));
+                let want = d.feed(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno");
+                assert_eq!(seen.lock().unwrap().status, Some(413));
+                assert!(!output(&d).contains("0\r\n\r\n"), "{}", output(&d));
+                // The server still waits for the rest: never reused.
+                assert_eq!(want, Want::Remove);
+                assert!(d.exchanges.is_empty());
+                assert_eq!(seen.lock().unwrap().error, None);
+            }
+        }
+
+        #[test]
+        fn the_request_side_ending_the_body_still_writes_the_last_chunk() {
+            struct Duplex(Arc<Mutex<Seen>>);
+            impl Handler for Duplex {
+                fn on_request(&mut self, _: &mut crate::client::Request<'_>) -> Next {
+                    Next::write()
+                }
+                fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+                    let mut seen = self.0.lock().unwrap();
+                    if seen.status.is_some() {
+                        return Next::read();
+                    }
+                    if seen.requests == 0 {
+                        seen.requests = 1;
+                        body.write_all(b"abc").unwrap();
+                    }
+                    Next::write()
+                }
+                fn on_response(&mut self, res: Response<'_>) -> Next {
+                    self.0.lock().unwrap().status = Some(res.status());
+                    // Full duplex: finish the body, then read.
+                    Next::write()
+                }
+            }
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            assert_eq!(start(&mut d, Duplex(Arc::clone(&seen))).1, Want::Yield);
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            assert!(output(&d).ends_with("3\r\nabc\r\n0\r\n\r\n"));
+            assert!(d.conn.is_idle());
+        }
+
+        #[test]
+        fn a_write_error_stops_the_writer_and_the_response_is_still_read() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            let (k, _) = start(&mut d, partial(&seen, Next::write()));
+            let err = io::Error::from(io::ErrorKind::BrokenPipe);
+            d.with(|conn, ctx| conn.on_write_error(err, ctx));
+            assert!(d.exchanges[k].req_done());
+            // The handler asked to write on; it is read instead.
+            assert_eq!(
+                d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+                Want::Remove
+            );
+            let seen = seen.lock().unwrap();
+            assert_eq!((seen.status, seen.body.as_slice()), (Some(200), &b"ok"[..]));
+            assert_eq!(seen.error, None);
+        }
+
+        #[test]
+        fn a_write_error_is_what_an_incomplete_response_is_failed_with() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            start(&mut d, partial(&seen, Next::write()));
+            let err = io::Error::new(io::ErrorKind::BrokenPipe, "the write failed");
+            d.with(|conn, ctx| conn.on_write_error(err, ctx));
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok");
+            assert_eq!(d.close_input(), Want::Remove);
+            let error = seen.lock().unwrap().error.clone().unwrap();
+            assert!(error.contains("the write failed"), "{error}");
+        }
+
+        fn pipelined() -> (Driver, Vec<Arc<Mutex<Seen>>>, Vec<usize>) {
+            let settings = Settings {
+                max_pipelined: 2,
+                ..Settings::default()
+            };
+            let mut d = Driver::new(settings);
+            let seen: Vec<Arc<Mutex<Seen>>> = (0..2).map(|_| Arc::default()).collect();
+            let keys = seen.iter().map(|s| d.request(get(s))).collect();
+            assert_eq!(output(&d).matches("GET /p").count(), 2);
+            (d, seen, keys)
+        }
+
+        #[test]
+        fn a_pipelined_exchange_giving_up_is_detached_and_its_response_skipped() {
+            let (mut d, seen, keys) = pipelined();
+            // The second's own timeout; its `on_error` asks for remove.
+            d.with(|conn, ctx| conn.on_handler_timeout(keys[1], ctx));
+            assert_eq!(
+                seen[1].lock().unwrap().error.as_deref(),
+                Some(Error::Timeout.to_string().as_str())
+            );
+            d.run();
+            assert!(!d.conn.is_closed());
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na");
+            assert_eq!(seen[0].lock().unwrap().body, b"a");
+            assert_eq!(seen[0].lock().unwrap().error, None);
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb");
+            // Skipped: no callback, and the connection is reusable.
+            assert_eq!(seen[1].lock().unwrap().status, None);
+            assert!(d.conn.is_idle());
+            assert!(d.exchanges.is_empty());
+        }
+
+        #[test]
+        fn the_front_timing_out_fails_a_post_behind_as_aborted_and_resends_a_get() {
+            for (method, body) in [("POST", &b"x"[..]), ("GET", b"")] {
+                let settings = Settings {
+                    max_pipelined: 2,
+                    ..Settings::default()
+                };
+                let mut d = Driver::new(settings);
+                let (front, behind) = (Arc::default(), Arc::default());
+                d.request(get(&front));
+                let k = d.request(Get {
+                    method,
+                    body,
+                    ..get(&behind)
+                });
+                assert_eq!(d.fire_deadline(Duration::from_secs(31)), Want::Remove);
+                assert_eq!(
+                    front.lock().unwrap().error.as_deref(),
+                    Some(Error::ResponseTimeout.to_string().as_str())
+                );
+                if method == "POST" {
+                    // We closed the connection, not the server.
+                    assert_eq!(
+                        behind.lock().unwrap().error.as_deref(),
+                        Some(Error::Aborted.to_string().as_str())
+                    );
+                    assert!(d.requeue.is_empty());
+                } else {
+                    assert_eq!(behind.lock().unwrap().error, None);
+                    assert_eq!(d.requeue, [k]);
+                }
+            }
+        }
+
+        #[test]
+        fn end_from_on_error_while_awaiting_the_head_ends_the_exchange() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            let handler = Partial {
+                on_error: Next::end(),
+                ..partial(&seen, Next::read())
+            };
+            struct NoBody(Partial);
+            impl Handler for NoBody {
+                fn on_request(&mut self, _: &mut crate::client::Request<'_>) -> Next {
+                    Next::read()
+                }
+                fn on_response(&mut self, res: Response<'_>) -> Next {
+                    self.0.on_response(res)
+                }
+                fn on_error(&mut self, err: Error) -> Next {
+                    self.0.on_error(err)
+                }
+            }
+            let (k, _) = start(&mut d, NoBody(handler));
+            d.with(|conn, ctx| conn.on_handler_timeout(k, ctx));
+            assert_eq!(d.run(), Want::Remove);
+            assert!(d.exchanges.is_empty());
+            d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            assert_eq!(seen.lock().unwrap().status, None);
         }
     }
 }

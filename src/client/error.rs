@@ -58,6 +58,11 @@ pub enum Error {
     /// The connection was closed or reset in the middle of the response
     /// body: the body is incomplete.
     Incomplete,
+    /// The client closed the connection before this request's response
+    /// arrived, because the exchange ahead of it on the same (pipelined)
+    /// connection failed, timed out or gave up. The request had been sent
+    /// and may have been processed, so it was not sent again.
+    Aborted,
     /// The server's response breaks HTTP/1 (bad status line, ambiguous
     /// framing, bad chunk sizes, ...). The connection is not reused.
     Malformed(&'static str),
@@ -93,7 +98,7 @@ impl Error {
             | Error::ResponseTimeout
             | Error::ReadTimeout
             | Error::Timeout => io::ErrorKind::TimedOut,
-            Error::Closed => io::ErrorKind::ConnectionAborted,
+            Error::Closed | Error::Aborted => io::ErrorKind::ConnectionAborted,
             Error::Incomplete => io::ErrorKind::UnexpectedEof,
             Error::Malformed(_) => io::ErrorKind::InvalidData,
             Error::Resolve { error, .. } | Error::Connect { error, .. } | Error::Io(error) => {
@@ -131,6 +136,10 @@ impl fmt::Display for Error {
             Error::Incomplete => {
                 f.write_str("the connection was closed or reset in the middle of the response body")
             }
+            Error::Aborted => f.write_str(
+                "the client closed the connection before the response arrived: \
+                 the exchange ahead of this one on it failed or gave up",
+            ),
             Error::Malformed(what) => write!(f, "malformed response from the server: {what}"),
             Error::TooManyRequests => f.write_str("too many requests in flight on this client"),
             Error::Shutdown => f.write_str("the client has shut down"),

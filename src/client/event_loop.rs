@@ -24,7 +24,7 @@ use slab::Slab;
 use super::conn::{Conn, Ctx, Scratch, Want};
 use super::exchange::{self, host_timer, Exchange, TimerOf};
 use super::handler::Boxed;
-use super::pool::{Hosts, Pick};
+use super::pool::{Hosts, Offer, Pick};
 use super::resolve::{Resolved, Resolver};
 use super::url::Url;
 use super::{Error, Settings};
@@ -48,8 +48,6 @@ struct Entry {
     conn: Conn,
     /// What is known of the socket's readiness.
     ready: Readiness,
-    /// Writing failed: what is written from now on is thrown away.
-    write_failed: bool,
     /// The addresses to try, and the next one after the current.
     addrs: Arc<[SocketAddr]>,
     next_addr: usize,
@@ -237,10 +235,15 @@ impl EventLoop {
             let Some(ex) = self.exchanges.get_mut(wake.key) else {
                 continue;
             };
-            ex.wake(wake.key, wake.next, now, &mut self.timers);
-            if let Some(conn) = ex.conn {
-                self.run_conn(conn, now);
+            let Some(conn) = ex.conn else {
+                ex.wake(wake.key, wake.next, now, &mut self.timers);
+                continue;
+            };
+            let (conns, mut ctx) = self.ctx(now);
+            if let Some(entry) = conns.get_mut(conn) {
+                entry.conn.on_wake(wake.key, wake.next, &mut ctx);
             }
+            self.run_conn(conn, now);
         }
     }
 
@@ -304,17 +307,26 @@ impl EventLoop {
                 return;
             };
             let (conns, exchanges, settings) = (&self.conns, &self.exchanges, &self.settings);
-            let pick = host.pick(
-                settings.max_per_host,
-                now,
-                |c| conns.get(c).is_some_and(|e| e.conn.is_idle()),
-                |c| {
-                    settings.max_pipelined > 1
-                        && conns
-                            .get(c)
-                            .is_some_and(|e| e.conn.can_pipeline(exchanges, settings))
-                },
-            );
+            // Sent again: its connection failed under it (perhaps a pooled
+            // one the server had closed), so not another used one.
+            let fresh_only = host
+                .waiting
+                .front()
+                .and_then(|&k| exchanges.get(k))
+                .is_some_and(|ex| ex.retries > 0);
+            let pick = host.pick(settings.max_per_host, now, fresh_only, |c| {
+                let Some(e) = conns.get(c) else {
+                    return Offer::Busy;
+                };
+                let reused = e.conn.is_reused();
+                if e.conn.is_idle() {
+                    Offer::Idle { reused }
+                } else if settings.max_pipelined > 1 && e.conn.can_pipeline(exchanges, settings) {
+                    Offer::Pipeline { reused }
+                } else {
+                    Offer::Busy
+                }
+            });
             match pick {
                 Pick::Idle(c) | Pick::Pipeline(c) => {
                     let Some(ex) = self
@@ -327,6 +339,11 @@ impl EventLoop {
                     let (conns, mut ctx) = self.ctx(now);
                     conns[c].conn.start(ex, &mut ctx);
                     self.run_conn(c, now);
+                }
+                Pick::Evict(c) => {
+                    let (conns, mut ctx) = self.ctx(now);
+                    conns[c].conn.close_idle(&mut ctx);
+                    self.remove(c);
                 }
                 Pick::Connect => self.open(host_key, now),
                 Pick::Resolve => {
@@ -391,7 +408,6 @@ impl EventLoop {
                         sock: entry_sock,
                         conn: Conn::new(key, host_key, &self.settings, &mut self.timers, now),
                         ready: Readiness::default(),
-                        write_failed: false,
                         addrs: Arc::clone(&addrs),
                         next_addr: i + 1,
                         addr,
@@ -608,15 +624,11 @@ impl EventLoop {
         let outcome = loop {
             let want = entry.conn.advance(&mut ctx);
             let mut flushed = false;
-            if !entry.conn.wbuf.is_empty() && entry.ready.writable {
-                let written = if entry.write_failed {
-                    // Nobody reads it any more: throw it away.
-                    entry.conn.wbuf.clear();
-                    Ok(0)
-                } else {
-                    sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready)
-                };
-                match written {
+            // Once writing failed the machine writes nothing more.
+            let output_closed = entry.conn.output_closed();
+            debug_assert!(!output_closed || entry.conn.wbuf.is_empty());
+            if !output_closed && !entry.conn.wbuf.is_empty() && entry.ready.writable {
+                match sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready) {
                     Ok(n) => {
                         flushed = n > 0;
                         if flushed {
@@ -624,11 +636,13 @@ impl EventLoop {
                             entry.conn.on_sent(&mut ctx);
                         }
                     }
-                    Err(_) => {
+                    Err(e) => {
                         // The server stopped reading; its answer may still
-                        // be on its way. Read on.
-                        entry.write_failed = true;
-                        entry.conn.on_write_error();
+                        // be on its way. The machine stops the request
+                        // being written and reads on: run it again (once —
+                        // it writes nothing from now on).
+                        entry.conn.on_write_error(e, &mut ctx);
+                        continue;
                     }
                 }
             }
@@ -644,7 +658,7 @@ impl EventLoop {
                     Ok(false) => break Outcome::Parked,
                     Err(e) => break Outcome::Failed(e),
                 },
-                Want::Flush if entry.conn.wbuf.len() < high_water => continue,
+                Want::Flush if !output_closed && entry.conn.wbuf.len() < high_water => continue,
                 Want::Flush | Want::Idle => break Outcome::Parked,
                 // A writer that wrote nothing gives up its turn; the reader
                 // must not wait on it (an answer may come before the body).

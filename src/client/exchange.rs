@@ -9,7 +9,7 @@ use slab::Slab;
 
 use crate::client::handler::Boxed;
 use crate::client::url::Url;
-use crate::client::Error;
+use crate::client::{Error, Handler, Response};
 use crate::control::Shared;
 use crate::error::ParseError;
 use crate::guard::guard;
@@ -112,6 +112,16 @@ pub(crate) struct Exchange {
     pub retries: u8,
     /// `on_request_writable` has been called: the body cannot be replayed.
     pub body_started: bool,
+    /// The current `interest` answers the request side (`on_request`,
+    /// `on_request_writable`, or a wake-up or timeout after one of them):
+    /// a `Next::read()` or `Next::end()` then says the request body is
+    /// complete. From the response side it says the handler has moved on
+    /// without finishing it.
+    pub writing: bool,
+    /// The handler gave up while its response was still to come behind
+    /// others on the connection ([`Exchange::detach`]): the response is
+    /// read and thrown away, and the exchange is never sent again.
+    pub detached: bool,
 }
 
 impl Exchange {
@@ -130,6 +140,8 @@ impl Exchange {
             info: Info::default(),
             retries: 0,
             body_started: false,
+            writing: true,
+            detached: false,
         }
     }
 
@@ -167,6 +179,23 @@ impl Exchange {
         self.req = Req::Head;
         self.res = Res::Head;
         self.retries += 1;
+        self.writing = true;
+        self.deadline.set(None, exchange_timer(key), timers);
+    }
+
+    /// The handler gives up while its response is still to come on a
+    /// connection that exchanges ahead of it still need: it is dropped now
+    /// (its `Control`s go stale, no callback follows) and a handler that
+    /// discards the response takes its place, so that the response, when
+    /// it comes, is read past like any other.
+    pub(crate) fn detach(&mut self, key: usize, shared: &Shared, timers: &mut Timers) {
+        let handler = std::mem::replace(&mut self.handler, Box::new(Discard));
+        shared.retire(key);
+        let _ = guard(move || drop(handler));
+        self.detached = true;
+        self.interest = Interest::Read;
+        self.writing = false;
+        self.early_wake = None;
         self.deadline.set(None, exchange_timer(key), timers);
     }
 
@@ -174,6 +203,20 @@ impl Exchange {
     pub(crate) fn tell(&mut self, err: Error) -> Option<Next> {
         let handler = &mut self.handler;
         guard(|| handler.on_error(err)).ok()
+    }
+}
+
+/// The handler of a detached exchange: its response is skipped (drained
+/// if small, else the connection is closed), its errors ignored.
+struct Discard;
+
+impl Handler for Discard {
+    fn on_response(&mut self, _: Response<'_>) -> Next {
+        Next::end()
+    }
+
+    fn on_error(&mut self, _: Error) -> Next {
+        Next::end()
     }
 }
 

@@ -22,8 +22,11 @@ use crate::Next;
 /// | [`on_error`](Handler::on_error) | the exchange failed (or a [`Next`] timeout expired) | ignored unless it was the handler's own timeout |
 ///
 /// While the request is being written, [`Next::read()`] and
-/// [`Next::end()`] both mean "the request is complete": the loop writes
-/// what framing still needs (the last chunk) and waits for the response.
+/// [`Next::end()`] returned by [`on_request`](Handler::on_request) or
+/// [`on_request_writable`](Handler::on_request_writable) (or given to a
+/// [`Next::wait()`] they returned) both mean "the request is complete":
+/// the loop writes what framing still needs (the last chunk) and waits
+/// for the response.
 /// After [`on_response`](Handler::on_response), [`Next::end()`] ends the
 /// exchange: an unread rest of the body is read and thrown away if it is
 /// small, else the connection is closed. [`Next::wait()`] parks the
@@ -31,6 +34,38 @@ use crate::Next;
 /// [`Control`](crate::Control) from [`Request::control`]).
 /// [`Next::remove()`] drops the connection, handing its socket to
 /// [`on_remove`](Handler::on_remove).
+///
+/// # An answer before the request body is complete
+///
+/// A server may answer before it has read the whole body (a `413`, an
+/// early error). To go on sending the body, return [`Next::write()`] or
+/// [`Next::read_and_write()`] from `on_response` and end it from
+/// `on_request_writable` as usual. [`Next::read()`] or [`Next::end()`]
+/// from `on_response` or [`on_response_readable`](Handler::on_response_readable)
+/// instead stop the body where it is: nothing more of it is sent — not
+/// even the last chunk, so that the server cannot take a cut-short body
+/// for a whole one — and unless all of a declared `Content-Length` went
+/// out, the connection is closed after the response.
+///
+/// If writing the request fails (the server reset the connection or
+/// stopped reading), `on_request_writable` is not called again and the
+/// response is read as far as it came: if it is complete the exchange
+/// ends as usual (a pending [`Next::write()`] reads it), else
+/// [`on_error`](Handler::on_error) gets the write error
+/// ([`Error::Io`]).
+///
+/// # Giving up
+///
+/// From `on_error(`[`Error::Timeout`]`)` — the handler's own timeout —
+/// [`Next::end()`] while the response head is still to come gives the
+/// exchange up: no other callback follows, and since its response is
+/// still on its way the connection is closed. A request pipelined behind
+/// others ([`Builder::pipelining`](crate::client::Builder::pipelining))
+/// that gives up — that way, with [`Next::remove()`], or by panicking —
+/// does not take the requests ahead with it: it is detached (its handler
+/// is dropped, without [`on_remove`](Handler::on_remove), since the
+/// connection is not its to take), and its response is read and thrown
+/// away when it comes.
 ///
 /// Only [`on_response`](Handler::on_response) must be written; the
 /// defaults send a `GET` for the URL's target without a body and ignore
@@ -95,8 +130,10 @@ pub trait Handler: Send + 'static {
 
     /// The exchange failed: the connection could not be made, the server
     /// misbehaved, a timeout expired. After [`Error::Timeout`] (the
-    /// handler's own [`Next`] timeout) the returned `Next` is followed;
-    /// after any other error the exchange is over and it is ignored.
+    /// handler's own [`Next`] timeout) the returned `Next` is followed —
+    /// [`Next::end()`] while the response head is still to come gives the
+    /// exchange up (see [Giving up](Handler#giving-up)); after any other
+    /// error the exchange is over and it is ignored.
     ///
     /// Default: [`Next::remove()`].
     fn on_error(&mut self, err: Error) -> Next {

@@ -56,6 +56,11 @@
 //! before any response arrived (the server's keep-alive timeout racing
 //! our request), an idempotent request whose body had not begun is sent
 //! again on a fresh connection; its handler's `on_request` is called again.
+//! A request sent again for any reason takes only a connection on which
+//! no exchange has completed yet — a new one, or one just opened — never
+//! another pooled one that may have gone stale the same way (at the
+//! [`max_per_host`](Builder::max_per_host) limit, an idle pooled
+//! connection is closed to make room).
 //!
 //! Names are resolved on a helper thread (`ToSocketAddrs`), every address
 //! tried in turn; IP literals skip it. With [`pipelining`](Builder::pipelining),
@@ -64,7 +69,11 @@
 //! are matched to requests in order. If the connection ends before a
 //! queued request was answered, it is sent again only when that is safe:
 //! the server had said `Connection: close` (it processes nothing after),
-//! or the request was never sent or is idempotent.
+//! or the request was never sent or is idempotent. Otherwise it fails
+//! with [`Error::Closed`] if the server ended the connection, or
+//! [`Error::Aborted`] if the client did (the request ahead failed or gave
+//! up). A queued request that gives up itself is detached and leaves the
+//! requests ahead alone (see [`Handler`]).
 //!
 //! # Protocol
 //!
@@ -74,7 +83,11 @@
 //! 304. Interim 1xx responses are skipped; `Expect: 100-continue` holds a
 //! body back until `100 Continue` (or a final status, or the
 //! [`continue_timeout`](Builder::continue_timeout)). Ambiguous framing and
-//! malformed heads or chunks are [`Error::Malformed`].
+//! malformed heads or chunks are [`Error::Malformed`]. As RFC 9112 asks
+//! of a user agent, a field value folded over several lines (obs-fold) is
+//! unfolded, each line break replaced with spaces (§5.2), and an HTTP/1.0
+//! response with `Transfer-Encoding` is read as framed but its connection
+//! is not reused (§6.1).
 //!
 //! # How it is built
 //!

@@ -8,6 +8,11 @@
 //! whose requests in flight allow one more; else a new connection if the
 //! host is under its maximum and not already connecting one for each
 //! waiting exchange; else the exchange waits for a connection to free up.
+//!
+//! An exchange being sent again (its connection failed under it, perhaps
+//! a pooled one the server had closed) takes only a fresh connection: one
+//! on which no exchange has completed yet, idle, else a new one. At the
+//! maximum, an idle used connection is closed to make room for it.
 //! A connection that saw anything while idle (bytes, the server closing,
 //! an error) or that ended an exchange in a state that does not allow
 //! another is closed, never put back (see `conn.rs`).
@@ -49,6 +54,23 @@ pub(crate) struct Host {
     pub queued: bool,
 }
 
+/// What an open connection can offer the first waiting exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Nothing: connecting, or busy.
+    Busy,
+    /// A place behind the requests in flight (pipelining).
+    Pipeline {
+        /// An exchange has completed on it.
+        reused: bool,
+    },
+    /// It is idle.
+    Idle {
+        /// An exchange has completed on it.
+        reused: bool,
+    },
+}
+
 /// What the first waiting exchange of a host gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pick {
@@ -60,6 +82,8 @@ pub(crate) enum Pick {
     Connect,
     /// A new connection, once the name is (re)resolved.
     Resolve,
+    /// Close this idle connection to make room for a new one.
+    Evict(usize),
     /// Nothing yet.
     Wait,
 }
@@ -82,25 +106,48 @@ impl Host {
         }
     }
 
-    /// What the first waiting exchange gets, given which connections are
-    /// idle and which can take a pipelined request.
+    /// What the first waiting exchange gets, given what each connection
+    /// offers; `fresh_only` if it is being sent again.
     pub(crate) fn pick(
         &self,
         max_per_host: usize,
         now: Instant,
-        is_idle: impl Fn(usize) -> bool,
-        can_pipeline: impl Fn(usize) -> bool,
+        fresh_only: bool,
+        offer: impl Fn(usize) -> Offer,
     ) -> Pick {
         if self.waiting.is_empty() {
             return Pick::Wait;
         }
-        if let Some(&c) = self.open.iter().rev().find(|&&c| is_idle(c)) {
+        let takes = |reused: bool| !(fresh_only && reused);
+        let idle = self
+            .open
+            .iter()
+            .rev()
+            .find(|&&c| matches!(offer(c), Offer::Idle { reused } if takes(reused)));
+        if let Some(&c) = idle {
             return Pick::Idle(c);
         }
-        if let Some(&c) = self.open.iter().find(|&&c| can_pipeline(c)) {
+        let behind = self
+            .open
+            .iter()
+            .find(|&&c| matches!(offer(c), Offer::Pipeline { reused } if takes(reused)));
+        if let Some(&c) = behind {
             return Pick::Pipeline(c);
         }
-        if self.open.len() >= max_per_host || self.connecting >= self.waiting.len() {
+        if self.open.len() >= max_per_host {
+            if fresh_only {
+                // The least recently used idle one makes room.
+                let used = self
+                    .open
+                    .iter()
+                    .find(|&&c| matches!(offer(c), Offer::Idle { .. }));
+                if let Some(&c) = used {
+                    return Pick::Evict(c);
+                }
+            }
+            return Pick::Wait;
+        }
+        if self.connecting >= self.waiting.len() {
             return Pick::Wait;
         }
         if self.resolving {
@@ -166,10 +213,14 @@ mod tests {
         Host::new(&Url::parse(url).unwrap())
     }
 
+    const BUSY: fn(usize) -> Offer = |_| Offer::Busy;
+    const USED: Offer = Offer::Idle { reused: true };
+    const FRESH: Offer = Offer::Idle { reused: false };
+
     #[test]
     fn nothing_waiting_nothing_to_do() {
         let h = host("http://127.0.0.1/");
-        assert_eq!(h.pick(8, Instant::now(), |_| true, |_| true), Pick::Wait);
+        assert_eq!(h.pick(8, Instant::now(), false, |_| USED), Pick::Wait);
     }
 
     #[test]
@@ -177,12 +228,50 @@ mod tests {
         let mut h = host("http://127.0.0.1/");
         h.waiting.push_back(7);
         let now = Instant::now();
-        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Connect);
+        assert_eq!(h.pick(8, now, false, BUSY), Pick::Connect);
         h.open = vec![1, 2, 3];
-        assert_eq!(h.pick(8, now, |c| c != 3, |_| true), Pick::Idle(2));
-        assert_eq!(h.pick(8, now, |_| false, |c| c == 3), Pick::Pipeline(3));
-        assert_eq!(h.pick(3, now, |_| false, |_| false), Pick::Wait);
-        assert_eq!(h.pick(4, now, |_| false, |_| false), Pick::Connect);
+        let offer = |c| match c {
+            3 => Offer::Pipeline { reused: true },
+            _ => USED,
+        };
+        assert_eq!(h.pick(8, now, false, offer), Pick::Idle(2));
+        let offer = |c| match c {
+            3 => Offer::Pipeline { reused: true },
+            _ => Offer::Busy,
+        };
+        assert_eq!(h.pick(8, now, false, offer), Pick::Pipeline(3));
+        assert_eq!(h.pick(3, now, false, BUSY), Pick::Wait);
+        assert_eq!(h.pick(4, now, false, BUSY), Pick::Connect);
+    }
+
+    #[test]
+    fn a_retried_exchange_takes_only_a_fresh_connection() {
+        let mut h = host("http://127.0.0.1/");
+        h.waiting.push_back(7);
+        let now = Instant::now();
+        h.open = vec![1, 2, 3];
+        let offer = |c| match c {
+            1 => FRESH,
+            2 => USED,
+            _ => Offer::Pipeline { reused: true },
+        };
+        assert_eq!(h.pick(8, now, false, offer), Pick::Idle(2));
+        assert_eq!(h.pick(8, now, true, offer), Pick::Idle(1));
+        let offer = |c| match c {
+            1 => Offer::Busy,
+            2 => USED,
+            _ => Offer::Pipeline { reused: true },
+        };
+        // Under the maximum: a new one; the used one stays for others.
+        assert_eq!(h.pick(8, now, true, offer), Pick::Connect);
+        // At it: the used idle one makes room.
+        assert_eq!(h.pick(3, now, true, offer), Pick::Evict(2));
+        let offer = |c| match c {
+            3 => Offer::Pipeline { reused: false },
+            _ => Offer::Busy,
+        };
+        assert_eq!(h.pick(3, now, true, offer), Pick::Pipeline(3));
+        assert_eq!(h.pick(3, now, true, BUSY), Pick::Wait);
     }
 
     #[test]
@@ -191,12 +280,9 @@ mod tests {
         h.waiting.extend([1, 2]);
         h.open = vec![10, 11];
         h.connecting = 2;
-        assert_eq!(h.pick(8, Instant::now(), |_| false, |_| false), Pick::Wait);
+        assert_eq!(h.pick(8, Instant::now(), false, BUSY), Pick::Wait);
         h.waiting.push_back(3);
-        assert_eq!(
-            h.pick(8, Instant::now(), |_| false, |_| false),
-            Pick::Connect
-        );
+        assert_eq!(h.pick(8, Instant::now(), false, BUSY), Pick::Connect);
     }
 
     #[test]
@@ -204,15 +290,15 @@ mod tests {
         let mut h = host("http://localhost:8080/");
         h.waiting.push_back(1);
         let now = Instant::now();
-        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Resolve);
+        assert_eq!(h.pick(8, now, false, BUSY), Pick::Resolve);
         h.resolving = true;
-        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Wait);
+        assert_eq!(h.pick(8, now, false, BUSY), Pick::Wait);
         h.resolving = false;
         h.addrs = Some(Arc::from(["127.0.0.1:8080".parse().unwrap()].as_slice()));
         h.resolved_at = Some(now);
-        assert_eq!(h.pick(8, now, |_| false, |_| false), Pick::Connect);
+        assert_eq!(h.pick(8, now, false, BUSY), Pick::Connect);
         let later = now + DNS_TTL + Duration::from_secs(1);
-        assert_eq!(h.pick(8, later, |_| false, |_| false), Pick::Resolve);
+        assert_eq!(h.pick(8, later, false, BUSY), Pick::Resolve);
     }
 
     #[test]

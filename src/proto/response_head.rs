@@ -15,8 +15,14 @@
 //! 5. Neither: the body runs until the server closes.
 //!
 //! A connection stays open after the response if the response is HTTP/1.1
-//! without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`,
-//! and its body is not delimited by the close.
+//! without `Connection: close`, or HTTP/1.0 with `Connection: keep-alive`
+//! and no `Transfer-Encoding` (RFC 9112 §6.1: such framing is faulty), and
+//! its body is not delimited by the close.
+//!
+//! Unlike a request (where the server refuses it), obs-fold in a response
+//! is accepted as RFC 9112 §5.2 asks of a user agent: each line break that
+//! folds a field value is replaced with spaces, in place, before anything
+//! reads the head.
 
 use std::mem::MaybeUninit;
 
@@ -102,16 +108,19 @@ impl ResponseHead<'_, '_> {
     }
 }
 
-/// Parses a response head from the start of `buf`.
+/// Parses a response head from the start of `buf`, unfolding obs-fold in
+/// place first (see [`unfold`]).
 ///
 /// `Ok(None)`: incomplete, read more. `Ok(Some((len, head)))`: the head
 /// takes `len` bytes; the body (or the next response) follows. A head that
 /// does not fit in `max_head` bytes is an error.
 pub(crate) fn parse<'h, 'b>(
-    buf: &'b [u8],
+    buf: &'b mut [u8],
     headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
     max_head: usize,
 ) -> Result<Option<(usize, ResponseHead<'h, 'b>)>, Malformed> {
+    unfold(buf);
+    let buf: &'b [u8] = buf;
     let mut res = httparse::Response::new(&mut []);
     let status = httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut res, buf, headers)
@@ -148,6 +157,39 @@ pub(crate) fn parse<'h, 'b>(
             headers: res.headers,
         },
     )))
+}
+
+/// Replaces each obs-fold in the head at the start of `buf` — a line
+/// break inside the field section followed by SP or HTAB, which continues
+/// the field value on the next line — with spaces (RFC 9112 §5.2: a user
+/// agent MUST replace each obs-fold with one or more SP before
+/// interpreting the message). The CR and LF become SP; the whitespace
+/// after them stays. Stops at the end of the head (an empty line) or of
+/// `buf`, so a body is never touched; running it again changes nothing.
+///
+/// A whitespace-led line right after the status line is not a fold (there
+/// is no field to continue) and is left for the parser to refuse.
+pub(crate) fn unfold(buf: &mut [u8]) {
+    let Some(mut lf) = buf.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    loop {
+        let Some(off) = buf[lf + 1..].iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        lf += 1 + off;
+        match buf.get(lf + 1) {
+            Some(b' ' | b'\t') => {
+                buf[lf] = b' ';
+                if buf[lf - 1] == b'\r' {
+                    buf[lf - 1] = b' ';
+                }
+            }
+            // The empty line that ends the head, or all there is so far.
+            Some(b'\r' | b'\n') | None => return,
+            Some(_) => {}
+        }
+    }
 }
 
 fn framing(
@@ -197,7 +239,9 @@ fn framing(
     let persistent = !close
         && match version {
             Version::Http11 => true,
-            Version::Http10 => keep_alive_token,
+            // Transfer-Encoding in HTTP/1.0 is faulty framing: read this
+            // response as it says, then close (RFC 9112 §6.1).
+            Version::Http10 => keep_alive_token && !has_te,
         };
     let no_body = asked.head || (100..200).contains(&status) || status == 204 || status == 304;
     if asked.connect && (200..300).contains(&status) {
@@ -254,7 +298,8 @@ mod tests {
 
     fn framing_of(raw: &str, asked: Asked) -> Result<Framing, Malformed> {
         let mut headers = [MaybeUninit::uninit(); 16];
-        let (len, head) = parse(raw.as_bytes(), &mut headers, 1024)?.expect("complete head");
+        let mut buf = raw.as_bytes().to_vec();
+        let (len, head) = parse(&mut buf, &mut headers, 1024)?.expect("complete head");
         assert_eq!(len, raw.len());
         head.framing(asked)
     }
@@ -289,6 +334,9 @@ mod tests {
         http10_closes: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), false);
         http10_keep_alive: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), true);
         http10_close_delimited: "HTTP/1.0 200 OK\r\n\r\n", GET => ok(BodyKind::Eof, false);
+        http10_chunked_closes_after: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", GET => ok(BodyKind::Chunked, false);
+        http10_no_body_with_transfer_encoding_closes_after: "HTTP/1.0 204 No Content\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", GET => ok(BodyKind::None, false);
+        folded_length_is_unfolded_first: "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length:\r\n 5\r\n\r\n", GET => ok(BodyKind::Length(5), true);
         connection_close: "HTTP/1.1 200 OK\r\nConnection: foo, Close\r\nContent-Length: 0\r\n\r\n", GET => ok(BodyKind::Length(0), false);
         head_ignores_length: "HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n", HEAD => ok(BodyKind::None, true);
         head_ignores_chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", HEAD => ok(BodyKind::None, true);
@@ -302,14 +350,15 @@ mod tests {
 
     #[test]
     fn interim_responses() {
-        let mut headers = [MaybeUninit::uninit(); 4];
         for (raw, interim) in [
             (&b"HTTP/1.1 100 Continue\r\n\r\n"[..], true),
             (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", true),
             (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false),
             (b"HTTP/1.1 200 OK\r\n\r\n", false),
         ] {
-            let (_, head) = parse(raw, &mut headers, 1024).unwrap().unwrap();
+            let mut headers = [MaybeUninit::uninit(); 4];
+            let mut buf = raw.to_vec();
+            let (_, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
             assert_eq!(head.is_interim(), interim, "{raw:?}");
         }
     }
@@ -317,14 +366,17 @@ mod tests {
     #[test]
     fn partial_heads_ask_for_more_at_every_split() {
         let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\n";
-        let mut headers = [MaybeUninit::uninit(); 4];
         for end in 0..raw.len() {
+            let mut headers = [MaybeUninit::uninit(); 4];
+            let mut buf = raw[..end].to_vec();
             assert!(
-                matches!(parse(&raw[..end], &mut headers, 1024), Ok(None)),
+                matches!(parse(&mut buf, &mut headers, 1024), Ok(None)),
                 "split {end}"
             );
         }
-        let (len, head) = parse(raw, &mut headers, 1024).unwrap().unwrap();
+        let mut headers = [MaybeUninit::uninit(); 4];
+        let mut buf = raw.to_vec();
+        let (len, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
         assert_eq!(len, raw.len());
         assert_eq!((head.status, head.reason), (200, "OK"));
         assert_eq!(head.headers.len(), 2);
@@ -333,15 +385,58 @@ mod tests {
     #[test]
     fn missing_reason_is_fine() {
         let mut headers = [MaybeUninit::uninit(); 4];
-        let (_, head) = parse(b"HTTP/1.1 404\r\n\r\n", &mut headers, 1024)
-            .unwrap()
-            .unwrap();
+        let mut buf = b"HTTP/1.1 404\r\n\r\n".to_vec();
+        let (_, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
         assert_eq!((head.status, head.reason), (404, ""));
+    }
+
+    /// RFC 9112 §5.2: a user agent replaces each obs-fold with SP.
+    #[test]
+    fn obs_fold_is_replaced_with_spaces() {
+        let raw = b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\n\tthird\r\nX-Bare: a\n b\r\nContent-Length: 2\r\n\r\nok\r\n body";
+        let mut headers = [MaybeUninit::uninit(); 8];
+        let mut buf = raw.to_vec();
+        let (len, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
+        assert_eq!(len, raw.len() - b"ok\r\n body".len());
+        let fields: Vec<(&str, &[u8])> = head.headers.iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("X-Folded", &b"first    second  \tthird"[..]),
+                ("X-Bare", b"a  b"),
+                ("Content-Length", b"2"),
+            ]
+        );
+        // The body is left alone.
+        assert!(buf.ends_with(b"ok\r\n body"));
+    }
+
+    #[test]
+    fn obs_fold_split_at_every_byte_asks_for_more_then_parses() {
+        let raw = b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n";
+        for end in 0..raw.len() {
+            // Unfolding a part, then the whole, as reads arrive.
+            let mut buf = raw.to_vec();
+            let mut headers = [MaybeUninit::uninit(); 4];
+            assert!(
+                matches!(parse(&mut buf[..end], &mut headers, 1024), Ok(None)),
+                "split {end}"
+            );
+            let mut headers = [MaybeUninit::uninit(); 4];
+            let (_, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
+            assert_eq!(head.headers[0].value, b"a   b", "split {end}");
+        }
+    }
+
+    #[test]
+    fn whitespace_before_the_first_field_is_still_refused() {
+        let mut headers = [MaybeUninit::uninit(); 4];
+        let mut buf = b"HTTP/1.1 200 OK\r\n X: a\r\n\r\n".to_vec();
+        assert!(parse(&mut buf, &mut headers, 1024).is_err());
     }
 
     #[test]
     fn malformed_heads() {
-        let mut headers = [MaybeUninit::uninit(); 4];
         for raw in [
             &b"HTTP/2.0 200 OK\r\n\r\n"[..],
             b"HTTP/1.1 abc\r\n\r\n",
@@ -351,8 +446,9 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
         ] {
+            let mut headers = [MaybeUninit::uninit(); 4];
             assert!(
-                parse(raw, &mut headers, 1024).is_err(),
+                parse(&mut raw.to_vec(), &mut headers, 1024).is_err(),
                 "{:?}",
                 String::from_utf8_lossy(raw)
             );
@@ -365,9 +461,10 @@ mod tests {
         raw.resize(200, b'a');
         let mut headers = [MaybeUninit::uninit(); 4];
         assert_eq!(
-            parse(&raw, &mut headers, 100).err(),
+            parse(&mut raw.clone(), &mut headers, 100).err(),
             Some(Malformed("response head too large"))
         );
-        assert!(matches!(parse(&raw, &mut headers, 1000), Ok(None)));
+        let mut headers = [MaybeUninit::uninit(); 4];
+        assert!(matches!(parse(&mut raw, &mut headers, 1000), Ok(None)));
     }
 }
