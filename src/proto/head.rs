@@ -111,7 +111,12 @@ pub(crate) fn parse<'h, 'b>(
 
 /// How many bytes of `buf` are complete empty lines (CRLF or LF) before
 /// anything else.
+#[inline]
 pub(crate) fn empty_lines(buf: &[u8]) -> usize {
+    // Almost always a request line comes first.
+    if !matches!(buf.first(), Some(b'\r' | b'\n')) {
+        return 0;
+    }
     let mut n = 0;
     loop {
         match &buf[n..] {

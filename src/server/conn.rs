@@ -303,7 +303,10 @@ impl<H: Handler> Conn<H> {
         if !started {
             // Empty lines before a request line are ignored (RFC 9112
             // §2.2); they leave the connection idle, its deadline as it was.
-            self.rbuf.consume(head::empty_lines(self.rbuf.data()));
+            let blank = head::empty_lines(self.rbuf.data());
+            if blank > 0 {
+                self.rbuf.consume(blank);
+            }
         }
         if self.rbuf.is_empty() {
             if self.input_closed || ctx.shutting_down {
