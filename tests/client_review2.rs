@@ -628,3 +628,102 @@ fn end_after_the_handlers_own_timeout_ends_the_exchange() {
     // The response was still to come: the client closed the connection.
     assert_eq!(closed_rx.recv_timeout(IO_TIMEOUT), Ok(true));
 }
+
+// ---------------------------------------------------------------------------
+// Found by the review of the fixes above: the obs-fold rewrite ran past a
+// head without fields into the body; an early `Next::end()` taken by
+// `Next::wait()` skipped giving the exchange up.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_body_after_a_head_without_fields_is_not_unfolded() {
+    let server = raw(|stream, _| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        if read_head(&mut r).is_some() {
+            // Close-delimited body, pretty-printed JSON, one write.
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\n\r\n{\n  \"a\": 1\n}\n");
+        }
+    });
+    let client = client::Client::new().unwrap();
+    let got = get(&client, &server.url("/"));
+    assert_eq!(got, Ok((200, b"{\n  \"a\": 1\n}\n".to_vec())));
+}
+
+#[test]
+fn a_body_starting_with_whitespace_after_a_head_without_fields() {
+    let server = raw(|stream, _| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        if read_head(&mut r).is_some() {
+            let _ = w.write_all(b"HTTP/1.0 200 OK\r\n\r\n  indented text\n");
+        }
+    });
+    let client = client::Client::new().unwrap();
+    let got = get(&client, &server.url("/"));
+    assert_eq!(got, Ok((200, b"  indented text\n".to_vec())));
+}
+
+struct WaitsAfterTimeout {
+    events: mpsc::Sender<String>,
+    controls: mpsc::Sender<nextloop::Control>,
+}
+
+impl Handler for WaitsAfterTimeout {
+    fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
+        let _ = self.controls.send(req.control());
+        Next::read().timeout(Duration::from_millis(300))
+    }
+
+    fn on_response(&mut self, res: client::Response<'_>) -> Next {
+        let _ = self.events.send(format!("response {}", res.status()));
+        Next::end()
+    }
+
+    fn on_error(&mut self, err: Error) -> Next {
+        let _ = self.events.send(format!("error {err}"));
+        // Waits for the wake-up, which already came: Next::end().
+        Next::wait()
+    }
+}
+
+#[test]
+fn an_early_end_taken_by_wait_while_the_head_is_due_gives_the_exchange_up() {
+    let (go_tx, go) = signal();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closed_tx = Mutex::new(closed_tx);
+    let server = raw(move |stream, _| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        if read_head(&mut r).is_some() {
+            go.wait();
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            let closed = until_closed(&mut r);
+            let _ = closed_tx.lock().unwrap().send(closed);
+        }
+    });
+    let client = client::Client::new().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let (ctx, crx) = mpsc::channel();
+    client
+        .request(
+            &server.url("/"),
+            WaitsAfterTimeout {
+                events: tx,
+                controls: ctx,
+            },
+        )
+        .unwrap();
+    let control = crx.recv_timeout(IO_TIMEOUT).unwrap();
+    // Before the timeout: interest is Read, so it is kept as an early wake.
+    control.ready(Next::end()).unwrap();
+    let first = rx.recv_timeout(IO_TIMEOUT).unwrap();
+    assert_eq!(first, format!("error {}", Error::Timeout));
+    go_tx.send(()).unwrap();
+    let after = rx.recv_timeout(Duration::from_secs(2));
+    assert!(
+        matches!(after, Err(RecvTimeoutError::Disconnected)),
+        "Next::end() (early wake, taken by Next::wait()) did not give the exchange up: then {after:?}"
+    );
+    assert_eq!(closed_rx.recv_timeout(IO_TIMEOUT), Ok(true));
+}

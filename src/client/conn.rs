@@ -874,6 +874,12 @@ impl Conn {
     fn follow(&mut self, k: usize, next: Option<Next>, ctx: &mut Ctx<'_>) {
         let ex = &mut ctx.exchanges[k];
         let awaiting_head = ex.req_done() && matches!(ex.res, Res::Head);
+        // A wake-up that came early is taken by `wait()`: it is followed
+        // here as if it came now (an `end()` or `remove()` gives up).
+        let next = match next {
+            Some(n) if n.interest == Interest::Wait => ex.early_wake.take().or(Some(n)),
+            other => other,
+        };
         match next {
             None => {
                 self.give_up(k, false, ctx);

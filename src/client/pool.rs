@@ -135,8 +135,9 @@ impl Host {
             return Pick::Pipeline(c);
         }
         if self.open.len() >= max_per_host {
-            if fresh_only {
-                // The least recently used idle one makes room.
+            // The least recently used idle one makes room — unless a
+            // connection is already being opened for the waiting ones.
+            if fresh_only && self.connecting < self.waiting.len() {
                 let used = self
                     .open
                     .iter()
@@ -311,5 +312,22 @@ mod tests {
         assert_ne!(a, c);
         hosts.remove_if_unused(c);
         assert!(hosts.get(c).is_none());
+    }
+
+    #[test]
+    fn no_eviction_while_a_connection_is_being_opened_for_it() {
+        let mut h = host("http://127.0.0.1/");
+        h.waiting.push_back(7);
+        h.open = vec![1, 2];
+        h.connecting = 1;
+        let offer = |c| match c {
+            1 => Offer::Busy,
+            _ => USED,
+        };
+        let now = Instant::now();
+        assert_eq!(h.pick(3, now, true, offer), Pick::Wait);
+        assert_eq!(h.pick(2, now, true, offer), Pick::Wait);
+        h.connecting = 0;
+        assert_eq!(h.pick(2, now, true, offer), Pick::Evict(2));
     }
 }

@@ -28,7 +28,7 @@ use std::mem::MaybeUninit;
 
 use crate::error::ParseError;
 use crate::proto::decode::BodyDecoder;
-use crate::proto::head::{list, parse_length, Version};
+use crate::proto::head::{empty_lines, list, parse_length, Version};
 
 /// A response the client cannot make sense of; the reason is shown to the
 /// user as is.
@@ -170,25 +170,25 @@ pub(crate) fn parse<'h, 'b>(
 /// A whitespace-led line right after the status line is not a fold (there
 /// is no field to continue) and is left for the parser to refuse.
 pub(crate) fn unfold(buf: &mut [u8]) {
-    let Some(mut lf) = buf.iter().position(|&b| b == b'\n') else {
-        return;
-    };
-    loop {
-        let Some(off) = buf[lf + 1..].iter().position(|&b| b == b'\n') else {
-            return;
-        };
-        lf += 1 + off;
+    // Empty lines before the status line are skipped, as the parser does.
+    let mut from = empty_lines(buf);
+    let mut status_line = true;
+    while let Some(off) = buf[from..].iter().position(|&b| b == b'\n') {
+        let lf = from + off;
         match buf.get(lf + 1) {
-            Some(b' ' | b'\t') => {
+            // The empty line that ends the head (with no fields at all, right
+            // after the status line), or all there is so far.
+            Some(b'\r' | b'\n') | None => return,
+            Some(b' ' | b'\t') if !status_line => {
                 buf[lf] = b' ';
                 if buf[lf - 1] == b'\r' {
                     buf[lf - 1] = b' ';
                 }
             }
-            // The empty line that ends the head, or all there is so far.
-            Some(b'\r' | b'\n') | None => return,
             Some(_) => {}
         }
+        status_line = false;
+        from = lf + 1;
     }
 }
 
@@ -425,6 +425,20 @@ mod tests {
             let mut headers = [MaybeUninit::uninit(); 4];
             let (_, head) = parse(&mut buf, &mut headers, 1024).unwrap().unwrap();
             assert_eq!(head.headers[0].value, b"a   b", "split {end}");
+        }
+    }
+
+    #[test]
+    fn a_head_without_fields_leaves_what_follows_alone() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\n\r\n{\n  \"a\": 1\n}\n"[..],
+            b"HTTP/1.0 200 OK\r\n\r\n  indented\n",
+            b"\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n x\r\n\r\n",
+            b"HTTP/1.1 200 OK\n\n\tbody\n",
+        ] {
+            let mut buf = raw.to_vec();
+            unfold(&mut buf);
+            assert_eq!(buf, raw, "{:?}", String::from_utf8_lossy(raw));
         }
     }
 
