@@ -3,15 +3,17 @@
 //! chunked in pieces, malformed, slow, resetting). Pool reuse is observed
 //! by counting the connections a raw server accepts.
 
+#[path = "common/client_kit.rs"]
+mod client_kit;
 mod common;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use client_kit::{raw, Raw};
 use common::{serve, IO_TIMEOUT};
 use nextloop::client::{self, Decoder, Encoder, Error, Handler};
 use nextloop::hypersync::Client;
@@ -19,41 +21,6 @@ use nextloop::server;
 use nextloop::{Control, Next};
 
 // ---- raw servers ----
-
-/// A raw server: every accepted connection is served by `serve` on its
-/// own thread; `accepted` counts connections.
-struct Raw {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Raw {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-fn raw(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Raw {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&accepted);
-    let serve = Arc::new(serve);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            count.fetch_add(1, Ordering::SeqCst);
-            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-            let serve = Arc::clone(&serve);
-            thread::spawn(move || serve(stream));
-        }
-    });
-    Raw { addr, accepted }
-}
 
 /// A request head as a raw server reads it.
 struct Head {
@@ -131,7 +98,7 @@ fn read_body(r: &mut impl BufRead, head: &Head) -> Vec<u8> {
 
 /// A keep-alive HTTP/1.1 server answering each request with its path.
 fn keep_alive_server() -> Raw {
-    raw(|stream| {
+    raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         while let Some(head) = read_head(&mut r) {
@@ -521,7 +488,7 @@ mod pool {
 
     #[test]
     fn connections_per_host_are_bounded() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while read_head(&mut r).is_some() {
@@ -576,7 +543,7 @@ mod pool {
 
     #[test]
     fn a_connection_the_server_closed_while_idle_is_not_reused() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             if read_head(&mut r).is_some() {
@@ -597,7 +564,7 @@ mod pool {
     fn a_stale_connection_is_retried_for_idempotent_requests_only() {
         // Answers the first request of each connection; closes it on the
         // second, unanswered (a keep-alive timeout racing the request).
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             if let Some(head) = read_head(&mut r) {
@@ -626,7 +593,7 @@ mod pool {
     fn pipelined_requests_share_a_connection_and_answers_keep_their_order() {
         // Answers only once four requests are in: without pipelining on
         // one connection this would never answer.
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             let mut paths = Vec::new();
@@ -671,7 +638,7 @@ mod framing {
 
     #[test]
     fn http10_close_delimited_bodies() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             if read_head(&mut r).is_some() {
@@ -695,7 +662,7 @@ mod framing {
 
     #[test]
     fn chunked_bodies_in_pieces_with_trailers() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while read_head(&mut r).is_some() {
@@ -720,7 +687,7 @@ mod framing {
 
     #[test]
     fn no_body_for_204_and_304_whatever_they_say() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while let Some(head) = read_head(&mut r) {
@@ -745,7 +712,7 @@ mod framing {
 
     #[test]
     fn expect_100_continue() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while let Some(head) = read_head(&mut r) {
@@ -838,7 +805,7 @@ mod errors {
     }
 
     fn answer_with(bytes: &'static [u8]) -> Raw {
-        raw(move |stream| {
+        raw(move |stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             if read_head(&mut r).is_some() {
@@ -923,7 +890,7 @@ mod errors {
 
     #[test]
     fn closed_before_the_response() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream);
             let _ = read_head(&mut r);
         });
@@ -935,7 +902,7 @@ mod errors {
     fn reset_mid_body() {
         // Sends a head and part of the body, then closes with the request
         // still unread: the kernel answers with a reset.
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut w = stream;
             thread::sleep(Duration::from_millis(50));
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly some");
@@ -954,7 +921,7 @@ mod errors {
 
     #[test]
     fn cut_short_by_a_clean_close() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             if read_head(&mut r).is_some() {
@@ -970,7 +937,7 @@ mod errors {
 
     #[test]
     fn response_timeout() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream);
             let _ = read_head(&mut r);
             let _ = read_head(&mut r);
@@ -1011,7 +978,7 @@ mod errors {
 
     #[test]
     fn too_many_requests_in_flight() {
-        let server = raw(|stream| {
+        let server = raw(|stream, _| {
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut w = stream;
             while read_head(&mut r).is_some() {
@@ -1093,7 +1060,7 @@ mod handlers {
     #[test]
     fn an_answer_is_read_while_the_writer_yields() {
         // The server answers before the body and stops reading.
-        let server = raw(|mut s| {
+        let server = raw(|mut s, _| {
             let mut r = BufReader::new(s.try_clone().unwrap());
             let _ = read_head(&mut r);
             s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nearly")

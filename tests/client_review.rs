@@ -5,15 +5,18 @@
 //! handler stops misbehaving when the test sets `stop`, so a failing test
 //! ends (and the loop recovers) instead of blocking the suite.
 
+#[path = "common/client_kit.rs"]
+mod client_kit;
 mod common;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use client_kit::{raw, Collect, Raw};
 use common::IO_TIMEOUT;
 use nextloop::client::{self, Decoder, Encoder, Error, Handler};
 use nextloop::Next;
@@ -22,36 +25,6 @@ use nextloop::Next;
 const PROBE: Duration = Duration::from_secs(5);
 
 // ---- raw servers ----
-
-struct Raw {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Raw {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-/// Every accepted connection is served by `serve` on its own thread.
-fn raw(serve: impl Fn(TcpStream) + Send + Sync + 'static) -> Raw {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&accepted);
-    let serve = Arc::new(serve);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            count.fetch_add(1, Ordering::SeqCst);
-            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-            let serve = Arc::clone(&serve);
-            thread::spawn(move || serve(stream));
-        }
-    });
-    Raw { addr, accepted }
-}
 
 struct Head {
     method: String,
@@ -104,7 +77,7 @@ fn hold(r: &mut impl Read) {
 /// Keep-alive HTTP/1.1: answers each request with `ok`, reading
 /// Content-Length bodies.
 fn keep_alive_server() -> Raw {
-    raw(|stream| {
+    raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         while let Some(head) = read_head(&mut r) {
@@ -122,61 +95,6 @@ fn keep_alive_server() -> Raw {
 }
 
 // ---- handlers ----
-
-type Outcome = Result<(u16, Vec<u8>), String>;
-
-/// Sends `method` without a body; collects the response.
-struct Collect {
-    method: &'static str,
-    status: u16,
-    body: Vec<u8>,
-    done: mpsc::Sender<Outcome>,
-}
-
-impl Collect {
-    fn new(method: &'static str, done: &mpsc::Sender<Outcome>) -> Collect {
-        Collect {
-            method,
-            status: 0,
-            body: Vec::new(),
-            done: done.clone(),
-        }
-    }
-}
-
-impl Handler for Collect {
-    fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
-        req.set_method(self.method);
-        Next::read()
-    }
-
-    fn on_response(&mut self, res: client::Response<'_>) -> Next {
-        self.status = res.status();
-        Next::read()
-    }
-
-    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        let mut buf = [0u8; 4096];
-        for _ in 0..1024 {
-            match body.read(&mut buf) {
-                Ok(0) => {
-                    let body = std::mem::take(&mut self.body);
-                    let _ = self.done.send(Ok((self.status, body)));
-                    return Next::end();
-                }
-                Ok(n) => self.body.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
-                Err(_) => return Next::read(),
-            }
-        }
-        Next::read()
-    }
-
-    fn on_error(&mut self, err: Error) -> Next {
-        let _ = self.done.send(Err(err.to_string()));
-        Next::remove()
-    }
-}
 
 /// Does a fresh GET on `client` complete within [`PROBE`]? `false` means
 /// the client's loop thread is stuck.
@@ -368,7 +286,7 @@ impl Handler for HeadOnly {
 fn a_pipelined_post_is_never_sent_twice() {
     let posts = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&posts);
-    let server = raw(move |stream| {
+    let server = raw(move |stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         while let Some(head) = read_head(&mut r) {
@@ -460,7 +378,7 @@ impl Handler for Upgrade {
 #[test]
 #[ignore = "BUG: bytes the server sent right after 101 Switching Protocols are buffered by the client and lost on Next::remove()"]
 fn bytes_after_101_reach_the_new_owner_of_the_socket() {
-    let server = raw(|stream| {
+    let server = raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         if read_head(&mut r).is_some() {
@@ -487,7 +405,7 @@ fn bytes_after_101_reach_the_new_owner_of_the_socket() {
 
 #[test]
 fn dropping_the_client_mid_body_finishes_the_exchange() {
-    let server = raw(|stream| {
+    let server = raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         if read_head(&mut r).is_some() {
@@ -516,7 +434,7 @@ fn a_post_on_a_stale_keep_alive_connection_is_not_retried() {
     // saying so: the second request finds a dead pooled connection.
     let posts = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&posts);
-    let server = raw(move |stream| {
+    let server = raw(move |stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         if let Some(head) = read_head(&mut r) {
@@ -560,7 +478,7 @@ impl Handler for PanicsInOnRequest {
 
 #[test]
 fn a_panic_in_a_pipelined_on_request_costs_only_that_exchange() {
-    let server = raw(|stream| {
+    let server = raw(|stream, _| {
         let mut r = BufReader::new(stream.try_clone().unwrap());
         let mut w = stream;
         while read_head(&mut r).is_some() {

@@ -20,59 +20,27 @@
 //! Servers are held back by signals from the test rather than by sleeps,
 //! so the outcome does not depend on timing.
 
+#[path = "common/client_kit.rs"]
+mod client_kit;
 mod common;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use client_kit::{get, raw, Collect, Outcome, Raw};
 use common::IO_TIMEOUT;
-use nextloop::client::{self, Decoder, Encoder, Error, Handler};
+use nextloop::client::{self, Encoder, Error, Handler};
 use nextloop::Next;
 
 /// How long a probe request may take before the loop counts as hung.
 const PROBE: Duration = Duration::from_secs(5);
 
 // ---- raw servers ----
-
-struct Raw {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-}
-
-impl Raw {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-/// Every accepted connection is served by `serve(stream, index)` on its
-/// own thread; `index` counts connections from 0.
-fn raw(serve: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Raw {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&accepted);
-    let serve = Arc::new(serve);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let i = count.fetch_add(1, Ordering::SeqCst);
-            stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-            let serve = Arc::clone(&serve);
-            thread::spawn(move || serve(stream, i));
-        }
-    });
-    Raw { addr, accepted }
-}
 
 /// Reads one request head, as lines; `None` at EOF or on error.
 fn read_head(r: &mut impl BufRead) -> Option<Vec<String>> {
@@ -143,66 +111,6 @@ impl Signal {
 }
 
 // ---- handlers ----
-
-type Outcome = Result<(u16, Vec<u8>), String>;
-
-/// Sends `method` without a body; collects status and body (or the error).
-struct Collect {
-    method: &'static str,
-    status: u16,
-    body: Vec<u8>,
-    done: mpsc::Sender<Outcome>,
-}
-
-impl Collect {
-    fn new(method: &'static str, done: &mpsc::Sender<Outcome>) -> Collect {
-        Collect {
-            method,
-            status: 0,
-            body: Vec::new(),
-            done: done.clone(),
-        }
-    }
-}
-
-impl Handler for Collect {
-    fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
-        req.set_method(self.method);
-        Next::read()
-    }
-
-    fn on_response(&mut self, res: client::Response<'_>) -> Next {
-        self.status = res.status();
-        Next::read()
-    }
-
-    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        let mut buf = [0u8; 4096];
-        loop {
-            match body.read(&mut buf) {
-                Ok(0) => {
-                    let body = std::mem::take(&mut self.body);
-                    let _ = self.done.send(Ok((self.status, body)));
-                    return Next::end();
-                }
-                Ok(n) => self.body.extend_from_slice(&buf[..n]),
-                Err(_) => return Next::read(),
-            }
-        }
-    }
-
-    fn on_error(&mut self, err: Error) -> Next {
-        let _ = self.done.send(Err(err.to_string()));
-        Next::remove()
-    }
-}
-
-fn get(client: &client::Client, url: &str) -> Outcome {
-    let (tx, rx) = mpsc::channel();
-    client.request(url, Collect::new("GET", &tx)).unwrap();
-    rx.recv_timeout(IO_TIMEOUT)
-        .unwrap_or(Err("no outcome in time".into()))
-}
 
 // ---- 1. a write error while uploading: the loop fed a dead connection ----
 
