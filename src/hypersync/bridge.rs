@@ -170,8 +170,13 @@ impl Linked {
     }
 
     fn close_input(&mut self, end: InputEnd) {
-        if self.input.take().is_some() {
+        if let Some(input) = self.input.take() {
+            // Why first, then the disconnect: a worker that sees the channel
+            // closed reads why at once. (`if self.input.take().is_some()`
+            // dropped the sender before this line, and a worker could take
+            // a body cut off by the connection's end for a complete one.)
             self.link.close_input(end);
+            drop(input);
         }
     }
 
