@@ -42,6 +42,13 @@ impl Deadline {
     pub(crate) fn is_due(&self, now: Instant) -> bool {
         self.at.is_some_and(|at| at <= now)
     }
+
+    /// Is the heap entry for `at` the one this deadline counts on? Any
+    /// other entry with its key is stale (superseded, or left by a
+    /// connection that was in its slot before).
+    pub(crate) fn owns(&self, at: Instant) -> bool {
+        self.queued == Some(at)
+    }
 }
 
 /// The loop's heap of `(when, slab key)` entries.
@@ -90,9 +97,20 @@ impl Timers {
         due
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// Entries in the heap, stale ones included.
+    pub(crate) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Keeps only the entries `owned(at, key)` says a live deadline counts
+    /// on, and gives back most of the memory of the rest. Stale entries
+    /// are harmless but stay until their time: connections that come and
+    /// go with long timeouts would otherwise pile them up.
+    pub(crate) fn drop_stale(&mut self, mut owned: impl FnMut(Instant, usize) -> bool) {
+        self.heap.retain(|Reverse((at, key))| owned(*at, *key));
+        if self.heap.capacity() > 4 * self.heap.len().max(256) {
+            self.heap.shrink_to(2 * self.heap.len().max(256));
+        }
     }
 }
 
@@ -109,6 +127,30 @@ mod tests {
             }
         }
         fired
+    }
+
+    #[test]
+    fn stale_entries_can_be_dropped_and_live_ones_still_fire() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let mut conns: Vec<Deadline> = vec![Deadline::default(); 3000];
+        for (key, d) in conns.iter_mut().enumerate() {
+            d.set(Some(t0 + Duration::from_secs(3600)), key, &mut timers);
+        }
+        // Connection 0's deadline moves earlier: its first entry is stale.
+        conns[0].set(Some(t0 + Duration::from_secs(1)), 0, &mut timers);
+        // All but the first 1000 go away.
+        conns.truncate(1000);
+        assert_eq!(timers.len(), 3001);
+        timers.drop_stale(|at, key| conns.get(key).is_some_and(|d| d.owns(at)));
+        assert_eq!(timers.len(), 1000);
+        assert!(timers.heap.capacity() <= 4 * 1000);
+        assert_eq!(
+            fire(&mut timers, t0 + Duration::from_secs(2), &mut conns),
+            [0]
+        );
+        let all = fire(&mut timers, t0 + Duration::from_secs(3601), &mut conns);
+        assert_eq!(all.len(), 999);
     }
 
     #[test]

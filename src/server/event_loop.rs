@@ -356,6 +356,12 @@ impl<F: HandlerFactory> EventLoop<F> {
     /// began: a deadline re-armed while firing (a zero timeout set from
     /// `on_error`) waits for the next turn, so this always ends.
     fn expire(&mut self, now: Instant) {
+        if self.timers.len() > 2 * self.conns.len() + 1024 {
+            // Mostly entries of connections gone (long timeouts, much churn).
+            let conns = &self.conns;
+            self.timers
+                .drop_stale(|at, key| conns.get(key).is_some_and(|e| e.conn.deadline.owns(at)));
+        }
         let mut due = std::mem::take(&mut self.due);
         while let Some(entry) = self.timers.pop_due(now) {
             due.push(entry);
