@@ -304,7 +304,11 @@ impl Builder {
     }
 
     /// Connections to one (host, port) at most, idle or busy (at least 1).
-    /// Requests beyond wait for one to free up.
+    /// Requests beyond wait for one to free up — for as long as it takes:
+    /// no timeout covers that wait. A connection frees up when its
+    /// response has been read to its end (or dropped), so code that holds
+    /// `n` unread responses from a host and then asks that host again
+    /// waits for ever; read or drop a response first.
     pub fn max_per_host(mut self, n: usize) -> Builder {
         self.settings.max_per_host = n.max(1);
         self
