@@ -295,3 +295,45 @@ fn draining_an_unread_body_reads_at_most_max_drain_bytes() {
         body.len() / 1024
     );
 }
+
+// ---------------------------------------------------------------------------
+// 5. A backlog larger than a turn's share of accepts: the rest must still
+//    be accepted (the listener's readiness is not reported again).
+// ---------------------------------------------------------------------------
+
+/// `/block`: holds the loop thread for a while (never do this in a real
+/// handler), so that connections pile up in the backlog. Else Hello.
+struct Blocker;
+
+impl Handler for Blocker {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/block" {
+            thread::sleep(Duration::from_millis(300));
+        }
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        Hello.on_response(res)
+    }
+}
+
+#[test]
+fn a_backlog_larger_than_a_turns_accepts_is_all_served() {
+    const CONNS: usize = 700;
+    let server = serve(|_| Blocker);
+    let mut first = Client::connect(server.addr());
+    first.send("GET /block HTTP/1.1\r\nHost: h\r\n\r\n");
+    thread::sleep(Duration::from_millis(50));
+    // While the loop is held, these wait in the backlog, all at once.
+    let mut clients: Vec<Client> = (0..CONNS).map(|_| Client::connect(server.addr())).collect();
+    for c in &mut clients {
+        c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    assert_eq!(first.response().status, 200);
+    for (i, c) in clients.iter_mut().enumerate() {
+        let res = read_response(&mut c.reader, false)
+            .unwrap_or_else(|e| panic!("connection {i} of {CONNS} not served: {e}"));
+        assert_eq!(res.status, 200);
+    }
+}

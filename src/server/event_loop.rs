@@ -30,6 +30,11 @@ const WAKER: Token = Token(usize::MAX);
 /// (16 KiB each with the default head size).
 const READS_PER_TURN: usize = 32;
 
+/// Connections accepted in one turn at most: a backlog of thousands is
+/// taken over several turns, with the connections already open served in
+/// between.
+const ACCEPTS_PER_TURN: usize = 256;
+
 /// How long to wait before accepting again after the process ran out of
 /// file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -223,7 +228,7 @@ impl<F: HandlerFactory> EventLoop<F> {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.rerun.is_empty() {
+        if !self.rerun.is_empty() || self.accept_ready {
             return Some(Duration::ZERO);
         }
         let accept_retry = self.accept_paused.flatten();
@@ -255,7 +260,7 @@ impl<F: HandlerFactory> EventLoop<F> {
         let Some(listener) = &self.listener else {
             return;
         };
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             if self.conns.len() >= self.settings.max_connections {
                 self.accept_paused = Some(None);
                 return;
@@ -294,6 +299,10 @@ impl<F: HandlerFactory> EventLoop<F> {
                 queued: false,
             });
         }
+        // The share of this turn is used, the backlog maybe not: the
+        // listener's readiness will not be reported again, so go on next
+        // turn (without waiting in `poll`).
+        self.accept_ready = true;
     }
 
     fn on_wake(&mut self, now: Instant) {
