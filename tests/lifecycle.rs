@@ -790,6 +790,21 @@ mod server_timeouts {
         let mut c = Client::connect(server.addr());
         c.send(format!("\r\n\r\n{}", get("/now")));
         assert_eq!(c.response().body_str(), "/now");
+
+        // The same when CR and LF come in separate reads.
+        let mut c = Client::connect(server.addr());
+        c.stream().set_nodelay(true).unwrap();
+        c.send("\r");
+        thread::sleep(Duration::from_millis(30));
+        c.send("\n");
+        assert_eq!(read_until_closed(&mut c), b"", "split CRLF: idle, no 408");
+
+        let mut c = Client::connect(server.addr());
+        c.stream().set_nodelay(true).unwrap();
+        c.send("POST /now HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab\r");
+        assert_eq!(c.response().status, 200);
+        c.send("\n");
+        assert_eq!(read_until_closed(&mut c), b"", "split CRLF after a body");
     }
 
     #[test]

@@ -980,3 +980,69 @@ fn a_head_request_to_a_streaming_handler_does_not_keep_the_loop() {
     let res = read_response(&mut head.reader, true).expect("the HEAD, after");
     assert_eq!(res.status, 200);
 }
+
+// ---------------------------------------------------------------------------
+// 16. A handler in `read_and_write()` with nothing written yet, its body
+//     read, parks on input; a `Control::ready` from its producer must run
+//     it (a wake is kept for `wait()` as well, but the connection runs).
+//     Lost when wakes ran only waiting exchanges, for fairness.
+// ---------------------------------------------------------------------------
+
+/// Streams what a producer thread hands it, waiting in `read_and_write()`.
+struct Duplex {
+    control: Control,
+    data: Arc<Mutex<Option<Vec<u8>>>>,
+    started: bool,
+}
+
+impl Handler for Duplex {
+    fn on_request(&mut self, _req: Request<'_>) -> Next {
+        Next::write()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 64];
+        let _ = body.read(&mut buf);
+        Next::read_and_write()
+    }
+
+    fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+        if !self.started {
+            self.started = true;
+            let (control, data) = (self.control.clone(), Arc::clone(&self.data));
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(100));
+                *data.lock().unwrap() = Some(b"hello".to_vec());
+                let _ = control.ready(Next::read_and_write());
+            });
+        }
+        Next::read_and_write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        match self.data.lock().unwrap().take() {
+            Some(data) => {
+                let _ = body.write_all(&data);
+                Next::end()
+            }
+            None => Next::read_and_write(),
+        }
+    }
+}
+
+#[test]
+fn a_wake_runs_a_handler_parked_in_read_and_write() {
+    let server = serve_with(
+        // Far beyond BOUND: only the wake can finish this in time.
+        |s| s.io_timeout(Duration::from_secs(60)),
+        |control| Duplex {
+            control,
+            data: Arc::default(),
+            started: false,
+        },
+    );
+    let mut c = client(server.addr());
+    c.send(get("/"));
+    let res = read_response(&mut c.reader, false).expect("the woken handler's answer");
+    assert_eq!(res.body_str(), "hello");
+}

@@ -127,6 +127,14 @@ pub(crate) fn empty_lines(buf: &[u8]) -> usize {
     }
 }
 
+/// Does `buf` hold the start of a request: more than empty lines and the
+/// CR that may begin another (its LF may come in the next read)?
+#[inline]
+pub(crate) fn starts_request(buf: &[u8]) -> bool {
+    let rest = &buf[empty_lines(buf)..];
+    !(rest.is_empty() || rest == b"\r")
+}
+
 /// The head did not fit: 431 if the request line did; if not, 501 if
 /// even the method did not (RFC 9112 §3), else 414.
 fn too_large(buf: &[u8]) -> ParseError {
@@ -527,6 +535,21 @@ mod tests {
         assert_eq!(empty_lines(b"\r\n\r"), 2, "a CR alone may be a bare CR");
         assert_eq!(empty_lines(b"\rGET"), 0);
         assert_eq!(empty_lines(b"GET /\r\n"), 0);
+    }
+
+    #[test]
+    fn a_request_starts_with_something_other_than_empty_lines() {
+        for (buf, starts) in [
+            (&b""[..], false),
+            (b"\r", false),
+            (b"\r\n\n\r", false),
+            (b"\r\n\r\r", true),
+            (b"\r\nG", true),
+            (b"GET", true),
+            (b"\rX", true),
+        ] {
+            assert_eq!(starts_request(buf), starts, "{buf:?}");
+        }
     }
 
     #[test]

@@ -308,7 +308,8 @@ impl<H: Handler> Conn<H> {
                 self.rbuf.consume(blank);
             }
         }
-        if self.rbuf.is_empty() {
+        // (A CR alone may be the first half of one more empty line.)
+        if self.rbuf.is_empty() || !started && !head::starts_request(self.rbuf.data()) {
             if self.input_closed || ctx.shutting_down {
                 self.set_phase(Phase::Closing, ctx);
                 return None;
@@ -666,7 +667,7 @@ impl<H: Handler> Conn<H> {
     /// body does not start a request).
     fn next_head(&self) -> Phase<H> {
         Phase::Head {
-            started: head::empty_lines(self.rbuf.data()) < self.rbuf.len(),
+            started: head::starts_request(self.rbuf.data()),
         }
     }
 
@@ -758,18 +759,13 @@ impl<H: Handler> Conn<H> {
     }
 
     /// A `Control::ready` for the current exchange.
-    /// `true` if it was waiting and now has something to do; otherwise the
-    /// wake is kept for its next `wait()` and nothing need run now.
-    pub(crate) fn wake<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) -> bool {
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return false;
-        };
-        if ex.interest == Interest::Wait {
-            self.apply(next, ctx);
-            true
-        } else {
-            ex.early_wake = Some(next);
-            false
+    pub(crate) fn wake<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            if ex.interest == Interest::Wait {
+                self.apply(next, ctx);
+            } else {
+                ex.early_wake = Some(next);
+            }
         }
     }
 

@@ -120,9 +120,10 @@ impl<F: HandlerFactory> Parts<F> {
     /// Runs the loop on this thread until it shuts down.
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
-        // Write buffers past the high-water mark (a large response given
-        // whole) are freed when done, not kept for the next Hello.
-        let pool = BufPool::new(settings.max_head_size, settings.write_high_water, 1024);
+        // Write buffers well past the high-water mark (a large response
+        // given whole) are freed when done, not kept for the next Hello;
+        // one that grew a little past it while streaming is kept.
+        let pool = BufPool::new(settings.max_head_size, 2 * settings.write_high_water, 1024);
         let clock = Clock::new(Instant::now(), &settings);
         EventLoop {
             poll: self.poll,
@@ -327,9 +328,12 @@ impl<F: HandlerFactory> EventLoop<F> {
             let Some(entry) = conns.get_mut(wake.key) else {
                 continue;
             };
-            // Only a waiting exchange runs: wakes sent to a busy one (a
-            // producer waking it per item) must not buy it more turns.
-            if entry.conn.wake(wake.next, &mut ctx) {
+            entry.conn.wake(wake.next, &mut ctx);
+            // Not one already queued to run again this turn: wakes sent to
+            // a busy exchange (a producer waking it per item) must not buy
+            // it more shares. Any other may have work now (a handler
+            // parked in `read_and_write()` with nothing written yet).
+            if !entry.queued {
                 self.run_conn(wake.key, now);
             }
         }
