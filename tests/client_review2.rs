@@ -480,6 +480,26 @@ fn an_http10_response_with_transfer_encoding_closes_the_connection() {
 // ---- 7. Next::end() after the handler's own timeout was ignored ----
 
 /// Waits for the head under its own timeout; on it, gives up with
+/// A server that answers `200 ok` when the test sends on the returned
+/// sender, then reports whether the client closed the connection (`true`)
+/// or left it open.
+fn answer_when_told() -> (Raw, mpsc::Sender<()>, mpsc::Receiver<bool>) {
+    let (go_tx, go) = signal();
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closed_tx = Mutex::new(closed_tx);
+    let server = raw(move |stream, _| {
+        let mut r = BufReader::new(stream.try_clone().unwrap());
+        let mut w = stream;
+        if read_head(&mut r).is_some() {
+            go.wait();
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            let closed = until_closed(&mut r);
+            let _ = closed_tx.lock().unwrap().send(closed);
+        }
+    });
+    (server, go_tx, closed_rx)
+}
+
 /// `Next::end()`.
 struct GivesUp {
     events: mpsc::Sender<String>,
@@ -503,21 +523,7 @@ impl Handler for GivesUp {
 
 #[test]
 fn end_after_the_handlers_own_timeout_ends_the_exchange() {
-    // Answers when the test says so, then reports whether the client
-    // closed the connection.
-    let (go_tx, go) = signal();
-    let (closed_tx, closed_rx) = mpsc::channel();
-    let closed_tx = Mutex::new(closed_tx);
-    let server = raw(move |stream, _| {
-        let mut r = BufReader::new(stream.try_clone().unwrap());
-        let mut w = stream;
-        if read_head(&mut r).is_some() {
-            go.wait();
-            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            let closed = until_closed(&mut r);
-            let _ = closed_tx.lock().unwrap().send(closed);
-        }
-    });
+    let (server, go_tx, closed_rx) = answer_when_told();
     let client = client::Client::new().unwrap();
     let (tx, rx) = mpsc::channel();
     client
@@ -597,19 +603,7 @@ impl Handler for WaitsAfterTimeout {
 
 #[test]
 fn an_early_end_taken_by_wait_while_the_head_is_due_gives_the_exchange_up() {
-    let (go_tx, go) = signal();
-    let (closed_tx, closed_rx) = mpsc::channel();
-    let closed_tx = Mutex::new(closed_tx);
-    let server = raw(move |stream, _| {
-        let mut r = BufReader::new(stream.try_clone().unwrap());
-        let mut w = stream;
-        if read_head(&mut r).is_some() {
-            go.wait();
-            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            let closed = until_closed(&mut r);
-            let _ = closed_tx.lock().unwrap().send(closed);
-        }
-    });
+    let (server, go_tx, closed_rx) = answer_when_told();
     let client = client::Client::new().unwrap();
     let (tx, rx) = mpsc::channel();
     let (ctx, crx) = mpsc::channel();
