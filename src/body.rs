@@ -5,10 +5,10 @@
 
 use std::io;
 
-use crate::buf::{ReadBuf, WriteBuf};
 use crate::error::ParseError;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
+use crate::rt::buf::{ReadBuf, WriteBuf};
 
 /// The body being read: the request body in a server's
 /// [`on_request_readable`](crate::server::Handler::on_request_readable),

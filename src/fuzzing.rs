@@ -9,15 +9,15 @@ use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
-use crate::buf::BufPool;
 use crate::control::Lease;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::head::{self, Limits};
+use crate::rt::buf::BufPool;
+use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::timer::Timers;
 use crate::{Control, Next};
 
 /// Parses `bytes` as a request head with the default limits; the status
@@ -190,7 +190,7 @@ impl<F: HandlerFactory> Driver<F> {
         let settings = Settings::default();
         let mut timers = Timers::default();
         let clock = Clock::new(Instant::now(), &settings);
-        let conn = Conn::new(0, &mut timers, &clock);
+        let conn = Conn::new(0, 0, &mut timers, &clock);
         Driver {
             _poll: poll,
             lease,
@@ -248,7 +248,7 @@ impl<F: HandlerFactory> Driver<F> {
             self.output.extend_from_slice(wbuf.pending());
             wbuf.advance(wbuf.len());
             match want {
-                Want::Read | Want::Idle => return,
+                Want::Read | Want::ReadOrYield | Want::Idle => return,
                 Want::Flush | Want::Yield => {}
                 Want::Close => self.conn.start_linger(&mut ctx),
                 Want::Discard => {

@@ -52,22 +52,22 @@
 #![warn(missing_docs)]
 
 pub mod body;
-mod buf;
 pub mod client;
 mod control;
+mod detached;
 mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod guard;
 pub mod hypersync;
 mod next;
 mod proto;
+mod rt;
 pub mod server;
-mod sock;
-mod timer;
+mod transport;
 
 pub use control::{Control, Gone};
+pub use detached::Detached;
 pub use error::{Error, ParseError};
 pub use next::{Interest, Next};
 pub use proto::head::{reason, Version};

@@ -408,7 +408,7 @@ impl Handler for Probe {
         self.plan.after_error
     }
 
-    fn on_remove(self, _transport: mio::net::TcpStream) {
+    fn on_remove(self, _conn: nextloop::Detached) {
         self.log.push(Ev::Removed(self.path.clone()));
     }
 }

@@ -15,22 +15,27 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use slab::Slab;
 
 use crate::body::{Decoder, Encoder};
-use crate::buf::{BufPool, ReadBuf, WriteBuf};
-use crate::client::exchange::{self, conn_timer, Exchange, Info, Req, Res};
+use crate::client::exchange::{self, Exchange, Info, Req, Res, Timer};
 use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::{Error, Settings};
 use crate::control::Shared;
-use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::response_head::{self, Asked, Malformed};
-use crate::timer::{after, Deadline, Timers};
+use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::rt::guard::guard;
+use crate::rt::machine::Bufs;
+use crate::rt::timer::{after, Deadline, Timers};
+use crate::rt::Machine;
+pub(crate) use crate::rt::Want;
 use crate::Next;
 
 /// Upper bound of the `max_headers` setting: the parser's field array
@@ -54,26 +59,11 @@ pub(crate) struct Ctx<'a> {
     pub shared: &'static Shared,
     pub settings: &'a Settings,
     pub pool: &'a mut BufPool,
-    pub timers: &'a mut Timers,
+    pub timers: &'a mut Timers<Timer>,
     pub scratch: &'a mut Scratch,
     pub now: Instant,
     /// Exchanges to send again on another connection, in request order.
     pub requeue: &'a mut Vec<usize>,
-}
-
-/// What the connection needs from the loop to go on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Want {
-    /// Nothing until a wake-up, a deadline or new input.
-    Idle,
-    /// The write buffer is over its high-water mark: flush it first.
-    Flush,
-    /// More input.
-    Read,
-    /// A handler asked to write but wrote nothing: run again next turn.
-    Yield,
-    /// Drop the connection now.
-    Remove,
 }
 
 /// The result of one step of the machine.
@@ -119,6 +109,32 @@ pub(crate) enum Cause {
     Exchange(usize, Option<Error>),
 }
 
+/// Of what the writer and the reader want, the one the loop must do:
+/// dropping the connection over running again, over reading, over
+/// flushing, over waiting.
+fn stronger(a: Want, b: Want) -> Want {
+    let rank = |w: Want| match w {
+        Want::Remove => 4,
+        Want::ReadOrYield => 3,
+        Want::Read => 2,
+        Want::Flush => 1,
+        _ => 0,
+    };
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Where a connection connects to: its host's addresses, the one being
+/// tried, and the next to try if that fails.
+pub(crate) struct Dial {
+    pub addrs: Arc<[SocketAddr]>,
+    pub next: usize,
+    pub addr: SocketAddr,
+}
+
 /// One client connection.
 pub(crate) struct Conn {
     pub key: usize,
@@ -133,6 +149,8 @@ pub(crate) struct Conn {
     pub last_io: Instant,
     /// The exchange that returned `Next::remove()`: it gets the socket.
     pub remover: Option<usize>,
+    /// Where it connects to (set by the loop).
+    pub dial: Option<Dial>,
     /// Writing failed: nothing more is sent on this connection.
     output_closed: bool,
     /// The exchange whose request body the write failure cut short, and
@@ -165,7 +183,7 @@ impl Conn {
         key: usize,
         host: usize,
         settings: &Settings,
-        timers: &mut Timers,
+        timers: &mut Timers<Timer>,
         now: Instant,
     ) -> Conn {
         let mut conn = Conn {
@@ -177,6 +195,7 @@ impl Conn {
             input_closed: false,
             last_io: now,
             remover: None,
+            dial: None,
             output_closed: false,
             cut: None,
             phase: Phase::Connecting,
@@ -191,7 +210,7 @@ impl Conn {
         };
         conn.deadline.set(
             after(now, settings.connect_timeout),
-            conn_timer(key),
+            Timer::Conn(key),
             timers,
         );
         conn
@@ -217,12 +236,12 @@ impl Conn {
         &mut self,
         now: Instant,
         settings: &Settings,
-        timers: &mut Timers,
+        timers: &mut Timers<Timer>,
     ) {
         self.since = now;
         self.deadline.set(
             after(now, settings.connect_timeout),
-            conn_timer(self.key),
+            Timer::Conn(self.key),
             timers,
         );
     }
@@ -311,7 +330,7 @@ impl Conn {
                 .flatten()
                 .min(),
         };
-        self.deadline.set(at, conn_timer(self.key), ctx.timers);
+        self.deadline.set(at, Timer::Conn(self.key), ctx.timers);
     }
 
     /// When the read timeout fires, if it applies now.
@@ -378,7 +397,7 @@ impl Conn {
             return Step::Progress;
         }
         match (write, read) {
-            (Step::Want(a), Step::Want(b)) => Step::Want(a.max(b)),
+            (Step::Want(a), Step::Want(b)) => Step::Want(stronger(a, b)),
             _ => Step::Progress,
         }
     }
@@ -490,7 +509,7 @@ impl Conn {
         self.last_io = ctx.now;
         if stuck {
             // Wrote nothing yet asks to write: again next turn, not in a spin.
-            Step::Want(Want::Yield)
+            Step::Want(Want::ReadOrYield)
         } else {
             Step::Progress
         }
@@ -1095,6 +1114,56 @@ impl Conn {
 }
 
 /// The transitions, driven with plain bytes and no sockets.
+impl<'a> Machine<Ctx<'a>> for Conn {
+    fn bufs(&mut self) -> Bufs<'_> {
+        Bufs {
+            rbuf: &mut self.rbuf,
+            wbuf: &mut self.wbuf,
+            input_closed: &mut self.input_closed,
+        }
+    }
+
+    fn pool<'c>(ctx: &'c mut Ctx<'a>) -> &'c mut BufPool {
+        ctx.pool
+    }
+
+    fn advance(&mut self, ctx: &mut Ctx<'a>) -> Want {
+        Conn::advance(self, ctx)
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx<'a>) {
+        self.last_io = ctx.now;
+    }
+
+    fn on_written(&mut self, ctx: &mut Ctx<'a>) -> bool {
+        self.last_io = ctx.now;
+        self.on_sent(ctx);
+        // The reader and the writer share the connection: a writer held
+        // back by the high-water mark may go on now, even if the reader
+        // finds nothing to read.
+        self.wbuf.len() < ctx.settings.write_high_water
+    }
+
+    fn on_write_error(&mut self, err: io::Error, ctx: &mut Ctx<'a>) -> Option<io::Error> {
+        // The server stopped reading; its answer may still be on its way:
+        // the machine stops the request being written and reads on.
+        Conn::on_write_error(self, err, ctx);
+        None
+    }
+
+    fn output_closed(&self) -> bool {
+        Conn::output_closed(self)
+    }
+
+    fn on_io_error(&mut self, err: io::Error, ctx: &mut Ctx<'a>) {
+        Conn::on_io_error(self, err, ctx);
+    }
+
+    fn is_connecting(&self) -> bool {
+        Conn::is_connecting(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1172,7 +1241,7 @@ mod tests {
         settings: Settings,
         exchanges: Slab<Exchange>,
         pool: BufPool,
-        timers: Timers,
+        timers: Timers<Timer>,
         scratch: Scratch,
         requeue: Vec<usize>,
         now: Instant,
@@ -1239,7 +1308,7 @@ mod tests {
                 let pending = self.conn.wbuf.pending().to_vec();
                 self.output.extend_from_slice(&pending);
                 self.conn.wbuf.advance(pending.len());
-                if want != Want::Flush && want != Want::Yield {
+                if want != Want::Flush && want != Want::ReadOrYield {
                     return want;
                 }
             }
@@ -1602,7 +1671,10 @@ mod tests {
             for after_head in [Next::read(), Next::end()] {
                 let mut d = Driver::new(Settings::default());
                 let seen = Arc::default();
-                assert_eq!(start(&mut d, partial(&seen, after_head)).1, Want::Yield);
+                assert_eq!(
+                    start(&mut d, partial(&seen, after_head)).1,
+                    Want::ReadOrYield
+                );
                 assert!(output(&d).ends_with("\r\n\r\n3\r\nabc\r\n"));
                 let want = d.feed(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno");
                 assert_eq!(seen.lock().unwrap().status, Some(413));
@@ -1640,7 +1712,10 @@ mod tests {
             }
             let mut d = Driver::new(Settings::default());
             let seen = Arc::default();
-            assert_eq!(start(&mut d, Duplex(Arc::clone(&seen))).1, Want::Yield);
+            assert_eq!(
+                start(&mut d, Duplex(Arc::clone(&seen))).1,
+                Want::ReadOrYield
+            );
             d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
             assert!(output(&d).ends_with("3\r\nabc\r\n0\r\n\r\n"));
             assert!(d.conn.is_idle());

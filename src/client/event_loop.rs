@@ -1,57 +1,48 @@
-//! The client's event loop: `Poll`, the slab of connections and the slab
-//! of exchanges, connecting, readiness, deadlines and wake-ups. All socket
-//! I/O of the client happens here.
+//! The client's side of the reactor: new exchanges and resolved names
+//! through the waker, host queues and pools, connecting (every address in
+//! turn), and the client's deadlines. Socket I/O and the loop itself are
+//! the shared reactor's (`rt/reactor.rs`).
 //!
 //! Work arrives through the one `mio::Waker`: new exchanges from
 //! [`Client::request`](super::Client::request), resolved names from the
 //! resolver thread, [`Control::ready`](crate::Control::ready) wake-ups.
 //! An exchange waits in its host's queue until [`Host::pick`] gives it a
-//! connection; connections are run by a loop that asks [`Conn::advance`]
-//! for their next need, reading until `WouldBlock` (mio is
-//! edge-triggered). Nothing recurses: a host whose situation changed is
+//! connection. Nothing recurses: a host whose situation changed is
 //! queued, and queued hosts are dispatched at the end of each turn.
+//!
+//! [`Host::pick`]: super::pool::Host::pick
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::Poll;
 use slab::Slab;
 
-use super::conn::{Conn, Ctx, Scratch, Want};
-use super::exchange::{self, host_timer, Exchange, TimerOf};
+use super::conn::{Conn, Ctx, Dial, Scratch};
+use super::exchange::{self, Exchange, Timer};
 use super::handler::Boxed;
 use super::pool::{Hosts, Offer, Pick};
 use super::resolve::{Resolved, Resolver};
 use super::url::Url;
 use super::{Error, Settings};
-use crate::buf::BufPool;
 use crate::control::{Lease, Shared};
-use crate::guard::guard;
-use crate::sock::{self, Readiness};
-use crate::timer::{after, Timers};
+use crate::rt::buf::BufPool;
+use crate::rt::guard::guard;
+use crate::rt::reactor::{Entry, Handover};
+use crate::rt::timer::{after, Timers};
+use crate::rt::{Core, Role};
+use crate::transport::Tcp;
+use crate::{Detached, Next};
 
-pub(crate) const WAKER: Token = Token(usize::MAX);
+pub(crate) use crate::rt::reactor::WAKER;
 
 /// A request handed to the loop by [`Client::request`](super::Client::request).
 pub(crate) struct Submit {
     pub url: Url,
     pub handler: Box<dyn Boxed>,
-}
-
-/// A connection, its socket's readiness, and where it connects to.
-struct Entry {
-    sock: TcpStream,
-    conn: Conn,
-    /// What is known of the socket's readiness.
-    ready: Readiness,
-    /// The addresses to try, and the next one after the current.
-    addrs: Arc<[SocketAddr]>,
-    next_addr: usize,
-    addr: SocketAddr,
 }
 
 /// What a loop is made of before it runs (all `Send`, built on the
@@ -63,40 +54,22 @@ pub(crate) struct Parts {
     pub settings: Settings,
 }
 
-struct EventLoop {
-    poll: Poll,
+/// The client role: what the reactor does not know about being a client.
+struct Client {
     shared: &'static Shared,
     submits: Receiver<Submit>,
     settings: Settings,
-    conns: Slab<Entry>,
     exchanges: Slab<Exchange>,
     hosts: Hosts,
-    bufs: BufPool,
-    timers: Timers,
     scratch: Scratch,
     /// Exchanges a failed connection hands back, to go to another one.
     requeue: Vec<usize>,
-    /// Connections that yielded and run again after this turn.
-    rerun: Vec<usize>,
-    /// Deadlines being fired this turn (kept for its capacity).
-    due: Vec<(Instant, usize)>,
     /// Hosts to dispatch at the end of this turn.
     pending: Vec<usize>,
     resolver: Resolver,
     resolved: Receiver<Resolved>,
     /// Every `Client` handle is gone: finish what is in flight, then end.
     shutting_down: bool,
-    /// This loop's hold on `shared`; last, so it is given back after the
-    /// exchanges are gone.
-    lease: Lease,
-}
-
-/// How running a connection ended.
-enum Outcome {
-    Parked,
-    Yielded,
-    Remove,
-    Failed(io::Error),
 }
 
 impl Parts {
@@ -105,102 +78,213 @@ impl Parts {
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
         let (resolver, resolved) = Resolver::new(self.lease.handle(), settings.lookup.clone());
-        EventLoop {
-            poll: self.poll,
-            shared: self.lease.shared(),
+        let pool = BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024);
+        let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
+        let mut client = Client {
+            shared: core.shared,
             submits: self.submits,
-            bufs: BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024),
             settings,
-            conns: Slab::new(),
             exchanges: Slab::new(),
             hosts: Hosts::default(),
-            timers: Timers::default(),
             scratch: Scratch::default(),
             requeue: Vec::new(),
-            rerun: Vec::new(),
-            due: Vec::new(),
             pending: Vec::new(),
             resolver,
             resolved,
             shutting_down: false,
-            lease: self.lease,
-        }
-        .run()
+        };
+        core.run(&mut client)
     }
 }
 
-impl EventLoop {
-    fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
-        let mut rerun = Vec::new();
-        loop {
-            let timeout = self.poll_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                self.fail_everything();
-                return Err(e);
-            }
-            let now = Instant::now();
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.on_wake(now),
-                    Token(key) => {
-                        let Some(entry) = self.conns.get_mut(key) else {
-                            continue;
-                        };
-                        entry.ready.update(event);
-                        if event.is_error() || event.is_write_closed() {
-                            // Read what arrived before the error; the read
-                            // then reports it.
-                            entry.ready.readable = true;
-                            entry.ready.read_closed = true;
-                        }
-                        if entry.conn.is_connecting() {
-                            self.check_connect(key, now);
-                        } else {
-                            self.run_conn(key, now);
-                        }
-                    }
-                }
-            }
-            std::mem::swap(&mut rerun, &mut self.rerun);
-            for key in rerun.drain(..) {
-                self.run_conn(key, now);
-            }
-            self.expire(now);
-            self.dispatch_pending(now);
-            if self.shutting_down && self.exchanges.is_empty() {
-                return Ok(());
-            }
-        }
+impl Handover for Box<dyn Boxed> {
+    fn take(self, conn: Detached) {
+        self.on_remove_boxed(conn);
     }
+}
 
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.rerun.is_empty() || !self.pending.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        self.timers
-            .next()
-            // Round up so that we do not wake just before a deadline.
-            .map(|at| at.saturating_duration_since(now) + Duration::from_millis(1))
-    }
+impl Role for Client {
+    type Ctx<'a> = Ctx<'a>;
+    type Conn = Conn;
+    type Timer = Timer;
+    type Handover = Box<dyn Boxed>;
 
-    fn ctx(&mut self, now: Instant) -> (&mut Slab<Entry>, Ctx<'_>) {
-        let ctx = Ctx {
+    fn ctx<'a>(
+        &'a mut self,
+        pool: &'a mut BufPool,
+        timers: &'a mut Timers<Timer>,
+        shared: &'static Shared,
+        now: Instant,
+    ) -> Ctx<'a> {
+        Ctx {
             exchanges: &mut self.exchanges,
-            shared: self.shared,
+            shared,
             settings: &self.settings,
-            pool: &mut self.bufs,
-            timers: &mut self.timers,
+            pool,
+            timers,
             scratch: &mut self.scratch,
             now,
             requeue: &mut self.requeue,
-        };
-        (&mut self.conns, ctx)
+        }
     }
 
+    // ---- wake-ups: new requests, resolved names, Control::ready ----
+
+    fn on_wake(&mut self, core: &mut Core<Self>) {
+        if core.lease.shutdown_requested() {
+            self.shutting_down = true;
+        }
+        while let Ok(submit) = self.submits.try_recv() {
+            self.submit(submit);
+        }
+        while let Ok(resolved) = self.resolved.try_recv() {
+            self.on_resolved(core, resolved);
+        }
+    }
+
+    fn on_control(&mut self, core: &mut Core<Self>, slot: usize, next: Next) -> Option<usize> {
+        let ex = self.exchanges.get_mut(slot)?;
+        let Some(conn) = ex.conn else {
+            ex.wake(slot, next, core.now, &mut core.timers);
+            return None;
+        };
+        core.with_conn(conn, self, |entry, ctx| entry.conn.on_wake(slot, next, ctx));
+        Some(conn)
+    }
+
+    fn on_ready(&mut self, core: &mut Core<Self>, key: usize) {
+        if core.conns[key].conn.is_connecting() {
+            self.check_connect(core, key);
+        } else {
+            core.run_conn(key, self);
+        }
+    }
+
+    fn after_run(&mut self, core: &mut Core<Self>, key: usize) {
+        self.take_requeued();
+        let Some(e) = core.conns.get(key) else {
+            return;
+        };
+        let free = e.conn.is_idle()
+            || self.settings.max_pipelined > 1
+                && e.conn.can_pipeline(&self.exchanges, &self.settings);
+        let host = e.conn.host;
+        let waiting = self.hosts.get(host).is_some_and(|h| !h.waiting.is_empty());
+        if free && waiting {
+            self.mark(host);
+        }
+    }
+
+    // ---- deadlines ----
+
+    fn on_timer(&mut self, core: &mut Core<Self>, timer: Timer, at: Instant) {
+        let now = core.now;
+        match timer {
+            Timer::Conn(key) => {
+                let Some(entry) = core.conns.get_mut(key) else {
+                    return;
+                };
+                if !core.timers.fires(at, now, timer, &mut entry.conn.deadline) {
+                    return;
+                }
+                if entry.conn.is_connecting() {
+                    return self.connect_failed(core, key, None);
+                }
+                core.with_conn(key, self, |entry, ctx| entry.conn.on_deadline(ctx));
+                core.run_conn(key, self);
+            }
+            Timer::Exchange(key) => {
+                let Some(ex) = self.exchanges.get_mut(key) else {
+                    return;
+                };
+                if !core.timers.fires(at, now, timer, &mut ex.deadline) {
+                    return;
+                }
+                let Some(conn) = ex.conn else {
+                    return;
+                };
+                core.with_conn(conn, self, |entry, ctx| {
+                    entry.conn.on_handler_timeout(key, ctx)
+                });
+                core.run_conn(conn, self);
+            }
+            Timer::Host(key) => {
+                let Some(host) = self.hosts.get_mut(key) else {
+                    return;
+                };
+                if !core.timers.fires(at, now, timer, &mut host.lookup_deadline) {
+                    return;
+                }
+                if host.resolving {
+                    // Given up: its answer, if it ever comes, is ignored.
+                    host.resolving = false;
+                    self.lookup_failed(key, now, || {
+                        io::Error::new(io::ErrorKind::TimedOut, "the lookup timed out")
+                    });
+                }
+            }
+        }
+    }
+
+    fn owns_timer(&self, conns: &Slab<Entry<Conn>>, at: Instant, timer: Timer) -> bool {
+        match timer {
+            Timer::Conn(key) => conns.get(key).is_some_and(|e| e.conn.deadline.owns(at)),
+            Timer::Exchange(key) => self
+                .exchanges
+                .get(key)
+                .is_some_and(|ex| ex.deadline.owns(at)),
+            Timer::Host(key) => self
+                .hosts
+                .get(key)
+                .is_some_and(|h| h.lookup_deadline.owns(at)),
+        }
+    }
+
+    fn timer_owners(&self, conns: &Slab<Entry<Conn>>) -> usize {
+        conns.len() + self.exchanges.len() + self.hosts.len()
+    }
+
+    /// An exchange that asked for `Next::remove()` gets the connection.
+    fn on_removed(
+        &mut self,
+        core: &mut Core<Self>,
+        key: usize,
+        conn: &mut Conn,
+    ) -> Option<Box<dyn Boxed>> {
+        debug_assert!(
+            conn.is_closed() || conn.is_connecting(),
+            "removing a live connection"
+        );
+        let host = conn.host;
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.open.retain(|&c| c != key);
+        }
+        self.mark(host);
+        let remover = conn.remover.take()?;
+        let ex = self.exchanges.try_remove(remover)?;
+        core.shared.retire(remover);
+        Some(ex.handler)
+    }
+
+    fn busy(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn end_turn(&mut self, core: &mut Core<Self>) -> Option<io::Result<()>> {
+        self.dispatch_pending(core);
+        (self.shutting_down && self.exchanges.is_empty()).then_some(Ok(()))
+    }
+
+    /// The loop cannot go on: every exchange is told.
+    fn on_poll_error(&mut self, _core: &mut Core<Self>) {
+        let keys: Vec<usize> = self.exchanges.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            exchange::fail(&mut self.exchanges, key, Error::Shutdown, self.shared);
+        }
+    }
+}
+
+impl Client {
     /// Queues `host` for a dispatch at the end of this turn.
     fn mark(&mut self, host: usize) {
         if let Some(h) = self.hosts.get_mut(host) {
@@ -208,42 +292,6 @@ impl EventLoop {
                 h.queued = true;
                 self.pending.push(host);
             }
-        }
-    }
-
-    // ---- wake-ups: new requests, resolved names, Control::ready ----
-
-    fn on_wake(&mut self, now: Instant) {
-        self.shared.clear_woken();
-        if self.lease.shutdown_requested() {
-            self.shutting_down = true;
-        }
-        while let Ok(submit) = self.submits.try_recv() {
-            self.submit(submit);
-        }
-        while let Ok(resolved) = self.resolved.try_recv() {
-            self.on_resolved(resolved, now);
-        }
-        // Only the wakes queued by now (see the server's loop).
-        for _ in 0..self.lease.wakes().len() {
-            let Ok(wake) = self.lease.wakes().try_recv() else {
-                break;
-            };
-            if !self.shared.is_current(wake.key, wake.generation) {
-                continue;
-            }
-            let Some(ex) = self.exchanges.get_mut(wake.key) else {
-                continue;
-            };
-            let Some(conn) = ex.conn else {
-                ex.wake(wake.key, wake.next, now, &mut self.timers);
-                continue;
-            };
-            let (conns, mut ctx) = self.ctx(now);
-            if let Some(entry) = conns.get_mut(conn) {
-                entry.conn.on_wake(wake.key, wake.next, &mut ctx);
-            }
-            self.run_conn(conn, now);
         }
     }
 
@@ -261,7 +309,8 @@ impl EventLoop {
         self.mark(host);
     }
 
-    fn on_resolved(&mut self, resolved: Resolved, now: Instant) {
+    fn on_resolved(&mut self, core: &mut Core<Self>, resolved: Resolved) {
+        let now = core.now;
         let Some(host) = self.hosts.get_mut(resolved.host) else {
             return;
         };
@@ -270,7 +319,7 @@ impl EventLoop {
         }
         host.resolving = false;
         host.lookup_deadline
-            .set(None, host_timer(resolved.host), &mut self.timers);
+            .set(None, Timer::Host(resolved.host), &mut core.timers);
         match resolved.result {
             Ok(addrs) if !addrs.is_empty() => {
                 host.addrs = Some(addrs.into());
@@ -290,23 +339,24 @@ impl EventLoop {
 
     // ---- giving exchanges connections ----
 
-    fn dispatch_pending(&mut self, now: Instant) {
+    fn dispatch_pending(&mut self, core: &mut Core<Self>) {
         while let Some(host) = self.pending.pop() {
             if let Some(h) = self.hosts.get_mut(host) {
                 h.queued = false;
             }
-            self.dispatch(host, now);
+            self.dispatch(core, host);
             self.hosts.remove_if_unused(host);
         }
     }
 
     /// Gives the host's waiting exchanges connections, as far as it can.
-    fn dispatch(&mut self, host_key: usize, now: Instant) {
+    fn dispatch(&mut self, core: &mut Core<Self>, host_key: usize) {
+        let now = core.now;
         loop {
             let Some(host) = self.hosts.get(host_key) else {
                 return;
             };
-            let (conns, exchanges, settings) = (&self.conns, &self.exchanges, &self.settings);
+            let (conns, exchanges, settings) = (&core.conns, &self.exchanges, &self.settings);
             // Sent again: its connection failed under it (perhaps a pooled
             // one the server had closed), so not another used one.
             let fresh_only = host
@@ -336,16 +386,14 @@ impl EventLoop {
                     else {
                         return;
                     };
-                    let (conns, mut ctx) = self.ctx(now);
-                    conns[c].conn.start(ex, &mut ctx);
-                    self.run_conn(c, now);
+                    core.with_conn(c, self, |entry, ctx| entry.conn.start(ex, ctx));
+                    core.run_conn(c, self);
                 }
                 Pick::Evict(c) => {
-                    let (conns, mut ctx) = self.ctx(now);
-                    conns[c].conn.close_idle(&mut ctx);
-                    self.remove(c);
+                    core.with_conn(c, self, |entry, ctx| entry.conn.close_idle(ctx));
+                    core.remove(c, self);
                 }
-                Pick::Connect => self.open(host_key, now),
+                Pick::Connect => self.open(core, host_key),
                 Pick::Resolve => {
                     let host = self.hosts.get_mut(host_key).expect("host");
                     if let Some(ips) = self.settings.pinned(&host.name) {
@@ -362,7 +410,7 @@ impl EventLoop {
                             host.resolving = true;
                             let at = after(now, self.settings.connect_timeout);
                             host.lookup_deadline
-                                .set(at, host_timer(host_key), &mut self.timers);
+                                .set(at, Timer::Host(host_key), &mut core.timers);
                         }
                         Err(e) => {
                             let name = host.name.to_string();
@@ -385,33 +433,31 @@ impl EventLoop {
 
     /// Starts a new connection to the host, trying its addresses in turn
     /// until one can at least begin to connect.
-    fn open(&mut self, host_key: usize, now: Instant) {
+    fn open(&mut self, core: &mut Core<Self>, host_key: usize) {
         let Some(addrs) = self.hosts.get(host_key).and_then(|h| h.addrs.clone()) else {
             return;
         };
         let mut last = None;
         for (i, &addr) in addrs.iter().enumerate() {
-            match self.connect(addr) {
-                Ok(sock) => {
-                    let entry = self.conns.vacant_entry();
-                    let key = entry.key();
-                    let mut entry_sock = sock;
-                    if let Err(e) = self.poll.registry().register(
-                        &mut entry_sock,
-                        Token(key),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        last = Some((addr, e));
-                        continue;
-                    }
-                    entry.insert(Entry {
-                        sock: entry_sock,
-                        conn: Conn::new(key, host_key, &self.settings, &mut self.timers, now),
-                        ready: Readiness::default(),
-                        addrs: Arc::clone(&addrs),
-                        next_addr: i + 1,
-                        addr,
-                    });
+            let io = match Tcp::connect(addr) {
+                Ok(io) => io,
+                Err(e) => {
+                    last = Some((addr, e));
+                    continue;
+                }
+            };
+            let settings = &self.settings;
+            let inserted = core.insert(io, |key, core| {
+                let mut conn = Conn::new(key, host_key, settings, &mut core.timers, core.now);
+                conn.dial = Some(Dial {
+                    addrs: Arc::clone(&addrs),
+                    next: i + 1,
+                    addr,
+                });
+                conn
+            });
+            match inserted {
+                Ok(key) => {
                     let host = self.hosts.get_mut(host_key).expect("host");
                     host.open.push(key);
                     host.connecting += 1;
@@ -433,10 +479,6 @@ impl EventLoop {
             },
         };
         self.fail_waiting(host_key, err);
-    }
-
-    fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect(addr)
     }
 
     /// The host's name could not be resolved (`error` makes the error). If
@@ -475,227 +517,66 @@ impl EventLoop {
 
     /// A connecting socket reported an event: connected, failed, or
     /// (spuriously) neither yet.
-    fn check_connect(&mut self, key: usize, now: Instant) {
-        let Some(entry) = self.conns.get_mut(key) else {
+    fn check_connect(&mut self, core: &mut Core<Self>, key: usize) {
+        let Some(entry) = core.conns.get_mut(key) else {
             return;
         };
-        let error = match entry.sock.take_error() {
-            Ok(Some(e)) | Err(e) => Some(e),
-            Ok(None) => match entry.sock.peer_addr() {
-                Ok(_) => None,
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                Err(e) => Some(e),
-            },
-        };
-        if let Some(e) = error {
-            return self.connect_failed(key, Some(e), now);
+        match entry.io.connect_result() {
+            None => return,
+            Some(Err(e)) => return self.connect_failed(core, key, Some(e)),
+            Some(Ok(())) => {}
         }
-        let _ = entry.sock.set_nodelay(true);
         let host_key = entry.conn.host;
-        let (conns, mut ctx) = self.ctx(now);
-        conns[key].conn.connected(&mut ctx);
+        core.with_conn(key, self, |entry, ctx| entry.conn.connected(ctx));
         if let Some(host) = self.hosts.get_mut(host_key) {
             host.connecting -= 1;
         }
-        self.run_conn(key, now);
+        core.run_conn(key, self);
         self.mark(host_key);
     }
 
     /// Connecting failed (`None`: timed out). Other addresses of the host
     /// are tried first; when none is left, the first waiting exchange gets
     /// the error.
-    fn connect_failed(&mut self, key: usize, error: Option<io::Error>, now: Instant) {
-        let Some(entry) = self.conns.get_mut(key) else {
-            return;
-        };
+    fn connect_failed(&mut self, core: &mut Core<Self>, key: usize, error: Option<io::Error>) {
         // Refused or timed out alike: every address gets its turn, each
         // with its own connect timeout.
-        while entry.next_addr < entry.addrs.len() {
-            let addr = entry.addrs[entry.next_addr];
-            entry.next_addr += 1;
-            let Ok(mut sock) = TcpStream::connect(addr) else {
+        let addr = loop {
+            let Some(entry) = core.conns.get_mut(key) else {
+                return;
+            };
+            let dial = entry
+                .conn
+                .dial
+                .as_mut()
+                .expect("a connecting connection dials");
+            if dial.next >= dial.addrs.len() {
+                break dial.addr;
+            }
+            let addr = dial.addrs[dial.next];
+            dial.next += 1;
+            let Ok(io) = Tcp::connect(addr) else {
                 continue;
             };
-            let registered = self.poll.registry().register(
-                &mut sock,
-                Token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            );
-            if registered.is_ok() {
-                let _ = self.poll.registry().deregister(&mut entry.sock);
-                entry.sock = sock;
-                entry.addr = addr;
-                entry.ready = Readiness::default();
-                entry
-                    .conn
-                    .restart_connect(now, &self.settings, &mut self.timers);
+            if core.replace_io(key, io).is_ok() {
+                let conn = &mut core.conns[key].conn;
+                if let Some(dial) = conn.dial.as_mut() {
+                    dial.addr = addr;
+                }
+                conn.restart_connect(core.now, &self.settings, &mut core.timers);
                 return;
             }
-        }
-        let entry = self.conns.remove(key);
-        let host_key = entry.conn.host;
+        };
+        let host_key = core.conns[key].conn.host;
         if let Some(host) = self.hosts.get_mut(host_key) {
-            host.open.retain(|&c| c != key);
             host.connecting -= 1;
         }
+        core.remove(key, self);
         let err = match error {
             None => Error::ConnectTimeout,
-            Some(e) => connect_error(entry.addr, e),
+            Some(e) => connect_error(addr, e),
         };
-        drop(entry);
         self.fail_waiting(host_key, err);
-    }
-
-    // ---- deadlines ----
-
-    /// Fires the deadlines due at `now`: only what was due when the pass
-    /// began, so a deadline re-armed while firing (a zero timeout set from
-    /// `on_error`) waits for the next turn and this always ends.
-    fn expire(&mut self, now: Instant) {
-        let mut due = std::mem::take(&mut self.due);
-        while let Some(entry) = self.timers.pop_due(now) {
-            due.push(entry);
-        }
-        for (at, timer) in due.drain(..) {
-            match TimerOf::of(timer) {
-                TimerOf::Conn(key) => {
-                    let Some(entry) = self.conns.get_mut(key) else {
-                        continue;
-                    };
-                    if !self.timers.fires(at, now, timer, &mut entry.conn.deadline) {
-                        continue;
-                    }
-                    if entry.conn.is_connecting() {
-                        self.connect_failed(key, None, now);
-                        continue;
-                    }
-                    let (conns, mut ctx) = self.ctx(now);
-                    conns[key].conn.on_deadline(&mut ctx);
-                    self.run_conn(key, now);
-                }
-                TimerOf::Exchange(key) => {
-                    let Some(ex) = self.exchanges.get_mut(key) else {
-                        continue;
-                    };
-                    if !self.timers.fires(at, now, timer, &mut ex.deadline) {
-                        continue;
-                    }
-                    let Some(conn) = ex.conn else {
-                        continue;
-                    };
-                    let (conns, mut ctx) = self.ctx(now);
-                    if let Some(entry) = conns.get_mut(conn) {
-                        entry.conn.on_handler_timeout(key, &mut ctx);
-                    }
-                    self.run_conn(conn, now);
-                }
-                TimerOf::Host(key) => {
-                    let Some(host) = self.hosts.get_mut(key) else {
-                        continue;
-                    };
-                    if !self.timers.fires(at, now, timer, &mut host.lookup_deadline) {
-                        continue;
-                    }
-                    if host.resolving {
-                        // Given up: its answer, if it ever comes, is ignored.
-                        host.resolving = false;
-                        self.lookup_failed(key, now, || {
-                            io::Error::new(io::ErrorKind::TimedOut, "the lookup timed out")
-                        });
-                    }
-                }
-            }
-        }
-        self.due = due;
-    }
-
-    // ---- running a connection ----
-
-    /// Runs one connection until it cannot progress without an event.
-    fn run_conn(&mut self, key: usize, now: Instant) {
-        let high_water = self.settings.write_high_water;
-        let (conns, mut ctx) = self.ctx(now);
-        let Some(entry) = conns.get_mut(key) else {
-            return;
-        };
-        if entry.conn.is_connecting() {
-            return;
-        }
-        let outcome = loop {
-            let want = entry.conn.advance(&mut ctx);
-            let mut flushed = false;
-            // Once writing failed the machine writes nothing more.
-            let output_closed = entry.conn.output_closed();
-            debug_assert!(!output_closed || entry.conn.wbuf.is_empty());
-            if !output_closed && !entry.conn.wbuf.is_empty() && entry.ready.writable {
-                match sock::flush(&mut entry.sock, &mut entry.conn.wbuf, &mut entry.ready) {
-                    Ok(n) => {
-                        flushed = n > 0;
-                        if flushed {
-                            entry.conn.last_io = now;
-                            entry.conn.on_sent(&mut ctx);
-                        }
-                    }
-                    Err(e) => {
-                        // The server stopped reading; its answer may still
-                        // be on its way. The machine stops the request
-                        // being written and reads on: run it again (once —
-                        // it writes nothing from now on).
-                        entry.conn.on_write_error(e, &mut ctx);
-                        continue;
-                    }
-                }
-            }
-            match want {
-                Want::Read => match fill(entry, ctx.pool) {
-                    Ok(true) => {
-                        entry.conn.last_io = now;
-                        continue;
-                    }
-                    // Nothing to read, but output drained: a writer held
-                    // back by the high-water mark may go on.
-                    Ok(false) if flushed && entry.conn.wbuf.len() < high_water => continue,
-                    Ok(false) => break Outcome::Parked,
-                    Err(e) => break Outcome::Failed(e),
-                },
-                Want::Flush if !output_closed && entry.conn.wbuf.len() < high_water => continue,
-                Want::Flush | Want::Idle => break Outcome::Parked,
-                // A writer that wrote nothing gives up its turn; the reader
-                // must not wait on it (an answer may come before the body).
-                Want::Yield => match fill(entry, ctx.pool) {
-                    Ok(true) => {
-                        entry.conn.last_io = now;
-                        continue;
-                    }
-                    Ok(false) => break Outcome::Yielded,
-                    Err(e) => break Outcome::Failed(e),
-                },
-                Want::Remove => break Outcome::Remove,
-            }
-        };
-        let host = entry.conn.host;
-        match outcome {
-            Outcome::Parked => ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf),
-            Outcome::Yielded => {
-                ctx.pool.release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
-                self.rerun.push(key);
-            }
-            Outcome::Remove => self.remove(key),
-            Outcome::Failed(e) => {
-                entry.conn.on_io_error(e, &mut ctx);
-                self.remove(key);
-            }
-        }
-        self.take_requeued();
-        let free = self.conns.get(key).is_some_and(|e| {
-            e.conn.is_idle()
-                || self.settings.max_pipelined > 1
-                    && e.conn.can_pipeline(&self.exchanges, &self.settings)
-        });
-        let waiting = self.hosts.get(host).is_some_and(|h| !h.waiting.is_empty());
-        if free && waiting {
-            self.mark(host);
-        }
     }
 
     /// Exchanges handed back by a failed connection go to the front of
@@ -713,41 +594,6 @@ impl EventLoop {
         }
         self.requeue.clear();
     }
-
-    /// Drops a connection; an exchange that asked for `Next::remove()`
-    /// gets its socket.
-    fn remove(&mut self, key: usize) {
-        let Some(mut entry) = self.conns.try_remove(key) else {
-            return;
-        };
-        debug_assert!(entry.conn.is_closed(), "removing a live connection");
-        entry.conn.rbuf.clear();
-        entry.conn.wbuf.clear();
-        self.bufs
-            .release(&mut entry.conn.rbuf, &mut entry.conn.wbuf);
-        let host = entry.conn.host;
-        if let Some(h) = self.hosts.get_mut(host) {
-            h.open.retain(|&c| c != key);
-        }
-        self.mark(host);
-        let _ = self.poll.registry().deregister(&mut entry.sock);
-        let Some(remover) = entry.conn.remover.take() else {
-            return;
-        };
-        if let Some(ex) = self.exchanges.try_remove(remover) {
-            self.shared.retire(remover);
-            let sock = entry.sock;
-            let _ = guard(move || ex.handler.on_remove_boxed(sock));
-        }
-    }
-
-    /// The loop cannot go on: every exchange is told.
-    fn fail_everything(&mut self) {
-        let keys: Vec<usize> = self.exchanges.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            exchange::fail(&mut self.exchanges, key, Error::Shutdown, self.shared);
-        }
-    }
 }
 
 fn connect_error(addr: SocketAddr, error: io::Error) -> Error {
@@ -756,15 +602,4 @@ fn connect_error(addr: SocketAddr, error: io::Error) -> Error {
     } else {
         Error::Connect { addr, error }
     }
-}
-
-/// Reads once into the connection's buffer (see [`sock::fill`]).
-fn fill(entry: &mut Entry, pool: &mut BufPool) -> io::Result<bool> {
-    sock::fill(
-        &mut entry.sock,
-        &mut entry.conn.rbuf,
-        pool,
-        &mut entry.ready,
-        &mut entry.conn.input_closed,
-    )
 }

@@ -12,45 +12,23 @@ use crate::client::url::Url;
 use crate::client::{Error, Handler, Response};
 use crate::control::Shared;
 use crate::error::ParseError;
-use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
-use crate::timer::after;
-use crate::timer::{Deadline, Timers};
+use crate::rt::guard::guard;
+use crate::rt::timer::after;
+use crate::rt::timer::{Deadline, Timers};
 use crate::Next;
 
-/// What a timer key of the loop's one heap stands for.
-pub(crate) enum TimerOf {
+/// What a deadline in the client loop's heap belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A connection's (connect, idle, response, read timeouts).
     Conn(usize),
+    /// The timeout of an exchange's own `Next`.
     Exchange(usize),
     /// A host's name lookup.
     Host(usize),
-}
-
-impl TimerOf {
-    pub(crate) fn of(timer: usize) -> TimerOf {
-        match timer % 3 {
-            0 => TimerOf::Conn(timer / 3),
-            1 => TimerOf::Exchange(timer / 3),
-            _ => TimerOf::Host(timer / 3),
-        }
-    }
-}
-
-/// The timer key of connection `key`.
-pub(crate) fn conn_timer(key: usize) -> usize {
-    key * 3
-}
-
-/// The timer key of exchange `key`.
-pub(crate) fn exchange_timer(key: usize) -> usize {
-    key * 3 + 1
-}
-
-/// The timer key of host `key` (its lookup's deadline).
-pub(crate) fn host_timer(key: usize) -> usize {
-    key * 3 + 2
 }
 
 /// Where the request is.
@@ -151,7 +129,13 @@ impl Exchange {
     }
 
     /// Follows a handler's `Next`: records the interest and its timeout.
-    pub(crate) fn apply(&mut self, key: usize, next: Next, now: Instant, timers: &mut Timers) {
+    pub(crate) fn apply(
+        &mut self,
+        key: usize,
+        next: Next,
+        now: Instant,
+        timers: &mut Timers<Timer>,
+    ) {
         self.interest = next.interest;
         if next.interest == Interest::Wait {
             if let Some(early) = self.early_wake.take() {
@@ -159,11 +143,17 @@ impl Exchange {
             }
         }
         let at = next.timeout.and_then(|d| after(now, d));
-        self.deadline.set(at, exchange_timer(key), timers);
+        self.deadline.set(at, Timer::Exchange(key), timers);
     }
 
     /// A `Control::ready` for this exchange.
-    pub(crate) fn wake(&mut self, key: usize, next: Next, now: Instant, timers: &mut Timers) {
+    pub(crate) fn wake(
+        &mut self,
+        key: usize,
+        next: Next,
+        now: Instant,
+        timers: &mut Timers<Timer>,
+    ) {
         if self.interest == Interest::Wait {
             self.apply(key, next, now, timers);
         } else {
@@ -173,14 +163,14 @@ impl Exchange {
 
     /// Back to the start, to be sent again on another connection: the
     /// handler's `on_request` will be called again.
-    pub(crate) fn reset_for_retry(&mut self, key: usize, timers: &mut Timers) {
+    pub(crate) fn reset_for_retry(&mut self, key: usize, timers: &mut Timers<Timer>) {
         self.conn = None;
         self.interest = Interest::Write;
         self.req = Req::Head;
         self.res = Res::Head;
         self.retries += 1;
         self.writing = true;
-        self.deadline.set(None, exchange_timer(key), timers);
+        self.deadline.set(None, Timer::Exchange(key), timers);
     }
 
     /// The handler gives up while its response is still to come on a
@@ -188,7 +178,7 @@ impl Exchange {
     /// (its `Control`s go stale, no callback follows) and a handler that
     /// discards the response takes its place, so that the response, when
     /// it comes, is read past like any other.
-    pub(crate) fn detach(&mut self, key: usize, shared: &Shared, timers: &mut Timers) {
+    pub(crate) fn detach(&mut self, key: usize, shared: &Shared, timers: &mut Timers<Timer>) {
         let handler = std::mem::replace(&mut self.handler, Box::new(Discard));
         shared.retire(key);
         let _ = guard(move || drop(handler));
@@ -196,7 +186,7 @@ impl Exchange {
         self.interest = Interest::Read;
         self.writing = false;
         self.early_wake = None;
-        self.deadline.set(None, exchange_timer(key), timers);
+        self.deadline.set(None, Timer::Exchange(key), timers);
     }
 
     /// Tells the handler its exchange failed; returns what it asked next.

@@ -1,9 +1,7 @@
 //! [`Handler`]: one request/response exchange, driven by the client loop.
 
-use mio::net::TcpStream;
-
 use crate::client::{Decoder, Encoder, Error, Request, Response};
-use crate::Next;
+use crate::{Detached, Next};
 
 /// One client exchange: write a request, read its response.
 ///
@@ -32,7 +30,7 @@ use crate::Next;
 /// small, else the connection is closed. [`Next::wait()`] parks the
 /// exchange until [`Control::ready`](crate::Control::ready) (get the
 /// [`Control`](crate::Control) from [`Request::control`]).
-/// [`Next::remove()`] drops the connection, handing its socket to
+/// [`Next::remove()`] drops the connection, handing it over to
 /// [`on_remove`](Handler::on_remove).
 ///
 /// # An answer before the request body is complete
@@ -142,24 +140,26 @@ pub trait Handler: Send + 'static {
     }
 
     /// The handler returned [`Next::remove()`] while on a connection: it
-    /// gets the socket (for example after a `101 Switching Protocols`).
+    /// gets the connection, with the bytes read and not consumed by the
+    /// response (see [`Detached`]; for example after a
+    /// `101 Switching Protocols`).
     ///
-    /// Default: drop it.
-    fn on_remove(self, transport: TcpStream)
+    /// Default: drop it (closing the connection).
+    fn on_remove(self, conn: Detached)
     where
         Self: Sized,
     {
-        let _ = transport;
+        let _ = conn;
     }
 }
 
 /// A boxed handler, with a way to call `on_remove` through the box.
 pub(crate) trait Boxed: Handler {
-    fn on_remove_boxed(self: Box<Self>, transport: TcpStream);
+    fn on_remove_boxed(self: Box<Self>, conn: Detached);
 }
 
 impl<H: Handler> Boxed for H {
-    fn on_remove_boxed(self: Box<Self>, transport: TcpStream) {
-        (*self).on_remove(transport);
+    fn on_remove_boxed(self: Box<Self>, conn: Detached) {
+        (*self).on_remove(conn);
     }
 }

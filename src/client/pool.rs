@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::client::url::Url;
-use crate::timer::Deadline;
+use crate::rt::timer::Deadline;
 
 /// How long resolved addresses are used for new connections before the
 /// name is looked up again.
@@ -196,6 +196,11 @@ impl Hosts {
 
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut Host> {
         self.hosts.get_mut(key)
+    }
+
+    /// How many hosts there are.
+    pub(crate) fn len(&self) -> usize {
+        self.hosts.len()
     }
 
     /// Forgets the host if nothing refers to it.

@@ -1,11 +1,11 @@
 //! [`Request`]: the request head a client handler fills in, written
 //! straight into the connection's write buffer.
 
-use crate::buf::ArrayBuf;
 use crate::client::url::Url;
 use crate::control::Shared;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{checked_field, is_token};
+use crate::rt::buf::ArrayBuf;
 use crate::Control;
 
 /// The request head, filled in

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::control::LoopHandle;
-use crate::guard::guard;
+use crate::rt::guard::guard;
 
 /// Lookups running at once, at most.
 const MAX_THREADS: usize = 4;

@@ -17,7 +17,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::{Request, Response};
-use crate::guard::guard;
+use crate::rt::guard::guard;
 
 /// A request and its response, for a worker.
 pub(crate) struct Job {

@@ -4,8 +4,8 @@
 use std::mem::MaybeUninit;
 
 use super::target;
-use crate::buf::ArrayBuf;
 use crate::error::ParseError;
+use crate::rt::buf::ArrayBuf;
 
 /// The HTTP version of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

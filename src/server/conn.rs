@@ -9,18 +9,21 @@
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
-use crate::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::control::Shared;
 use crate::error::{Error, ParseError};
-use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::date::DateCache;
 use crate::proto::decode::BodyDecoder;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
+use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::rt::guard::guard;
+use crate::rt::machine::Bufs;
+use crate::rt::timer::{after, Deadline, Timers};
+use crate::rt::Machine;
+pub(crate) use crate::rt::Want;
 use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::timer::{after, Deadline, Timers};
 use crate::Next;
 
 /// Upper bound of the `max_headers` setting: the parser's field array
@@ -63,26 +66,6 @@ impl Clock {
             linger: after(now, settings.linger_timeout),
         }
     }
-}
-
-/// What the connection needs from the loop to go on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Want {
-    /// More input.
-    Read,
-    /// The write buffer is over its high-water mark: flush it first.
-    Flush,
-    /// Nothing until a wake-up, a deadline or new input.
-    Idle,
-    /// This turn's share of pipelined requests or body writes is used:
-    /// flush, then run again after other connections had their turn.
-    Yield,
-    /// Flush, shut down the write side, then linger.
-    Close,
-    /// Lingering: read and discard until the peer closes.
-    Discard,
-    /// Drop the connection now.
-    Remove,
 }
 
 enum Phase<H> {
@@ -164,6 +147,9 @@ enum Timer {
 /// One connection.
 pub(crate) struct Conn<H> {
     pub key: usize,
+    /// The exchange slot its `Control`s address (one for the connection's
+    /// life; each exchange is a new generation of it).
+    pub slot: usize,
     pub rbuf: ReadBuf,
     pub wbuf: WriteBuf,
     pub deadline: Deadline,
@@ -183,9 +169,10 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
-    pub(crate) fn new(key: usize, timers: &mut Timers, clock: &Clock) -> Self {
+    pub(crate) fn new(key: usize, slot: usize, timers: &mut Timers, clock: &Clock) -> Self {
         let mut conn = Conn {
             key,
+            slot,
             rbuf: ReadBuf::default(),
             wbuf: WriteBuf::default(),
             deadline: Deadline::default(),
@@ -208,10 +195,13 @@ impl<H: Handler> Conn<H> {
 
     /// The connection is being dropped: ends the exchange, if any, and
     /// hands its handler over for `on_remove`.
+    ///
+    /// (The read buffer keeps what no exchange consumed: the handler gets
+    /// those bytes with the connection.)
     pub(crate) fn remove(&mut self, shared: &Shared) -> Option<H> {
         match std::mem::replace(&mut self.phase, Phase::Closing) {
             Phase::Exchange(ex) => {
-                shared.retire(self.key);
+                shared.retire(self.slot);
                 Some(ex.handler)
             }
             _ => None,
@@ -340,7 +330,7 @@ impl<H: Handler> Conn<H> {
         };
         let framing = head.framing;
         let version = head.version;
-        let control = ctx.shared.control(self.key);
+        let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let result = guard(|| {
             let mut handler = factory.create(control);
@@ -755,7 +745,7 @@ impl<H: Handler> Conn<H> {
 
     /// Ends the current exchange's generation: its `Control`s go stale.
     fn retire<F>(&self, ctx: &mut Ctx<'_, F>) {
-        ctx.shared.retire(self.key);
+        ctx.shared.retire(self.slot);
     }
 
     /// A `Control::ready` for the current exchange.
@@ -822,6 +812,47 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn start_linger<F>(&mut self, ctx: &mut Ctx<'_, F>) {
         self.rbuf.clear();
         self.set_phase(Phase::Lingering, ctx);
+    }
+}
+
+impl<'a, F: HandlerFactory> Machine<Ctx<'a, F>> for Conn<F::Output> {
+    fn bufs(&mut self) -> Bufs<'_> {
+        Bufs {
+            rbuf: &mut self.rbuf,
+            wbuf: &mut self.wbuf,
+            input_closed: &mut self.input_closed,
+        }
+    }
+
+    fn pool<'c>(ctx: &'c mut Ctx<'a, F>) -> &'c mut BufPool {
+        ctx.pool
+    }
+
+    fn start_turn(&mut self) {
+        Conn::start_turn(self);
+    }
+
+    fn advance(&mut self, ctx: &mut Ctx<'a, F>) -> Want {
+        Conn::advance(self, ctx)
+    }
+
+    fn on_read(&mut self, ctx: &mut Ctx<'a, F>) {
+        Conn::on_read(self, ctx);
+    }
+
+    fn on_written(&mut self, ctx: &mut Ctx<'a, F>) -> bool {
+        Conn::on_written(self, ctx);
+        // A writer over the high-water mark says `Flush`, and the reactor
+        // goes on once below it: nothing is held back behind a read.
+        false
+    }
+
+    fn on_io_error(&mut self, err: std::io::Error, _ctx: &mut Ctx<'a, F>) {
+        Conn::on_io_error(self, err);
+    }
+
+    fn start_linger(&mut self, ctx: &mut Ctx<'a, F>) {
+        Conn::start_linger(self, ctx);
     }
 }
 

@@ -1,9 +1,7 @@
 //! [`Handler`]: the per-request state machine, and [`HandlerFactory`].
 
-use mio::net::TcpStream;
-
 use crate::server::{Decoder, Encoder, Request, Response};
-use crate::{Control, Error, Next};
+use crate::{Control, Detached, Error, Next};
 
 /// One request/response exchange, driven by the event loop.
 ///
@@ -77,14 +75,16 @@ pub trait Handler {
     }
 
     /// The connection is being dropped while this handler owns it (after
-    /// [`Next::remove()`] or a fatal error); the handler gets the socket.
+    /// [`Next::remove()`] or a fatal error); the handler gets the
+    /// connection, with the bytes read past the request head that no
+    /// exchange consumed (see [`Detached`]).
     ///
-    /// Default: drop it.
-    fn on_remove(self, transport: TcpStream)
+    /// Default: drop it (closing the connection).
+    fn on_remove(self, conn: Detached)
     where
         Self: Sized,
     {
-        let _ = transport;
+        let _ = conn;
     }
 }
 

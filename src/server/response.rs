@@ -3,10 +3,10 @@
 
 use std::ops::Range;
 
-use crate::buf::append_with;
 use crate::proto::date::DateCache;
 use crate::proto::encode::BodyEncoder;
 use crate::proto::head::{checked_field, status_line, Version};
+use crate::rt::buf::append_with;
 
 /// The response head a handler fills in
 /// [`on_response`](crate::server::Handler::on_response).

@@ -1,7 +1,10 @@
-//! Connection deadlines: one min-heap for a whole loop.
+//! Deadlines: one min-heap for a whole loop.
 //!
-//! Each connection has at most one deadline at a time (head, keep-alive,
-//! handler or linger timeout, by its state). Moving a deadline later — what
+//! Each owner (a connection; in the client also an exchange or a host's
+//! name lookup) has at most one deadline at a time (head, keep-alive,
+//! handler or linger timeout, by its state). A heap entry names its owner
+//! with the role's own key type (`K`), so what a timer is for is in its
+//! type, not encoded in a number. Moving a deadline later — what
 //! happens on every request — touches only the connection; the heap entry
 //! is re-armed when it pops. Only moving it earlier pushes an entry, so the
 //! heap stays about one entry per connection and, once grown, allocates
@@ -28,7 +31,12 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// Sets the deadline, queueing a heap entry only if none fires early enough.
-    pub(crate) fn set(&mut self, at: Option<Instant>, key: usize, timers: &mut Timers) {
+    pub(crate) fn set<K: Copy + Ord>(
+        &mut self,
+        at: Option<Instant>,
+        key: K,
+        timers: &mut Timers<K>,
+    ) {
         self.at = at;
         if let Some(at) = at {
             if self.queued.is_none_or(|q| at < q) {
@@ -51,13 +59,20 @@ impl Deadline {
     }
 }
 
-/// The loop's heap of `(when, slab key)` entries.
-#[derive(Default)]
-pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+/// The loop's heap of `(when, owner)` entries.
+pub(crate) struct Timers<K = usize> {
+    heap: BinaryHeap<Reverse<(Instant, K)>>,
 }
 
-impl Timers {
+impl<K: Copy + Ord> Default for Timers<K> {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<K: Copy + Ord> Timers<K> {
     /// The earliest entry, which bounds how long the loop may sleep.
     pub(crate) fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
@@ -65,7 +80,7 @@ impl Timers {
 
     /// Pops one entry due at `now`: `(when, key)`. The caller then asks
     /// [`fires`](Self::fires) whether its owner's deadline goes off.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, K)> {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(e)| e),
             _ => None,
@@ -80,7 +95,7 @@ impl Timers {
         &mut self,
         popped_at: Instant,
         now: Instant,
-        key: usize,
+        key: K,
         d: &mut Deadline,
     ) -> bool {
         if d.queued == Some(popped_at) {
@@ -106,7 +121,7 @@ impl Timers {
     /// on, and gives back most of the memory of the rest. Stale entries
     /// are harmless but stay until their time: connections that come and
     /// go with long timeouts would otherwise pile them up.
-    pub(crate) fn drop_stale(&mut self, mut owned: impl FnMut(Instant, usize) -> bool) {
+    pub(crate) fn drop_stale(&mut self, mut owned: impl FnMut(Instant, K) -> bool) {
         self.heap.retain(|Reverse((at, key))| owned(*at, *key));
         if self.heap.capacity() > 4 * self.heap.len().max(256) {
             self.heap.shrink_to(2 * self.heap.len().max(256));

@@ -1,0 +1,87 @@
+//! Transports: the only code that touches sockets.
+//!
+//! A connection machine never sees a socket. The reactor (`rt/`) moves
+//! bytes between a [`Transport`] and the machine's buffers: [`fill`]
+//! appends what the peer sent to the read buffer, [`flush`] writes the
+//! write buffer out, [`shutdown_write`] ends our side. Plain TCP is
+//! [`Tcp`].
+//!
+//! The trait is shaped for transports that are not a bare socket:
+//!
+//! - **TLS** (rustls is sans-IO): `fill` reads ciphertext until the socket
+//!   is drained and hands the machine the plaintext; records that a read
+//!   provokes (handshake replies, alerts, tickets) are written by `flush`,
+//!   which the reactor calls after every step whenever
+//!   [`wants_flush`](Transport::wants_flush) says so, even with an empty
+//!   write buffer; plaintext already decrypted but not yet delivered makes
+//!   [`may_read`](Transport::may_read) true, so the reactor delivers it
+//!   without waiting for a readiness event that will not come;
+//!   `shutdown_write` queues `close_notify` before the TCP shutdown.
+//! - **A QUIC stream** would implement the same four calls over its
+//!   connection's stream buffers.
+//!
+//! [`fill`]: Transport::fill
+//! [`flush`]: Transport::flush
+//! [`shutdown_write`]: Transport::shutdown_write
+
+use std::io;
+
+use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::Detached;
+
+mod tcp;
+
+pub(crate) use tcp::Tcp;
+
+/// One connection's byte stream, as the reactor drives it.
+///
+/// mio is edge-triggered: a readiness event is reported once, so a
+/// transport remembers what it knows (see [`update`](Transport::update))
+/// and the reactor reads or writes until the transport says it would
+/// block.
+pub(crate) trait Transport: mio::event::Source {
+    /// Records a readiness event. An error or hang-up never discards
+    /// input: it makes the transport readable, and the read that follows
+    /// returns what arrived before it, then the end or the error.
+    fn update(&mut self, event: &mio::event::Event);
+
+    /// May reading find bytes (or the end) without a new event?
+    fn may_read(&self) -> bool;
+
+    /// May writing make progress without a new event?
+    fn may_write(&self) -> bool;
+
+    /// Has the transport output of its own to write (TLS records), so the
+    /// reactor must flush even when the write buffer is empty?
+    fn wants_flush(&self) -> bool {
+        false
+    }
+
+    /// Reads once into `rbuf` (giving it storage from `pool` if it has
+    /// none). `Ok(true)`: bytes arrived or the input ended (`*input_closed`
+    /// is then set), and the connection should run again. `Ok(false)`:
+    /// nothing now (drained, or the buffer is full and the machine must
+    /// consume first).
+    fn fill(
+        &mut self,
+        rbuf: &mut ReadBuf,
+        pool: &mut BufPool,
+        input_closed: &mut bool,
+    ) -> io::Result<bool>;
+
+    /// Writes buffered output until done or it would block; returns how
+    /// many bytes of `wbuf` went out.
+    fn flush(&mut self, wbuf: &mut WriteBuf) -> io::Result<usize>;
+
+    /// Ends our direction of the stream (after everything is flushed).
+    fn shutdown_write(&mut self);
+
+    /// A reset or socket error reported by an event and not yet seen by a
+    /// read or write: the connection is over even if its machine is not
+    /// reading now.
+    fn pending_error(&mut self) -> Option<io::Error>;
+
+    /// Hands the stream over, with `read_buf`: the bytes read from it
+    /// that no machine consumed.
+    fn detach(self, read_buf: Vec<u8>) -> Detached;
+}

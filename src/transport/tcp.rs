@@ -1,0 +1,222 @@
+//! Plain TCP: edge-triggered reads and writes over a connection's buffers.
+//!
+//! mio reports readiness once per edge, so [`Tcp`] keeps a [`Readiness`]
+//! and reads or writes until the kernel says `WouldBlock` — or until a
+//! short read or write shows the socket drained or full, which on Linux
+//! guarantees a new edge when that changes.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+use mio::event::{Event, Source};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::Transport;
+use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
+use crate::Detached;
+
+/// What is known of one socket's readiness.
+#[derive(Clone, Copy, Debug, Default)]
+struct Readiness {
+    /// Not known to be drained: reading may find bytes.
+    readable: bool,
+    /// Not known to be full: writing may succeed.
+    writable: bool,
+    /// The peer's FIN (or a reset) was reported: read until 0 or the
+    /// error even after a short read.
+    read_closed: bool,
+    /// An error event came and no read or write has reported it yet.
+    error: bool,
+}
+
+/// A TCP connection.
+pub(crate) struct Tcp {
+    sock: TcpStream,
+    ready: Readiness,
+}
+
+impl Tcp {
+    /// An accepted connection: writable, nothing known to read yet.
+    pub(crate) fn accepted(sock: TcpStream) -> Tcp {
+        let _ = sock.set_nodelay(true);
+        Tcp {
+            sock,
+            ready: Readiness {
+                writable: true,
+                ..Readiness::default()
+            },
+        }
+    }
+
+    /// Starts connecting to `addr` (non-blocking: an event says when it
+    /// is done; see [`connect_result`](Self::connect_result)).
+    pub(crate) fn connect(addr: SocketAddr) -> io::Result<Tcp> {
+        Ok(Tcp {
+            sock: TcpStream::connect(addr)?,
+            ready: Readiness::default(),
+        })
+    }
+
+    /// After an event on a connecting socket: `Some(Ok)` connected,
+    /// `Some(Err)` failed, `None` not yet (a spurious event).
+    pub(crate) fn connect_result(&mut self) -> Option<io::Result<()>> {
+        match self.sock.take_error() {
+            Ok(Some(e)) | Err(e) => Some(Err(e)),
+            Ok(None) => match self.sock.peer_addr() {
+                Ok(_) => {
+                    let _ = self.sock.set_nodelay(true);
+                    // Connected: whatever the event said about errors was
+                    // about connecting.
+                    self.ready.error = false;
+                    Some(Ok(()))
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+}
+
+impl Transport for Tcp {
+    fn update(&mut self, event: &Event) {
+        let r = &mut self.ready;
+        r.readable |= event.is_readable() || event.is_read_closed();
+        r.writable |= event.is_writable();
+        r.read_closed |= event.is_read_closed();
+        if event.is_error() || event.is_write_closed() {
+            // Read what arrived before it; the read then reports it.
+            r.readable = true;
+            r.read_closed = true;
+            r.error |= event.is_error();
+        }
+    }
+
+    fn may_read(&self) -> bool {
+        self.ready.readable
+    }
+
+    fn may_write(&self) -> bool {
+        self.ready.writable
+    }
+
+    fn fill(
+        &mut self,
+        rbuf: &mut ReadBuf,
+        pool: &mut BufPool,
+        input_closed: &mut bool,
+    ) -> io::Result<bool> {
+        let ready = &mut self.ready;
+        if !ready.readable || *input_closed {
+            return Ok(false);
+        }
+        pool.attach_read(rbuf);
+        let spare = rbuf.spare();
+        let room = spare.len();
+        if room == 0 {
+            // Full, and the machine is not consuming: the read is still owed.
+            return Ok(false);
+        }
+        loop {
+            match self.sock.read(spare) {
+                Ok(0) => {
+                    *input_closed = true;
+                    ready.readable = false;
+                    return Ok(true);
+                }
+                Ok(n) => {
+                    rbuf.filled(n);
+                    if n < room && !ready.read_closed {
+                        // Drained: with edge-triggered readiness, new bytes
+                        // bring a new event. (After a FIN we read on to see 0.)
+                        ready.readable = false;
+                    }
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready.readable = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    ready.error = false;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, wbuf: &mut WriteBuf) -> io::Result<usize> {
+        let mut written = 0;
+        while !wbuf.is_empty() {
+            match self.sock.write(wbuf.pending()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    let short = n < wbuf.len();
+                    wbuf.advance(n);
+                    if short {
+                        // The socket buffer is full; the next edge says when not.
+                        self.ready.writable = false;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.ready.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.ready.error = false;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn shutdown_write(&mut self) {
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
+
+    fn pending_error(&mut self) -> Option<io::Error> {
+        if !std::mem::take(&mut self.ready.error) {
+            return None;
+        }
+        Some(
+            self.sock
+                .take_error()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| io::ErrorKind::ConnectionReset.into()),
+        )
+    }
+
+    fn detach(self, read_buf: Vec<u8>) -> Detached {
+        Detached::new(self.sock.into(), read_buf)
+    }
+}
+
+impl Source for Tcp {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        self.sock.register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        self.sock.reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.sock.deregister(registry)
+    }
+}
