@@ -49,7 +49,7 @@ pub(crate) trait Machine<C> {
     fn bufs(&mut self) -> Bufs<'_>;
 
     /// The pool its buffers come from and go back to, inside `ctx`.
-    fn pool<'c>(ctx: &'c mut C) -> &'c mut BufPool;
+    fn pool(ctx: &mut C) -> &mut BufPool;
 
     /// The reactor starts running it: a new share of the turn.
     fn start_turn(&mut self) {}

@@ -331,11 +331,12 @@ impl<R: Role> Core<R> {
     /// began, so a deadline re-armed while firing (a zero timeout set from
     /// `on_error`) waits for the next turn and this always ends.
     fn expire(&mut self, role: &mut R) {
-        if self.timers.len() > 2 * role.timer_owners(&self.conns) + 1024 {
+        let most = 2 * role.timer_owners(&self.conns) + 1024;
+        if self.timers.len() > most {
             // Mostly entries of owners gone (long timeouts, much churn).
             let conns = &self.conns;
             self.timers
-                .drop_stale(|at, timer| role.owns_timer(conns, at, timer));
+                .drop_stale(most, |at, timer| role.owns_timer(conns, at, timer));
         }
         let mut due = std::mem::take(&mut self.due);
         while let Some(entry) = self.timers.pop_due(self.now) {

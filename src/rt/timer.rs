@@ -118,13 +118,16 @@ impl<K: Copy + Ord> Timers<K> {
     }
 
     /// Keeps only the entries `owned(at, key)` says a live deadline counts
-    /// on, and gives back most of the memory of the rest. Stale entries
-    /// are harmless but stay until their time: connections that come and
-    /// go with long timeouts would otherwise pile them up.
-    pub(crate) fn drop_stale(&mut self, mut owned: impl FnMut(Instant, K) -> bool) {
+    /// on. Stale entries are harmless but stay until their time: owners
+    /// that come and go with long timeouts would otherwise pile them up.
+    /// Memory beyond what `keep` entries (and twice the live ones) need is
+    /// given back; up to that much is kept, so that the next round of
+    /// churn does not grow the heap all over again.
+    pub(crate) fn drop_stale(&mut self, keep: usize, mut owned: impl FnMut(Instant, K) -> bool) {
         self.heap.retain(|Reverse((at, key))| owned(*at, *key));
-        if self.heap.capacity() > 4 * self.heap.len().max(256) {
-            self.heap.shrink_to(2 * self.heap.len().max(256));
+        let enough = keep.max(2 * self.heap.len());
+        if self.heap.capacity() > 2 * enough {
+            self.heap.shrink_to(enough);
         }
     }
 }
@@ -157,7 +160,7 @@ mod tests {
         // All but the first 1000 go away.
         conns.truncate(1000);
         assert_eq!(timers.len(), 3001);
-        timers.drop_stale(|at, key| conns.get(key).is_some_and(|d| d.owns(at)));
+        timers.drop_stale(256, |at, key| conns.get(key).is_some_and(|d| d.owns(at)));
         assert_eq!(timers.len(), 1000);
         assert!(timers.heap.capacity() <= 4 * 1000);
         assert_eq!(

@@ -19,6 +19,7 @@ struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
 
 static MARKED_ONLY: AtomicBool = AtomicBool::new(false);
 
@@ -42,6 +43,9 @@ fn counted() -> bool {
 }
 
 fn grow(n: i64) {
+    if n > 0 {
+        ALLOCATED.fetch_add(n as u64, Ordering::Relaxed);
+    }
     let live = LIVE.fetch_add(n, Ordering::Relaxed) + n;
     PEAK.fetch_max(live, Ordering::Relaxed);
 }
@@ -106,6 +110,13 @@ pub fn count_marked_only() {
 /// Allocations counted so far.
 pub fn allocations() -> u64 {
     ALLOCS.load(Ordering::SeqCst)
+}
+
+/// Bytes counted threads have allocated so far (a realloc counts what it
+/// grew by), whoever frees them: unlike [`live_bytes`], blind to frees of
+/// memory other threads allocated.
+pub fn allocated_bytes() -> u64 {
+    ALLOCATED.load(Ordering::SeqCst)
 }
 
 /// Heap bytes currently held by counted threads.
