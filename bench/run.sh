@@ -10,7 +10,10 @@
 #     bench/run.sh                       # DURATION=10 REPS=3
 #     DURATION=5 REPS=1 bench/run.sh     # quicker, noisier
 #
-# Prints a markdown table and appends it to BENCHMARKS.md at the repo root.
+# Prints the run's heading and markdown table and writes them to
+# bench/last-run.md (OUT=path for another file, relative to the repo root).
+# BENCHMARKS.md is not touched: paste a run worth recording over its
+# "Latest run" section (see the top of BENCHMARKS.md).
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -24,6 +27,7 @@ LOAD_CORE=1
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+OUT=${OUT:-bench/last-run.md}
 command_line="DURATION=$DURATION REPS=$REPS CONNS=$CONNS NICE=$NICE bench/run.sh"
 peers_target=${PEERS_TARGET_DIR:-$root/bench/target}
 work=$(mktemp -d /tmp/nextloop-bench.XXXXXX)
@@ -246,76 +250,10 @@ table=$work/table.md
     done
 } >"$table"
 
-echo
-cat "$table"
-
-# --- BENCHMARKS.md ----------------------------------------------------------
-if [[ ! -f BENCHMARKS.md ]]; then
-    cat >BENCHMARKS.md <<'EOF'
-# Benchmarks
-
-Written by `bench/run.sh`; each run appends a section below.
-
-## Method
-
-- **Servers.** `nextloop` is `examples/hello.rs`. `hyper` is
-  `bench/peers/hyper-hello`: hyper 1.x's HTTP/1 server on a single-threaded
-  (`current_thread`) tokio runtime, with `pipeline_flush(true)`, answering
-  the same bytes. `mio floor` is `bench/peers/mio-floor`: one mio loop that
-  only counts `\r\n\r\n` and writes a canned response of the same size; no
-  HTTP server can spend less. It makes the same syscalls nextloop's loop
-  does (a short read counts as drained and a short write as full, as
-  `WouldBlock` does), so the difference is the HTTP work. All three set
-  `TCP_NODELAY` and answer `200`, `Content-Type: text/plain`, `Date`,
-  `Content-Length: 13`, `Hello, World!` (115 bytes).
-- **Load.** `wrk -t1 -c50 -d10s`, plain (one request per round trip) and
-  pipelined (`bench/pipeline.lua`: 16 requests per write), on 127.0.0.1.
-  A run fails if wrk reports any socket error or non-2xx response.
-- **Pinning.** The server runs under `taskset -c 0`, wrk under
-  `taskset -c 1`. With `NICE=-10` both also run at raised priority, for a
-  machine that other work shares (the heading records the load average).
-- **CPU per request.** The server's utime + stime (fields 14 and 15 of
-  `/proc/PID/stat`, all threads, in `CLK_TCK` ticks) read just before and
-  just after the wrk run, divided by the requests wrk completed. Loopback
-  packet processing that the kernel runs as softirq is charged to the
-  core, not the process, so it is not in this figure (for any server).
-- **Why not req/s.** On two cores the load generator shares the machine
-  with the server: when the server is faster than wrk, req/s measures wrk
-  (see the *wrk CPU* column: near 100% means wrk was the limit and the
-  server sat partly idle, *server CPU* below 100%). CPU time per request
-  is what the server itself paid, whichever side was the bottleneck, and
-  is less disturbed by other load on the machine than req/s (though not
-  immune: the heading records the load average). req/s is shown for
-  context only.
-- **Repeats.** Each server and mode runs `REPS` times (3 by default),
-  interleaved (all six once, then again), so that other load on the
-  machine falls on all servers alike; the table shows the run with the
-  median CPU µs/request (its req/s and CPU percentages with it), and
-  *spread* is (max − min) / median of CPU µs/request over the runs.
-- **Allocations and idle memory** come from nextloop's own test
-  (`cargo test --release --test alloc`), which counts the server thread's
-  heap allocations with a counting global allocator (run with
-  `--test-threads=1`, so no other test thread allocates inside a measured
-  window): it asserts zero allocations per request (plain, pipelined, and
-  echo bodies), so the column shows 0 when it passes, and reports the live
-  heap per idle keep-alive connection over 1,000 connections. It is not
-  measured for the peers (`-`).
-- **Resident memory per idle connection** is measured for every server
-  alike by `bench/idle_rss.py`: 100 connections as a warm-up, then
-  `IDLE` (9,000) more, each served one request and left open (opened at
-  once, well inside a keep-alive timeout, and checked to be open
-  afterwards); the server's `VmRSS` growth divided by `IDLE`. It counts
-  what the heap figure does not (allocator overhead, the slab, per-task
-  memory of a runtime), and nothing the kernel holds for the sockets.
-- **Ratios** divide CPU µs/request by hyper's (or the floor's) in the same
-  mode. Targets: pipelined ≤ 0.55× hyper and ≤ 1.15× the floor; plain
-  ≤ 0.97× hyper.
-EOF
-fi
-
+# --- report -----------------------------------------------------------------
+report=$work/report.md
 {
-    echo
-    echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "### $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
     echo "- machine: $(uname -srm), $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
     echo "- toolchain: $(rustc --version)"
@@ -328,6 +266,11 @@ fi
     fi
     echo
     cat "$table"
-} >>BENCHMARKS.md
+} >"$report"
+mkdir -p "$(dirname "$OUT")"
+cp "$report" "$OUT"
+
 echo
-echo "appended to BENCHMARKS.md"
+cat "$report"
+echo
+echo "written to $OUT; to record this run, paste it over the \"Latest run\" section of BENCHMARKS.md"

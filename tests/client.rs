@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use client_kit::{raw, Raw};
+use client_kit::{get, hold, raw, until_closed, Raw};
 use common::{serve, IO_TIMEOUT};
 use nextloop::client::{self, Decoder, Encoder, Error, Handler};
 use nextloop::hypersync::Client;
@@ -747,6 +747,89 @@ mod framing {
         assert_eq!(outcome(&rx).unwrap(), (200, b"the payload".to_vec()));
         assert_eq!(server.accepted(), 2, "not reused after the unsent body");
     }
+
+    // Once a bug: obs-fold in a response was refused instead of replaced
+    // with spaces.
+    #[test]
+    fn obs_fold_in_a_response_is_replaced_not_refused() {
+        let server = raw(|stream, _| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            if read_head(&mut r).is_some() {
+                let _ = w.write_all(
+                    b"HTTP/1.1 200 OK\r\nX-Folded: first\r\n  second\r\nContent-Length: 2\r\n\r\nok",
+                );
+                until_closed(&mut r);
+            }
+        });
+        let client = nextloop::hypersync::Client::new();
+        let mut res = client
+            .get(&server.url("/"))
+            .expect("RFC 9112 §5.2: a user agent MUST replace obs-fold in a response with SP");
+        assert_eq!(res.status(), 200);
+        // The line break became spaces; the continuation is part of the value.
+        assert_eq!(res.header("X-Folded"), Some("first    second"));
+        let mut body = String::new();
+        res.read_to_string(&mut body).unwrap();
+        assert_eq!(body, "ok");
+    }
+
+    // Once a bug: an HTTP/1.0 response with `Transfer-Encoding` kept its
+    // connection.
+    #[test]
+    fn an_http10_response_with_transfer_encoding_closes_the_connection() {
+        let server = raw(|stream, _| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            while read_head(&mut r).is_some() {
+                let _ = w.write_all(
+                    b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                );
+            }
+        });
+        let client = client::Client::new().unwrap();
+        let a = get(&client, &server.url("/a"));
+        let b = get(&client, &server.url("/b"));
+        assert_eq!(a, Ok((200, b"ok".to_vec())));
+        assert_eq!(b, Ok((200, b"ok".to_vec())));
+        assert_eq!(
+            server.accepted(),
+            2,
+            "RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; \
+             close the connection after it"
+        );
+    }
+
+    // Once a bug (found by the review of the obs-fold fix): the obs-fold
+    // rewrite ran past a head without fields into the body.
+    #[test]
+    fn a_body_after_a_head_without_fields_is_not_unfolded() {
+        let server = raw(|stream, _| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            if read_head(&mut r).is_some() {
+                // Close-delimited body, pretty-printed JSON, one write.
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\n\r\n{\n  \"a\": 1\n}\n");
+            }
+        });
+        let client = client::Client::new().unwrap();
+        let got = get(&client, &server.url("/"));
+        assert_eq!(got, Ok((200, b"{\n  \"a\": 1\n}\n".to_vec())));
+    }
+
+    #[test]
+    fn a_body_starting_with_whitespace_after_a_head_without_fields() {
+        let server = raw(|stream, _| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            if read_head(&mut r).is_some() {
+                let _ = w.write_all(b"HTTP/1.0 200 OK\r\n\r\n  indented text\n");
+            }
+        });
+        let client = client::Client::new().unwrap();
+        let got = get(&client, &server.url("/"));
+        assert_eq!(got, Ok((200, b"  indented text\n".to_vec())));
+    }
 }
 
 // ---- errors ----
@@ -1182,5 +1265,72 @@ mod handlers {
             .unwrap();
         drop(client);
         assert_eq!(outcome(&rx).unwrap(), (200, b"GET /last 0".to_vec()));
+    }
+
+    // ---- bytes handed over with the socket ----
+
+    struct Upgrade {
+        got: mpsc::Sender<Vec<u8>>,
+    }
+
+    impl Handler for Upgrade {
+        fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
+            req.header("Connection", "upgrade")
+                .header("Upgrade", "echo");
+            Next::read()
+        }
+
+        fn on_response(&mut self, res: client::Response<'_>) -> Next {
+            if res.status() == 101 {
+                Next::remove()
+            } else {
+                Next::end()
+            }
+        }
+
+        fn on_remove(self, mut transport: nextloop::Detached) {
+            let got = self.got;
+            thread::spawn(move || {
+                let mut out = Vec::new();
+                let mut buf = [0u8; 64];
+                let start = Instant::now();
+                while out.len() < 5 && start.elapsed() < Duration::from_secs(3) {
+                    match transport.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => out.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let _ = got.send(out);
+            });
+        }
+    }
+
+    #[test]
+    fn bytes_after_101_reach_the_new_owner_of_the_socket() {
+        let server = raw(|stream, _| {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            if read_head(&mut r).is_some() {
+                let _ = w.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nHELLO",
+                );
+                hold(&mut r);
+            }
+        });
+        let client = client::Client::new().unwrap();
+        let (tx, rx) = mpsc::channel();
+        client
+            .request(&server.url("/ws"), Upgrade { got: tx })
+            .unwrap();
+        let got = rx.recv_timeout(IO_TIMEOUT).expect("on_remove called");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "HELLO",
+            "the first bytes of the new protocol were dropped"
+        );
     }
 }

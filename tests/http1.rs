@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
-use common::handlers::Echo;
-use common::{read_response, serve, serve_with, Client, Response as Parsed};
+use common::handlers::{DuplexOrHello, Echo};
+use common::{client, read_response, serve, serve_with, Client, Response as Parsed};
 use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
 use nextloop::Next;
 
@@ -709,6 +709,26 @@ fn expect_continue_answered_without_reading_sends_no_100_and_closes() {
         }
         assert_closed_silently(&mut c);
     }
+}
+
+// Once a bug: Expect: 100-continue with a read_and_write() handler: no 100 is
+// sent (step_exchange goes to step_write while the body is not readable, and
+// only step_read sends the 100), so a client that waits for it stalls.
+
+#[test]
+fn expect_continue_is_answered_100_for_a_read_and_write_handler() {
+    let server = serve(|_| DuplexOrHello::Undecided);
+    let mut c = client(server.addr());
+    c.send("PUT /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    // A client that waits for 100 before sending its body.
+    let mut line = String::new();
+    c.reader.read_line(&mut line).expect("a status line");
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    let mut blank = String::new();
+    c.reader.read_line(&mut blank).unwrap();
+    c.send("hello");
+    let res = read_response(&mut c.reader, false).expect("the echo");
+    assert_eq!(res.body, b"hello");
 }
 
 // ---------------------------------------------------------------------------

@@ -4,19 +4,21 @@
 //!
 //! Timers are tested with short configured timeouts and asserted by their
 //! outcome (a status, a closed connection, an `on_error` call), never by
-//! measuring time; every wait is bounded by [`IO_TIMEOUT`].
+//! measuring time; every wait is bounded by [`IO_TIMEOUT`] (or the
+//! tighter `BOUND`).
 
 mod common;
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Barrier, Mutex, Once, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{serve, serve_with, Client, IO_TIMEOUT};
+use common::handlers::Hello;
+use common::{client, ok, read_response, serve, serve_with, Client, BOUND, IO_TIMEOUT};
 use nextloop::server::{Decoder, Encoder, Handler, Listening, Request, Response};
 use nextloop::{Control, Error, Gone, Next};
 
@@ -533,6 +535,72 @@ mod control_wake {
         assert_eq!(c.response().body_str(), "/wait-1");
         assert_eq!(c.response().body_str(), "/now-2");
     }
+
+    // ---------------------------------------------------------------------------
+    // Once a bug: a handler in `read_and_write()` with nothing written yet,
+    // its body read, parks on input; a `Control::ready` from its producer must
+    // run it (a wake is kept for `wait()` as well, but the connection runs).
+    // Lost when wakes ran only waiting exchanges, for fairness.
+    // ---------------------------------------------------------------------------
+
+    /// Streams what a producer thread hands it, waiting in `read_and_write()`.
+    struct Duplex {
+        control: Control,
+        data: Arc<Mutex<Option<Vec<u8>>>>,
+        started: bool,
+    }
+
+    impl Handler for Duplex {
+        fn on_request(&mut self, _req: Request<'_>) -> Next {
+            Next::write()
+        }
+
+        fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+            let mut buf = [0u8; 64];
+            let _ = body.read(&mut buf);
+            Next::read_and_write()
+        }
+
+        fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+            if !self.started {
+                self.started = true;
+                let (control, data) = (self.control.clone(), Arc::clone(&self.data));
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(100));
+                    *data.lock().unwrap() = Some(b"hello".to_vec());
+                    let _ = control.ready(Next::read_and_write());
+                });
+            }
+            Next::read_and_write()
+        }
+
+        fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+            match self.data.lock().unwrap().take() {
+                Some(data) => {
+                    let _ = body.write_all(&data);
+                    Next::end()
+                }
+                None => Next::read_and_write(),
+            }
+        }
+    }
+
+    #[test]
+    fn a_wake_runs_a_handler_parked_in_read_and_write() {
+        let server = serve_with(
+            // Far beyond BOUND: only the wake can finish this in time.
+            |s| s.io_timeout(Duration::from_secs(60)),
+            |control| Duplex {
+                control,
+                data: Arc::default(),
+                started: false,
+            },
+        );
+        let mut c = client(server.addr());
+        c.send(get("/"));
+        let res = read_response(&mut c.reader, false).expect("the woken handler's answer");
+        assert_eq!(res.body_str(), "hello");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -650,6 +718,87 @@ mod stale_control {
     fn join_within_after_shutdown(server: Listening) {
         server.shutdown();
         join_within(server).expect("join");
+    }
+
+    // ---------------------------------------------------------------------------
+    // Once a bug: a readiness event of a removed connection is applied to the
+    // new connection that took its slab slot in the same poll batch.
+    // ---------------------------------------------------------------------------
+
+    #[derive(Clone)]
+    struct Hooks {
+        controls: Sender<Control>,
+        blocking: Sender<()>,
+    }
+
+    /// `/wait`: parks and hands its Control out. `/block`: blocks the loop
+    /// thread for a while, so that several events queue up for its next poll.
+    /// Anything else: Hello.
+    struct Staged {
+        hooks: Hooks,
+        control: Option<Control>,
+    }
+
+    impl Handler for Staged {
+        fn on_request(&mut self, req: Request<'_>) -> Next {
+            match req.path() {
+                "/wait" => {
+                    let control = self.control.take().unwrap();
+                    self.hooks.controls.send(control).unwrap();
+                    Next::wait()
+                }
+                "/block" => {
+                    self.hooks.blocking.send(()).unwrap();
+                    thread::sleep(Duration::from_millis(600));
+                    Next::write()
+                }
+                _ => Next::write(),
+            }
+        }
+
+        fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+            Hello.on_response(res)
+        }
+    }
+
+    #[test]
+    fn event_of_a_removed_connection_does_not_hit_the_connection_reusing_its_slot() {
+        let (controls_tx, controls) = mpsc::channel();
+        let (blocking_tx, blocking) = mpsc::channel();
+        let hooks = Hooks {
+            controls: controls_tx,
+            blocking: blocking_tx,
+        };
+        let server = serve(move |control| Staged {
+            hooks: hooks.clone(),
+            control: Some(control),
+        });
+
+        // A: parked in wait(), slot 0.
+        let mut a = client(server.addr());
+        a.send(get("/wait"));
+        let a_control = controls.recv_timeout(BOUND).expect("A's control");
+        // C: blocks the loop thread.
+        let mut c = client(server.addr());
+        c.send(get("/block"));
+        blocking.recv_timeout(BOUND).expect("loop blocked");
+
+        // While the loop is blocked, queue up, in this order: the wake-up that
+        // removes A, a new connection B (its slot will be A's), A's reset.
+        a_control.ready(Next::remove()).unwrap();
+        let mut b = client(server.addr());
+        b.send(get("/"));
+        thread::sleep(Duration::from_millis(50));
+        socket2::SockRef::from(a.reader.get_ref())
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(a);
+
+        // C is answered after its block; B must be answered too.
+        let res = read_response(&mut c.reader, false).expect("C's answer");
+        assert_eq!(res.status, 200);
+        let res = read_response(&mut b.reader, false).expect("B's answer");
+        assert_eq!(res.status, 200);
     }
 }
 
@@ -838,6 +987,33 @@ mod server_timeouts {
         assert_eq!(res.body_str(), "/wait-1");
         assert!(!log.has(&Ev::Error("/wait-1".into(), Kind::Timeout)));
     }
+
+    // ---------------------------------------------------------------------------
+    // Once a bug: no server-side bound on a request body that never comes: an
+    // exchange has no deadline unless the handler sets one, so with the
+    // shipped Echo handler a client that sends a head and stops holds its slot
+    // forever.
+    // ---------------------------------------------------------------------------
+
+    #[test]
+    fn a_body_that_never_comes_does_not_hold_the_connection_forever() {
+        let server = serve_with(
+            |s| {
+                s.head_timeout(Duration::from_millis(200))
+                    .keep_alive_timeout(Duration::from_millis(200))
+                    .io_timeout(Duration::from_millis(200))
+            },
+            |_| common::handlers::Echo::new(),
+        );
+        let mut c = client(server.addr());
+        c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n");
+        // Every server timeout is 200 ms; give it 5 s.
+        match c.read_to_close() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("connection still held after {BOUND:?}: {e}"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -985,6 +1161,77 @@ mod next_timeout {
         c.send(get("/now-2"));
         assert_eq!(c.response().body_str(), "/now-2");
     }
+
+    // ---------------------------------------------------------------------------
+    // Once a bug: the stall timer fired, the handler's `on_error(Timeout)`
+    // asked to go on reading without a timeout of its own: the deadline was
+    // gone and `apply` took the stall timer as still running — the connection
+    // was held with no deadline at all.
+    // ---------------------------------------------------------------------------
+
+    /// Reads the body; the first stall timeout asks for another round, the
+    /// second gives up.
+    struct PatientReader {
+        timeouts: Arc<AtomicUsize>,
+    }
+
+    impl Handler for PatientReader {
+        fn on_request(&mut self, _req: Request<'_>) -> Next {
+            Next::read()
+        }
+
+        fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+            let mut buf = [0u8; 64];
+            loop {
+                match body.read(&mut buf) {
+                    Ok(0) => return Next::write(),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
+                    Err(_) => return Next::remove(),
+                }
+            }
+        }
+
+        fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+            Hello.on_response(res)
+        }
+
+        fn on_error(&mut self, err: Error) -> Next {
+            if matches!(err, Error::Timeout) && self.timeouts.fetch_add(1, Ordering::SeqCst) == 0 {
+                Next::read()
+            } else {
+                Next::remove()
+            }
+        }
+    }
+
+    #[test]
+    fn the_stall_timer_fires_again_after_on_error_asks_to_go_on() {
+        let timeouts = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&timeouts);
+        let server = serve_with(
+            |s| s.io_timeout(Duration::from_millis(200)),
+            move |_| PatientReader {
+                timeouts: Arc::clone(&seen),
+            },
+        );
+        let mut c = client(server.addr());
+        c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+        let mut rest = Vec::new();
+        let closed = match c.reader.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        assert!(
+            closed,
+            "still open after {BOUND:?}; on_error(Timeout) calls: {}",
+            timeouts.load(Ordering::SeqCst)
+        );
+        assert_eq!(timeouts.load(Ordering::SeqCst), 2, "two stall timeouts");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1121,6 +1368,76 @@ mod shutdown {
         server.shutdown();
         join_within(server).expect("join");
         assert_refused(addr);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Once a bug: `Instant + Duration` overflow on the loop thread: a handler
+// timeout of Duration::MAX (Conn::apply, `ctx.now + d`) or a shutdown grace of
+// Duration::MAX (EventLoop::begin_shutdown) panics outside any guard.
+// ---------------------------------------------------------------------------
+mod longest_durations {
+    use super::*;
+
+    /// `/forever`: parks with the longest timeout there is. Anything else: Hello.
+    struct WaitForever {
+        control: Option<Control>,
+        controls: Sender<Control>,
+    }
+
+    impl Handler for WaitForever {
+        fn on_request(&mut self, req: Request<'_>) -> Next {
+            if req.path() == "/forever" {
+                if let Some(control) = self.control.take() {
+                    let _ = self.controls.send(control);
+                }
+                Next::wait().timeout(Duration::MAX)
+            } else {
+                Next::write()
+            }
+        }
+
+        fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+            Hello.on_response(res)
+        }
+    }
+
+    #[test]
+    fn longest_next_timeout_costs_nothing_to_other_connections() {
+        let (tx, _controls) = mpsc::channel();
+        let server = serve(move |control| WaitForever {
+            control: Some(control),
+            controls: tx.clone(),
+        });
+        let mut other = client(server.addr());
+        ok(&mut other);
+        let mut forever = client(server.addr());
+        forever.send(get("/forever"));
+        thread::sleep(Duration::from_millis(200));
+        ok(&mut other);
+    }
+
+    #[test]
+    fn longest_shutdown_grace_lets_the_exchange_in_flight_finish() {
+        let (tx, controls) = mpsc::channel();
+        let server = serve_with(
+            |s| s.shutdown_grace(Duration::MAX),
+            move |control| WaitForever {
+                control: Some(control),
+                controls: tx.clone(),
+            },
+        );
+        let mut c = client(server.addr());
+        c.send(get("/forever"));
+        let control = controls.recv_timeout(BOUND).expect("the control");
+        server.shutdown();
+        thread::sleep(Duration::from_millis(200));
+        control
+            .ready(Next::write())
+            .expect("exchange still in flight");
+        let res = read_response(&mut c.reader, false).expect("the answer");
+        assert_eq!(res.status, 200);
+        server.join().expect("a clean shutdown");
     }
 }
 
@@ -1463,5 +1780,52 @@ mod peer_close {
         );
         assert_eq!(read_until_closed(&mut c), b"", "removed, not answered");
         assert_eq!(control.ready(Next::write()), Err(Gone));
+    }
+
+    // ---------------------------------------------------------------------------
+    // Once a bug: a Read handler that reads nothing after the peer half-closed
+    // mid-body: the `stuck` early return in step_read skips the Truncated
+    // check, and the connection parks forever (no deadline in an exchange).
+    // ---------------------------------------------------------------------------
+
+    /// Reads the body ignoring errors (a short read is "nothing yet").
+    struct LenientReader {
+        got: usize,
+    }
+
+    impl Handler for LenientReader {
+        fn on_request(&mut self, _req: Request<'_>) -> Next {
+            Next::read()
+        }
+
+        fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+            let mut buf = [0u8; 256];
+            self.got += body.read(&mut buf).unwrap_or(0);
+            if body.is_eof() {
+                Next::write()
+            } else {
+                Next::read()
+            }
+        }
+
+        fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+            res.body(format!("{}", self.got).as_bytes());
+            Next::end()
+        }
+    }
+
+    #[test]
+    fn body_cut_short_by_half_close_ends_the_connection_whatever_the_handler_asks() {
+        let server = serve(|_| LenientReader { got: 0 });
+        let mut c = client(server.addr());
+        c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+        c.stream().shutdown(Shutdown::Write).unwrap();
+        // The body can never complete: the server must answer 400 or close,
+        // not hold the connection open forever.
+        match c.read_to_close() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("connection still open after {BOUND:?}: {e}"),
+        }
     }
 }

@@ -1593,8 +1593,10 @@ mod tests {
         }
     }
 
-    /// The second review's findings, without sockets.
-    mod review2 {
+    /// Exchanges cut short, without sockets: an upload ended by an early
+    /// answer or a write error, a pipelined exchange giving up or timing
+    /// out, `Next::end()` from `on_error`.
+    mod cut_short {
         use super::*;
 
         /// Writes one chunk of a chunked body, then nothing more while

@@ -2,10 +2,10 @@
 //! and a handler that collects a response.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{self, BufRead, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use nextloop::client::{self, Decoder, Error, Handler};
@@ -48,6 +48,108 @@ pub fn raw(serve: impl Fn(TcpStream, usize) + Send + Sync + 'static) -> Raw {
         }
     });
     Raw { addr, accepted }
+}
+
+/// A request head as a raw server reads it.
+pub struct RequestHead {
+    pub method: String,
+    pub path: String,
+    pub content_length: usize,
+}
+
+/// Reads one request head; `None` at EOF or on error.
+pub fn read_head(r: &mut impl BufRead) -> Option<RequestHead> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut content_length = 0;
+    for _ in 0..100 {
+        let mut l = String::new();
+        if r.read_line(&mut l).ok()? == 0 {
+            return None;
+        }
+        let l = l.trim_end();
+        if l.is_empty() {
+            return Some(RequestHead {
+                method,
+                path,
+                content_length,
+            });
+        }
+        let (n, v) = l.split_once(':')?;
+        if n.eq_ignore_ascii_case("content-length") {
+            content_length = v.trim().parse().ok()?;
+        }
+    }
+    None
+}
+
+/// Reads one request head, as lines; `None` at EOF or on error.
+pub fn read_head_lines(r: &mut impl BufRead) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).ok()? == 0 {
+            return None;
+        }
+        let l = l.trim_end().to_string();
+        if l.is_empty() {
+            return Some(lines);
+        }
+        lines.push(l);
+    }
+}
+
+/// Reads until the peer closes (or the read timeout passes).
+pub fn hold(r: &mut impl Read) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..100_000 {
+        match r.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+/// Reads until the peer closes or resets (`true`), or the read timeout
+/// passes (`false`).
+pub fn until_closed(r: &mut impl Read) -> bool {
+    let mut sink = [0u8; 4096];
+    loop {
+        match r.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A one-shot signal from the test to a server thread (or back).
+pub struct Signal(Mutex<mpsc::Receiver<()>>);
+
+pub fn signal() -> (mpsc::Sender<()>, Arc<Signal>) {
+    let (tx, rx) = mpsc::channel();
+    (tx, Arc::new(Signal(Mutex::new(rx))))
+}
+
+impl Signal {
+    /// Waits for the signal, at most [`IO_TIMEOUT`].
+    pub fn wait(&self) {
+        let _ = self.0.lock().unwrap().recv_timeout(IO_TIMEOUT);
+    }
 }
 
 /// A status and body, or the error the handler was told.

@@ -90,3 +90,112 @@ impl Handler for Echo {
         self.next()
     }
 }
+
+/// Full-duplex echo through a fixed 4 KiB buffer: reads while it has room,
+/// writes what it holds, always asking for both.
+pub struct DuplexEcho {
+    buf: [u8; 4096],
+    len: usize,
+    body_done: bool,
+}
+
+impl DuplexEcho {
+    pub fn new() -> DuplexEcho {
+        DuplexEcho {
+            buf: [0; 4096],
+            len: 0,
+            body_done: false,
+        }
+    }
+
+    fn next(&self) -> Next {
+        if self.body_done && self.len == 0 {
+            Next::end()
+        } else {
+            Next::read_and_write()
+        }
+    }
+}
+
+impl Handler for DuplexEcho {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.body_done = !req.has_body();
+        Next::read_and_write()
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        // Only read when there is room to keep what is read.
+        while self.len < self.buf.len() {
+            match body.read(&mut self.buf[self.len..]) {
+                Ok(0) => {
+                    self.body_done = true;
+                    break;
+                }
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Next::remove(),
+            }
+        }
+        self.next()
+    }
+
+    fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+        // No length: chunked.
+        self.next()
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        let mut written = 0;
+        while written < self.len {
+            match body.write(&self.buf[written..self.len]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return Next::remove(),
+            }
+        }
+        self.buf.copy_within(written..self.len, 0);
+        self.len -= written;
+        self.next()
+    }
+}
+
+/// Routes `/` to Hello and everything else to `DuplexEcho`.
+pub enum DuplexOrHello {
+    Undecided,
+    Echo(Box<DuplexEcho>),
+    Hello,
+}
+
+impl Handler for DuplexOrHello {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/" {
+            *self = DuplexOrHello::Hello;
+            return Next::write();
+        }
+        let mut echo = Box::new(DuplexEcho::new());
+        let next = echo.on_request(req);
+        *self = DuplexOrHello::Echo(echo);
+        next
+    }
+
+    fn on_request_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        match self {
+            DuplexOrHello::Echo(e) => e.on_request_readable(body),
+            _ => Next::write(),
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        match self {
+            DuplexOrHello::Echo(e) => e.on_response(res),
+            _ => Hello.on_response(res),
+        }
+    }
+
+    fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+        match self {
+            DuplexOrHello::Echo(e) => e.on_response_writable(body),
+            _ => Next::end(),
+        }
+    }
+}

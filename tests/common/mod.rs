@@ -13,6 +13,10 @@ use nextloop::server::{HandlerFactory, Listening, Server};
 /// Generous bound for any single read in a test: a hang fails, never blocks CI.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A tighter bound, for reads that must not hang when a hang is the bug
+/// under test (a hang fails the test sooner).
+pub const BOUND: Duration = Duration::from_secs(5);
+
 /// Starts `factory` on 127.0.0.1 with an OS-chosen port.
 pub fn serve<F: HandlerFactory + Clone>(factory: F) -> Listening {
     serve_with(|s| s, factory)
@@ -25,6 +29,27 @@ pub fn serve_with<F: HandlerFactory + Clone>(
 ) -> Listening {
     let server = Server::bind("127.0.0.1:0").expect("bind");
     configure(server).handle(factory).expect("start server")
+}
+
+/// `GET path` as a minimal HTTP/1.1 request.
+pub fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// A client whose reads give up after [`BOUND`].
+pub fn client(addr: SocketAddr) -> Client {
+    let c = Client::connect(addr);
+    c.reader.get_ref().set_read_timeout(Some(BOUND)).unwrap();
+    c
+}
+
+/// GET / on `c` is answered 200 Hello (for servers that route `/` to
+/// [`handlers::Hello`]).
+pub fn ok(c: &mut Client) {
+    c.send(get("/"));
+    let res = read_response(&mut c.reader, false).expect("a response to GET /");
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "Hello, World!");
 }
 
 /// A raw client connection.
