@@ -1,12 +1,12 @@
 //! # nextloop
 //!
-//! A callback-driven HTTP/1.x server built directly on a single-threaded
-//! [mio](https://docs.rs/mio) event loop.
+//! An HTTP/1.x server and client built directly on a single-threaded
+//! [mio](https://docs.rs/mio) event loop — no async runtime, no futures.
 //!
-//! Each request is driven through a [`Handler`](server::Handler) — a small
-//! state machine the loop calls when what it asked for is possible. Every
-//! callback returns a [`Next`]: read the body, write the response, wait for
-//! an outside event, end, or drop the connection, optionally with a
+//! Each request is driven through a **handler**: a small state machine
+//! the loop calls when what it asked for is possible. Every callback
+//! returns a [`Next`] — read the body, write the response, wait for an
+//! outside event, end, or drop the connection — optionally with a
 //! timeout. A [`Control`] wakes a waiting handler from any thread.
 //!
 //! ```no_run
@@ -28,26 +28,31 @@
 //! }
 //! ```
 //!
-//! ## Where things live
+//! ## What to use
 //!
-//! - [`server`]: the builder, the loop (`event_loop.rs`: all socket I/O,
-//!   accept, deadlines, wake-ups), one connection's state machine
-//!   (`conn.rs`), and the handler-facing types.
-//! - `proto`: sans-IO HTTP/1 — head parsing and RFC 9112 framing
-//!   (`head.rs`), body decoding (`decode.rs`), body encoding (`encode.rs`),
-//!   the cached `Date` (`date.rs`).
-//! - [`body`]: the body [`Decoder`](body::Decoder) and
-//!   [`Encoder`](body::Encoder) handlers read and write, on both sides.
-//! - [`Control`] (`control.rs`): wake-ups across threads; `timer.rs`: the
-//!   deadline heap; `buf.rs`: buffers and their per-loop pool; `sock.rs`:
-//!   edge-triggered reads and writes over those buffers, for both loops.
-//! - [`hypersync`]: blocking handlers on a thread pool (push) or a request
-//!   queue (pull), bridged to the loop through `Control` and channels.
-//! - [`client`]: the HTTP/1.1 client — its own loop (`event_loop.rs`), one
-//!   connection's state machine (`conn.rs`), the keep-alive pool
-//!   (`pool.rs`), name resolution off the loop (`resolve.rs`), and the
-//!   client [`Handler`](client::Handler); response framing lives in
-//!   `proto/response_head.rs`.
+//! | you want | use |
+//! |---|---|
+//! | a server whose handlers are state machines: full control of flow, timeouts, memory | [`server::Server`] with a [`server::Handler`] |
+//! | a server running plain blocking code, the loop still in front | [`hypersync::Server`]: a closure on a thread pool (push), or `for req in &incoming` (pull) |
+//! | to resume a handler parked in [`Next::wait()`] from another thread | its [`Control`]: [`Control::ready`] |
+//! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
+//! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
+//! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
+//!
+//! Bodies are streamed on both sides through a [`Decoder`](body::Decoder)
+//! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
+//! called when more arrives") and an [`Encoder`](body::Encoder)
+//! (`io::Write`, framed as `Content-Length`, chunked, or close-delimited).
+//! Bad requests are answered by the server itself with their status and a
+//! one-line reason ([`ParseError`]); what goes wrong while a handler owns
+//! an exchange reaches it as an [`Error`] in `on_error`.
+//!
+//! Callbacks run on the loop thread and must not block; a panic in one
+//! costs only its connection. The steady-state request path makes no heap
+//! allocation, and an idle keep-alive connection holds no buffer memory.
+//! The README explains the architecture (one reactor for both roles, a
+//! transport layer, sans-IO protocol machines) and lists every limit and
+//! default.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -88,16 +88,7 @@
 //! unfolded, each line break replaced with spaces (§5.2), and an HTTP/1.0
 //! response with `Transfer-Encoding` is read as framed but its connection
 //! is not reused (§6.1).
-//!
-//! # How it is built
-//!
-//! `event_loop.rs` does all socket I/O (connect, read, write, deadlines,
-//! wake-ups); `conn.rs` is the sans-IO state machine of one connection and
-//! the exchanges in flight on it; `exchange.rs` one exchange's state;
-//! `pool.rs` the hosts and the choice of connection; `resolve.rs` the
-//! resolver thread; `url.rs` the URL parser; `request.rs`, `response.rs`
-//! and `body.rs` what handlers see. The protocol core is shared with the
-//! server (`proto/`: `response_head.rs`, the body decoder and encoder).
+
 
 mod conn;
 mod error;

@@ -96,16 +96,12 @@
 //!        └──────────── Control::ready (only when parked) ─┘
 //! ```
 //!
-//! `bridge.rs` is the loop side, `link.rs` the wake protocol, `pool.rs`
-//! the workers and their queue, `request.rs` / `response.rs` the worker
-//! side, `pull.rs` the [`Incoming`] queue.
-//!
 //! # Client
 //!
 //! [`Client`] is the blocking side of the native
 //! [`client`](crate::client): `get(url)?` gives a [`ClientResponse`] with
 //! the status, the fields and the body as `io::Read`, streamed with
-//! backpressure (`client.rs`).
+//! backpressure.
 //!
 //! ```no_run
 //! use std::io::Read;
