@@ -70,7 +70,8 @@ mod timer;
 pub use control::{Control, Gone};
 pub use error::{Error, ParseError};
 pub use next::{Interest, Next};
-pub use proto::head::{reason, Version};
+pub use proto::status::reason;
+pub use proto::Version;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -28,8 +28,9 @@ use crate::client::{Error, Settings};
 use crate::control::Shared;
 use crate::guard::guard;
 use crate::next::Interest;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::response_head::{self, Asked, Malformed};
+use crate::proto;
+use crate::proto::h1::drain::{Drain, Drained};
+use crate::proto::h1::response::{self as response_head, Asked};
 use crate::timer::{after, Deadline, Timers};
 use crate::Next;
 
@@ -102,7 +103,7 @@ pub(crate) enum Cause {
     PeerClosed,
     /// Another I/O error.
     Io(Option<io::Error>),
-    Malformed(Malformed),
+    Malformed(proto::Error),
     ResponseTimeout,
     ReadTimeout,
     /// The response that came first said `Connection: close`: the server
@@ -152,7 +153,7 @@ pub(crate) struct Conn {
     server_closes: bool,
     /// The unread rest of a finished response's body, and how much more
     /// of it may be skipped.
-    drain: Option<(BodyDecoder, u64)>,
+    drain: Option<Drain>,
     /// When the front exchange's response head is due.
     head_due: Option<Instant>,
     /// When the writer stops waiting for `100 Continue`.
@@ -561,27 +562,21 @@ impl Conn {
 
     /// Skips the unread rest of a finished response's body.
     fn step_drain(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let Some((decoder, budget)) = &mut self.drain else {
+        let Some(drain) = &mut self.drain else {
             return Step::Progress;
         };
-        while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
-            self.rbuf.consume(step.consumed);
-            let n = step.data.len() as u64;
-            if n > *budget {
-                break;
-            }
-            *budget -= n;
-            if decoder.is_done() {
+        let (taken, drained) = drain.step(self.rbuf.data());
+        self.rbuf.consume(taken);
+        if taken > 0 {
+            self.last_io = ctx.now;
+        }
+        match drained {
+            Drained::Done => {
                 self.drain = None;
                 return Step::Progress;
             }
-            if step.consumed == 0 {
-                if self.input_closed {
-                    break;
-                }
-                return Step::Want(Want::Read);
-            }
-            self.last_io = ctx.now;
+            Drained::More if !self.input_closed => return Step::Want(Want::Read),
+            Drained::More | Drained::Failed => {}
         }
         // Malformed, too long, or cut short: the connection is done.
         self.drain = None;
@@ -743,7 +738,7 @@ impl Conn {
         let stuck =
             reads_on && before == (self.rbuf.len(), decoder.clone()) && !ended && error.is_none();
         if let Some(m) = *error {
-            self.fail(Cause::Malformed(Malformed::from(m)), ctx);
+            self.fail(Cause::Malformed(m), ctx);
             return Step::Progress;
         }
         if self.input_closed && self.rbuf.is_empty() && !decoder.is_done() && !decoder.eof_reached()
@@ -804,8 +799,8 @@ impl Conn {
         if let Res::Body { decoder, .. } = &ex.res {
             if !decoder.is_done() && self.reusable {
                 let budget = ctx.settings.max_drain;
-                if decoder.remaining().is_none_or(|n| n <= budget) {
-                    self.drain = Some((decoder.clone(), budget));
+                if Drain::fits(decoder, budget) {
+                    self.drain = Some(Drain::new(decoder.clone(), budget));
                 } else {
                     self.reusable = false;
                 }
@@ -1068,7 +1063,7 @@ impl Conn {
                     Cause::PeerClosed if unanswered => Error::Closed,
                     Cause::PeerClosed => Error::Incomplete,
                     Cause::Io(e) => e.take().map_or(Error::Closed, Error::Io),
-                    Cause::Malformed(m) => Error::Malformed(m.0),
+                    Cause::Malformed(m) => Error::Malformed(m.reason()),
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,
                     Cause::NotServed => Error::Closed,

@@ -11,11 +11,11 @@ use crate::client::handler::Boxed;
 use crate::client::url::Url;
 use crate::client::{Error, Handler, Response};
 use crate::control::Shared;
-use crate::error::ParseError;
 use crate::guard::guard;
 use crate::next::Interest;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::encode::BodyEncoder;
+use crate::proto;
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::encode::BodyEncoder;
 use crate::timer::after;
 use crate::timer::{Deadline, Timers};
 use crate::Next;
@@ -79,7 +79,7 @@ pub(crate) enum Res {
         decoder: BodyDecoder,
         /// The handler has been called with the body already complete.
         saw_end: bool,
-        error: Option<ParseError>,
+        error: Option<proto::Error>,
     },
 }
 

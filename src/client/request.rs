@@ -4,8 +4,8 @@
 use crate::buf::ArrayBuf;
 use crate::client::url::Url;
 use crate::control::Shared;
-use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{checked_field, is_token};
+use crate::proto::fields::{self, checked_field, is_token};
+use crate::proto::h1::encode::BodyEncoder;
 use crate::Control;
 
 /// The request head, filled in
@@ -175,15 +175,10 @@ impl<'a> Request<'a> {
             self.expect_continue = true;
         } else {
             if name.eq_ignore_ascii_case("connection") {
-                self.close |= value
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+                self.close |= fields::has_close(value);
             }
             self.has_host |= name.eq_ignore_ascii_case("host");
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b": ");
-            self.buf.extend_from_slice(value);
-            self.buf.extend_from_slice(b"\r\n");
+            fields::push(self.buf, name.as_bytes(), value);
         }
         self
     }
@@ -229,7 +224,9 @@ impl<'a> Request<'a> {
         let method = self.method.as_str();
         let encoder = match (body, self.content_length) {
             (_, Some(n)) => {
-                push_field(self.buf, b"Content-Length", |b| push_u64(b, n));
+                let mut digits = ArrayBuf::<20>::new();
+                digits.push_u64(n);
+                fields::push(self.buf, b"Content-Length", digits.as_slice());
                 BodyEncoder::Length(n)
             }
             (true, None) => {
@@ -295,19 +292,6 @@ impl<'a> Request<'a> {
             ),
         }
     }
-}
-
-fn push_field(buf: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
-    buf.extend_from_slice(name);
-    buf.extend_from_slice(b": ");
-    value(buf);
-    buf.extend_from_slice(b"\r\n");
-}
-
-fn push_u64(buf: &mut Vec<u8>, n: u64) {
-    let mut digits = ArrayBuf::<20>::new();
-    digits.push_u64(n);
-    buf.extend_from_slice(digits.as_slice());
 }
 
 /// Inserts `pieces` at `at`: one move of what follows, no allocation

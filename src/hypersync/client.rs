@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::client::{self, Decoder, Encoder, Error, Handler};
-use crate::proto::head::{is_field_value, is_token};
+use crate::proto::fields::{self, is_field_value, is_token};
 use crate::{Control, Next, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.
@@ -455,15 +455,12 @@ impl ClientResponse {
     /// The first field named `name` (ASCII case-insensitive), if its
     /// value is UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_bytes(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
+        fields::utf8(self.header_bytes(name))
     }
 
     /// The first field named `name` (ASCII case-insensitive), as bytes.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        fields::find(self.headers(), name)
     }
 
     /// Every field, in order, as `(name, value)`.

@@ -9,7 +9,8 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::link::{InputEnd, Link};
 use super::Response;
-use crate::proto::target;
+use crate::proto::fields;
+use crate::proto::h1::target;
 use crate::server;
 use crate::Version;
 
@@ -202,14 +203,12 @@ impl Request {
     /// }
     /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        fields::find(self.headers(), name)
     }
 
     /// Like [`header`](Self::header), if the value is UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+        fields::utf8(self.header(name))
     }
 
     /// Every field, in order, as `(name, value)`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::link::Link;
-use crate::proto::head::checked_field;
+use crate::proto::fields::{self, checked_field};
 use crate::server;
 
 /// Body bytes are sent to the loop in chunks of up to this size.
@@ -182,10 +182,7 @@ impl Response {
         if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);
         } else {
-            self.fields.extend_from_slice(name.as_bytes());
-            self.fields.extend_from_slice(b": ");
-            self.fields.extend_from_slice(value);
-            self.fields.extend_from_slice(b"\r\n");
+            fields::push(&mut self.fields, name.as_bytes(), value);
         }
         self
     }

@@ -5,8 +5,10 @@ use std::ops::Range;
 
 use crate::buf::append_with;
 use crate::proto::date::DateCache;
-use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{checked_field, status_line, Version};
+use crate::proto::fields::{self, checked_field};
+use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h1::response::status_line;
+use crate::proto::Version;
 
 /// The response head a handler fills in
 /// [`on_response`](crate::server::Handler::on_response).
@@ -147,17 +149,12 @@ impl<'a> Response<'a> {
         if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);
         } else if name.eq_ignore_ascii_case("connection") {
-            self.close |= value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            self.close |= fields::has_close(value);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // The server frames the body itself.
         } else {
             self.has_date |= name.eq_ignore_ascii_case("date");
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b": ");
-            self.buf.extend_from_slice(value);
-            self.buf.extend_from_slice(b"\r\n");
+            fields::push(self.buf, name.as_bytes(), value);
         }
         self
     }
