@@ -29,7 +29,8 @@ use crate::control::Shared;
 use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto;
-use crate::proto::h1::drain::{Drain, Drained};
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::response::{self as response_head, Asked};
 use crate::timer::{after, Deadline, Timers};
 use crate::Next;
@@ -153,7 +154,7 @@ pub(crate) struct Conn {
     server_closes: bool,
     /// The unread rest of a finished response's body, and how much more
     /// of it may be skipped.
-    drain: Option<Drain>,
+    drain: Option<(BodyDecoder, u64)>,
     /// When the front exchange's response head is due.
     head_due: Option<Instant>,
     /// When the writer stops waiting for `100 Continue`.
@@ -562,10 +563,10 @@ impl Conn {
 
     /// Skips the unread rest of a finished response's body.
     fn step_drain(&mut self, ctx: &mut Ctx<'_>) -> Step {
-        let Some(drain) = &mut self.drain else {
+        let Some((decoder, budget)) = &mut self.drain else {
             return Step::Progress;
         };
-        let (taken, drained) = drain.step(self.rbuf.data());
+        let (taken, drained) = drain::step(decoder, budget, self.rbuf.data());
         self.rbuf.consume(taken);
         if taken > 0 {
             self.last_io = ctx.now;
@@ -799,8 +800,8 @@ impl Conn {
         if let Res::Body { decoder, .. } = &ex.res {
             if !decoder.is_done() && self.reusable {
                 let budget = ctx.settings.max_drain;
-                if Drain::fits(decoder, budget) {
-                    self.drain = Some(Drain::new(decoder.clone(), budget));
+                if drain::fits(decoder, budget) {
+                    self.drain = Some((decoder.clone(), budget));
                 } else {
                     self.reusable = false;
                 }

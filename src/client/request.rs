@@ -4,7 +4,7 @@
 use crate::buf::ArrayBuf;
 use crate::client::url::Url;
 use crate::control::Shared;
-use crate::proto::fields::{self, checked_field, is_token};
+use crate::proto::fields::{self, is_token, Added};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::Control;
 
@@ -165,20 +165,17 @@ impl<'a> Request<'a> {
     /// control byte, or a `Content-Length` is not a number.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
-        if let Some(n) = checked_field(name, value) {
-            self.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The client frames the body itself.
-        } else if name.eq_ignore_ascii_case("expect")
-            && value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
-        {
-            self.expect_continue = true;
-        } else {
-            if name.eq_ignore_ascii_case("connection") {
-                self.close |= fields::has_close(value);
+        match fields::added(name, value) {
+            Added::ContentLength(n) => self.content_length = Some(n),
+            Added::TransferEncoding => {}
+            Added::ExpectContinue => self.expect_continue = true,
+            added => {
+                if let Added::Connection { close } = added {
+                    self.close |= close;
+                }
+                self.has_host |= added == Added::Host;
+                fields::push(self.buf, name.as_bytes(), value);
             }
-            self.has_host |= name.eq_ignore_ascii_case("host");
-            fields::push(self.buf, name.as_bytes(), value);
         }
         self
     }

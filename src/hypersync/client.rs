@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::Chunk;
 use crate::client::{self, Decoder, Encoder, Error, Handler};
 use crate::proto::fields::{self, is_field_value, is_token};
 use crate::{Control, Next, Version};
@@ -218,8 +219,7 @@ impl RequestBuilder<'_> {
                 head,
                 rx,
                 link,
-                chunk: Vec::new(),
-                pos: 0,
+                chunk: Chunk::default(),
                 done: false,
             }),
             _ => Err(link.take_error().unwrap_or(Error::Shutdown)),
@@ -431,8 +431,7 @@ pub struct ClientResponse {
     head: Head,
     rx: Receiver<Msg>,
     link: Arc<Link>,
-    chunk: Vec<u8>,
-    pos: usize,
+    chunk: Chunk,
     done: bool,
 }
 
@@ -475,10 +474,7 @@ impl ClientResponse {
 impl Read for ClientResponse {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.pos < self.chunk.len() {
-                let n = out.len().min(self.chunk.len() - self.pos);
-                out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-                self.pos += n;
+            if let Some(n) = self.chunk.read(out) {
                 return Ok(n);
             }
             if self.done || out.is_empty() {
@@ -486,8 +482,7 @@ impl Read for ClientResponse {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
+                    self.chunk = Chunk::new(chunk);
                     self.link.unpark();
                 }
                 Ok(Msg::End) => self.done = true,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::link::{InputEnd, Link};
-use super::Response;
+use super::{Chunk, Response};
 use crate::proto::fields;
 use crate::proto::h1::target;
 use crate::server;
@@ -82,8 +82,7 @@ struct Head {
 struct Body {
     /// `None` once the body has ended (or when there is none).
     chunks: Option<Receiver<Vec<u8>>>,
-    chunk: Vec<u8>,
-    pos: usize,
+    chunk: Chunk,
     /// How it ended, once it has.
     end: InputEnd,
     link: Arc<Link>,
@@ -122,8 +121,7 @@ impl Request {
             },
             body: Body {
                 chunks,
-                chunk: Vec::new(),
-                pos: 0,
+                chunk: Chunk::default(),
                 end: InputEnd::Complete,
                 link,
             },
@@ -314,10 +312,7 @@ impl Body {
             return Ok(0);
         }
         loop {
-            if self.pos < self.chunk.len() {
-                let n = out.len().min(self.chunk.len() - self.pos);
-                out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-                self.pos += n;
+            if let Some(n) = self.chunk.read(out) {
                 return Ok(n);
             }
             let Some(chunks) = &self.chunks else {
@@ -350,13 +345,11 @@ impl Body {
             };
             match next {
                 Some(chunk) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
+                    self.chunk = Chunk::new(chunk);
                 }
                 None => {
                     self.chunks = None;
-                    self.chunk = Vec::new();
-                    self.pos = 0;
+                    self.chunk = Chunk::default();
                     self.end = self.link.input_end();
                 }
             }

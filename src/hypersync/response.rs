@@ -145,10 +145,7 @@ impl Response {
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself), or once the head has been sent.
     pub fn set_status(&mut self, status: u16) -> &mut Self {
-        assert!(
-            (200..=999).contains(&status),
-            "response status must be in 200..=999, got {status}"
-        );
+        server::response::assert_final(status);
         self.assert_head_open("set_status");
         self.status = status;
         self

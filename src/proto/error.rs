@@ -10,26 +10,29 @@
 /// [`reason`](Error::reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Error {
+    // In a head:
     /// A malformed start line or header field.
     Malformed(&'static str),
-    /// Ambiguous or invalid framing fields.
-    Framing(&'static str),
-    /// A malformed chunked body.
-    Chunked(&'static str),
-    /// An HTTP/1.1 request without exactly one valid `Host`.
-    Host,
-    /// The input ended before the body did.
-    Truncated,
     /// A request method longer than the head may be.
     MethodTooLong,
     /// A request target longer than the head may be.
     TargetTooLong,
     /// A head over the size limit, or with too many fields.
     HeadTooLarge,
-    /// A transfer coding that is not implemented.
-    UnknownCoding,
     /// A protocol version other than HTTP/1.0 and HTTP/1.1.
     Version,
+    /// An HTTP/1.1 request without exactly one valid `Host`.
+    Host,
+    // In the framing fields:
+    /// Ambiguous or invalid framing.
+    Framing(&'static str),
+    /// A transfer coding that is not implemented.
+    UnknownCoding,
+    // In the body:
+    /// A malformed chunked body.
+    Chunked(&'static str),
+    /// The input ended before the body did.
+    Truncated,
 }
 
 impl Error {
@@ -37,13 +40,13 @@ impl Error {
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Error::Malformed(what) | Error::Framing(what) | Error::Chunked(what) => what,
-            Error::Host => "not exactly one valid Host",
-            Error::Truncated => "body cut short",
             Error::MethodTooLong => "method too long",
             Error::TargetTooLong => "request target too long",
             Error::HeadTooLarge => "head too large",
-            Error::UnknownCoding => "transfer coding not implemented",
             Error::Version => "HTTP version not supported",
+            Error::Host => "not exactly one valid Host",
+            Error::UnknownCoding => "transfer coding not implemented",
+            Error::Truncated => "body cut short",
         }
     }
 }

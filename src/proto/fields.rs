@@ -29,6 +29,29 @@ pub(crate) fn pairs<'a>(
     fields.iter().map(|h| (h.name, h.value))
 }
 
+/// Writes the `header`, `header_str` and `headers` methods of a head
+/// borrowed for lifetime `$a` — a server's `Request`, a client's
+/// `Response` — over its `headers: &$a [httparse::Header<$a>]`.
+macro_rules! borrowed_lookup {
+    ($a:lifetime) => {
+        /// The first field named `name` (ASCII case-insensitive).
+        pub fn header(&self, name: &str) -> Option<&$a [u8]> {
+            $crate::proto::fields::find(self.headers(), name)
+        }
+
+        /// Like [`header`](Self::header), if the value is UTF-8.
+        pub fn header_str(&self, name: &str) -> Option<&$a str> {
+            $crate::proto::fields::utf8(self.header(name))
+        }
+
+        /// Every field, in order, as `(name, value)`.
+        pub fn headers(&self) -> impl Iterator<Item = (&$a str, &$a [u8])> + $a {
+            $crate::proto::fields::pairs(self.headers)
+        }
+    };
+}
+pub(crate) use borrowed_lookup;
+
 /// Appends the field line `name: value` and its CRLF to `buf`.
 #[inline]
 pub(crate) fn push(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -61,6 +84,46 @@ pub(crate) fn checked_field(name: &str, value: &[u8]) -> Option<u64> {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("invalid Content-Length {value:?}"));
     Some(n)
+}
+
+/// A field a handler adds to a head it writes, as the writer of the head
+/// sees it: most are copied as they are, a few are interpreted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    ContentLength(u64),
+    /// `Transfer-Encoding`: the writer frames the body itself.
+    TransferEncoding,
+    /// `Connection`, and whether it lists `close`.
+    Connection {
+        close: bool,
+    },
+    /// `Expect: 100-continue`.
+    ExpectContinue,
+    Host,
+    Date,
+    Other,
+}
+
+/// Checks a field a handler adds (see [`checked_field`], whose panics it
+/// shares) and says what it is.
+#[inline]
+pub(crate) fn added(name: &str, value: &[u8]) -> Added {
+    if let Some(n) = checked_field(name, value) {
+        return Added::ContentLength(n);
+    }
+    let is = |known: &str| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        4 if is("date") => Added::Date,
+        4 if is("host") => Added::Host,
+        6 if is("expect") && value.trim_ascii().eq_ignore_ascii_case(b"100-continue") => {
+            Added::ExpectContinue
+        }
+        10 if is("connection") => Added::Connection {
+            close: has_close(value),
+        },
+        17 if is("transfer-encoding") => Added::TransferEncoding,
+        _ => Added::Other,
+    }
 }
 
 /// Does a `Connection` value list the `close` option?

@@ -16,7 +16,7 @@ use crate::guard::guard;
 use crate::next::Interest;
 use crate::proto::date::DateCache;
 use crate::proto::h1::decode::BodyDecoder;
-use crate::proto::h1::drain::{Drain, Drained};
+use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::request::{self as head, Limits};
 use crate::proto::h1::response::status_line;
@@ -96,7 +96,7 @@ enum Phase<H> {
     /// A handler owns the connection.
     Exchange(Exchange<H>),
     /// The response is done; skipping the rest of an unread request body.
-    Drain(Drain),
+    Drain { decoder: BodyDecoder, budget: u64 },
     /// Write what is buffered, then shut down the write side.
     Closing,
     /// Write side shut down; discarding input until the peer closes, so it
@@ -137,7 +137,7 @@ impl<H> Exchange<H> {
             // A client told nothing about its body may still send it.
             && !(body_pending && self.expect == Expect::Pending && !will_read)
             // A body the handler shows no sign of reading, too long to drain.
-            && !(body_pending && !will_read && !Drain::fits(&self.decoder, ctx.settings.max_drain))
+            && !(body_pending && !will_read && !drain::fits(&self.decoder, ctx.settings.max_drain))
     }
 }
 
@@ -271,7 +271,7 @@ impl<H: Handler> Conn<H> {
             let want = match self.phase {
                 Phase::Head { started } => self.step_head(started, ctx),
                 Phase::Exchange(_) => self.step_exchange(ctx),
-                Phase::Drain(_) => self.step_drain(ctx),
+                Phase::Drain { .. } => self.step_drain(ctx),
                 Phase::Closing => Some(Want::Close),
                 Phase::Lingering => Some(Want::Discard),
             };
@@ -651,7 +651,10 @@ impl<H: Handler> Conn<H> {
             // We never asked for the body: it may or may not come.
             Phase::Closing
         } else {
-            Phase::Drain(Drain::new(ex.decoder, ctx.settings.max_drain))
+            Phase::Drain {
+                decoder: ex.decoder,
+                budget: ctx.settings.max_drain,
+            }
         };
         self.set_phase(next, ctx);
     }
@@ -666,10 +669,10 @@ impl<H: Handler> Conn<H> {
     }
 
     fn step_drain<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
-        let Phase::Drain(drain) = &mut self.phase else {
+        let Phase::Drain { decoder, budget } = &mut self.phase else {
             unreachable!()
         };
-        let (taken, drained) = drain.step(self.rbuf.data());
+        let (taken, drained) = drain::step(decoder, budget, self.rbuf.data());
         self.rbuf.consume(taken);
         match drained {
             Drained::Done => {

@@ -89,20 +89,7 @@ impl<'a> Request<'a> {
         self.version
     }
 
-    /// The first field named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        fields::find(self.headers(), name)
-    }
-
-    /// Like [`header`](Self::header), if the value is UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&'a str> {
-        fields::utf8(self.header(name))
-    }
-
-    /// Every field, in order, as `(name, value)`.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        fields::pairs(self.headers)
-    }
+    fields::borrowed_lookup!('a);
 
     /// The body length when declared by `Content-Length` (0 when the
     /// request has no body framing at all); `None` for a chunked body.

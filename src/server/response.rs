@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::buf::append_with;
 use crate::proto::date::DateCache;
-use crate::proto::fields::{self, checked_field};
+use crate::proto::fields::{self, Added};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::response::status_line;
 use crate::proto::Version;
@@ -111,10 +111,7 @@ impl<'a> Response<'a> {
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself).
     pub fn set_status(&mut self, status: u16) -> &mut Self {
-        assert!(
-            (200..=999).contains(&status),
-            "response status must be in 200..=999, got {status}"
-        );
+        assert_final(status);
         if status != self.status {
             self.status = status;
             let mark = self.buf.len();
@@ -146,15 +143,14 @@ impl<'a> Response<'a> {
             self.written.is_none(),
             "Response::header called after Response::body"
         );
-        if let Some(n) = checked_field(name, value) {
-            self.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("connection") {
-            self.close |= fields::has_close(value);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The server frames the body itself.
-        } else {
-            self.has_date |= name.eq_ignore_ascii_case("date");
-            fields::push(self.buf, name.as_bytes(), value);
+        match fields::added(name, value) {
+            Added::ContentLength(n) => self.content_length = Some(n),
+            Added::Connection { close } => self.close |= close,
+            Added::TransferEncoding => {}
+            added => {
+                self.has_date |= added == Added::Date;
+                fields::push(self.buf, name.as_bytes(), value);
+            }
         }
         self
     }
@@ -307,6 +303,20 @@ impl<'a> Response<'a> {
             keep_alive,
         }
     }
+}
+
+/// Checks a status a handler sets: a final one, in `200..=999` (interim
+/// 1xx responses are sent by the server itself).
+///
+/// # Panics
+///
+/// If it is not.
+#[track_caller]
+pub(crate) fn assert_final(status: u16) {
+    assert!(
+        (200..=999).contains(&status),
+        "response status must be in 200..=999, got {status}"
+    );
 }
 
 /// Moves the bytes appended to `buf` since `mark` into the place of

@@ -19,13 +19,13 @@ use super::Version;
 /// responses alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BodyKind {
-    /// No body at all, whatever the fields say: a response to HEAD, a 1xx,
-    /// 204 or 304, a 2xx to CONNECT.
-    None,
     /// `Content-Length` bytes; a request without framing fields has 0.
     Length(u64),
     /// `Transfer-Encoding: ..., chunked`.
     Chunked,
+    /// No body at all, whatever the fields say: a response to HEAD, a 1xx,
+    /// 204 or 304, a 2xx to CONNECT.
+    None,
     /// Until the peer closes the connection (responses only).
     Eof,
 }
@@ -34,9 +34,9 @@ impl BodyKind {
     /// The decoder for this body; `max_trailers` bounds a chunked trailer.
     pub(crate) fn decoder(self, max_trailers: usize) -> BodyDecoder {
         match self {
-            BodyKind::None => BodyDecoder::length(0),
             BodyKind::Length(n) => BodyDecoder::length(n),
             BodyKind::Chunked => BodyDecoder::chunked(max_trailers),
+            BodyKind::None => BodyDecoder::length(0),
             BodyKind::Eof => BodyDecoder::eof(),
         }
     }
