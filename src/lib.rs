@@ -33,9 +33,11 @@
 //! - [`server`]: the builder, the loop (`event_loop.rs`: all socket I/O,
 //!   accept, deadlines, wake-ups), one connection's state machine
 //!   (`conn.rs`), and the handler-facing types.
-//! - `proto`: sans-IO HTTP/1 — head parsing and RFC 9112 framing
-//!   (`head.rs`), body decoding (`decode.rs`), body encoding (`encode.rs`),
-//!   the cached `Date` (`date.rs`).
+//! - `proto`: the sans-IO protocol core — header fields (`fields.rs`), its
+//!   own error (`error.rs`), the cached `Date` (`date.rs`); HTTP/1 in
+//!   `proto/h1/`: request and response heads and their RFC 9112 framing
+//!   (`request.rs`, `response.rs`), body decoding (`decode.rs`), encoding
+//!   (`encode.rs`) and draining (`drain.rs`).
 //! - [`body`]: the body [`Decoder`](body::Decoder) and
 //!   [`Encoder`](body::Encoder) handlers read and write, on both sides.
 //! - [`Control`] (`control.rs`): wake-ups across threads; `timer.rs`: the
@@ -47,7 +49,7 @@
 //!   connection's state machine (`conn.rs`), the keep-alive pool
 //!   (`pool.rs`), name resolution off the loop (`resolve.rs`), and the
 //!   client [`Handler`](client::Handler); response framing lives in
-//!   `proto/response_head.rs`.
+//!   `proto/h1/response.rs`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
