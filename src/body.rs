@@ -6,8 +6,9 @@
 use std::io;
 
 use crate::error::ParseError;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::encode::BodyEncoder;
+use crate::proto;
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::encode::BodyEncoder;
 use crate::rt::buf::{ReadBuf, WriteBuf};
 
 /// The body being read: the request body in a server's
@@ -48,7 +49,7 @@ pub struct Decoder<'a> {
     /// The peer has closed its side: nothing more will arrive.
     pub(crate) input_closed: bool,
     /// Set when the body is malformed; the connection then ends.
-    pub(crate) error: &'a mut Option<ParseError>,
+    pub(crate) error: &'a mut Option<proto::Error>,
     /// `read` has returned the end of the body (`Ok(0)`) in this callback:
     /// the handler has been told, whatever it does next.
     pub(crate) ended: bool,
@@ -59,7 +60,7 @@ impl<'a> Decoder<'a> {
         decoder: &'a mut BodyDecoder,
         input: &'a mut ReadBuf,
         input_closed: bool,
-        error: &'a mut Option<ParseError>,
+        error: &'a mut Option<proto::Error>,
     ) -> Decoder<'a> {
         Decoder {
             decoder,
@@ -85,8 +86,11 @@ impl Decoder<'_> {
 
 impl io::Read for Decoder<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if let Some(e) = self.error {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, *e));
+        if let Some(e) = *self.error {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                ParseError::from(e),
+            ));
         }
         if self.decoder.is_done() {
             self.ended = true;
@@ -101,7 +105,10 @@ impl io::Read for Decoder<'_> {
                 Ok(step) => step,
                 Err(e) => {
                     *self.error = Some(e);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        ParseError::from(e),
+                    ));
                 }
             };
             let n = step.data.len();

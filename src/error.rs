@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::proto;
+
 /// Why a handler's [`on_error`](crate::server::Handler::on_error) was called,
 /// or why a server could not start.
 #[derive(Debug)]
@@ -113,3 +115,20 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+impl From<proto::Error> for ParseError {
+    fn from(e: proto::Error) -> ParseError {
+        match e {
+            proto::Error::Malformed(what) => ParseError::Malformed(what),
+            proto::Error::Framing(what) => ParseError::Framing(what),
+            proto::Error::Chunked(what) => ParseError::Chunked(what),
+            proto::Error::Host => ParseError::Host,
+            proto::Error::Truncated => ParseError::Truncated,
+            proto::Error::MethodTooLong => ParseError::MethodTooLong,
+            proto::Error::TargetTooLong => ParseError::TargetTooLong,
+            proto::Error::HeadTooLarge => ParseError::HeadTooLarge,
+            proto::Error::UnknownCoding => ParseError::UnknownCoding,
+            proto::Error::Version => ParseError::Version,
+        }
+    }
+}

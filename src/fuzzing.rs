@@ -11,13 +11,14 @@ use std::time::Instant;
 
 use crate::control::Lease;
 use crate::proto::date::DateCache;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::head::{self, Limits};
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::request::{self as head, Limits};
 use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
 use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
+use crate::ParseError;
 use crate::{Control, Next};
 
 /// Parses `bytes` as a request head with the default limits; the status
@@ -29,7 +30,7 @@ pub fn parse_head(bytes: &[u8]) -> Result<bool, u16> {
     };
     match head::parse(bytes, &mut fields[..100], limits) {
         Ok(parsed) => Ok(parsed.is_some()),
-        Err(e) => Err(e.status()),
+        Err(e) => Err(ParseError::from(e).status()),
     }
 }
 
@@ -81,7 +82,9 @@ pub fn decode_chunked(bytes: &[u8], splits: &[usize]) -> Result<(Vec<u8>, usize)
         buffered.extend_from_slice(&bytes[fed..end]);
         fed = end;
         loop {
-            let step = dec.decode(&buffered, 7).map_err(|e| e.status())?;
+            let step = dec
+                .decode(&buffered, 7)
+                .map_err(|e| ParseError::from(e).status())?;
             body.extend_from_slice(&buffered[step.data.clone()]);
             buffered.drain(..step.consumed);
             if dec.is_done() {

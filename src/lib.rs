@@ -75,7 +75,8 @@ pub use control::{Control, Gone};
 pub use detached::Detached;
 pub use error::{Error, ParseError};
 pub use next::{Interest, Next};
-pub use proto::head::{reason, Version};
+pub use proto::status::reason;
+pub use proto::Version;
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

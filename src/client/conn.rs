@@ -28,8 +28,10 @@ use crate::client::response::Response;
 use crate::client::{Error, Settings};
 use crate::control::Shared;
 use crate::next::Interest;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::response_head::{self, Asked, Malformed};
+use crate::proto;
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::drain::{self, Drained};
+use crate::proto::h1::response::{self as response_head, Asked};
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::rt::guard::guard;
 use crate::rt::machine::Bufs;
@@ -92,7 +94,7 @@ pub(crate) enum Cause {
     PeerClosed,
     /// Another I/O error.
     Io(Option<io::Error>),
-    Malformed(Malformed),
+    Malformed(proto::Error),
     ResponseTimeout,
     ReadTimeout,
     /// The response that came first said `Connection: close`: the server
@@ -583,24 +585,18 @@ impl Conn {
         let Some((decoder, budget)) = &mut self.drain else {
             return Step::Progress;
         };
-        while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
-            self.rbuf.consume(step.consumed);
-            let n = step.data.len() as u64;
-            if n > *budget {
-                break;
-            }
-            *budget -= n;
-            if decoder.is_done() {
+        let (taken, drained) = drain::step(decoder, budget, self.rbuf.data());
+        self.rbuf.consume(taken);
+        if taken > 0 {
+            self.last_io = ctx.now;
+        }
+        match drained {
+            Drained::Done => {
                 self.drain = None;
                 return Step::Progress;
             }
-            if step.consumed == 0 {
-                if self.input_closed {
-                    break;
-                }
-                return Step::Want(Want::Read);
-            }
-            self.last_io = ctx.now;
+            Drained::More if !self.input_closed => return Step::Want(Want::Read),
+            Drained::More | Drained::Failed => {}
         }
         // Malformed, too long, or cut short: the connection is done.
         self.drain = None;
@@ -762,7 +758,7 @@ impl Conn {
         let stuck =
             reads_on && before == (self.rbuf.len(), decoder.clone()) && !ended && error.is_none();
         if let Some(m) = *error {
-            self.fail(Cause::Malformed(Malformed::from(m)), ctx);
+            self.fail(Cause::Malformed(m), ctx);
             return Step::Progress;
         }
         if self.input_closed && self.rbuf.is_empty() && !decoder.is_done() && !decoder.eof_reached()
@@ -823,7 +819,7 @@ impl Conn {
         if let Res::Body { decoder, .. } = &ex.res {
             if !decoder.is_done() && self.reusable {
                 let budget = ctx.settings.max_drain;
-                if decoder.remaining().is_none_or(|n| n <= budget) {
+                if drain::fits(decoder, budget) {
                     self.drain = Some((decoder.clone(), budget));
                 } else {
                     self.reusable = false;
@@ -1087,7 +1083,7 @@ impl Conn {
                     Cause::PeerClosed if unanswered => Error::Closed,
                     Cause::PeerClosed => Error::Incomplete,
                     Cause::Io(e) => e.take().map_or(Error::Closed, Error::Io),
-                    Cause::Malformed(m) => Error::Malformed(m.0),
+                    Cause::Malformed(m) => Error::Malformed(m.reason()),
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,
                     Cause::NotServed => Error::Closed,

@@ -11,10 +11,10 @@ use crate::client::handler::Boxed;
 use crate::client::url::Url;
 use crate::client::{Error, Handler, Response};
 use crate::control::Shared;
-use crate::error::ParseError;
 use crate::next::Interest;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::encode::BodyEncoder;
+use crate::proto;
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::encode::BodyEncoder;
 use crate::rt::guard::guard;
 use crate::rt::timer::after;
 use crate::rt::timer::{Deadline, Timers};
@@ -57,7 +57,7 @@ pub(crate) enum Res {
         decoder: BodyDecoder,
         /// The handler has been called with the body already complete.
         saw_end: bool,
-        error: Option<ParseError>,
+        error: Option<proto::Error>,
     },
 }
 

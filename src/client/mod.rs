@@ -89,7 +89,6 @@
 //! response with `Transfer-Encoding` is read as framed but its connection
 //! is not reused (§6.1).
 
-
 mod conn;
 mod error;
 mod event_loop;

@@ -3,8 +3,8 @@
 
 use crate::client::url::Url;
 use crate::control::Shared;
-use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{checked_field, is_token};
+use crate::proto::fields::{self, is_token, Added};
+use crate::proto::h1::encode::BodyEncoder;
 use crate::rt::buf::ArrayBuf;
 use crate::Control;
 
@@ -165,25 +165,17 @@ impl<'a> Request<'a> {
     /// control byte, or a `Content-Length` is not a number.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
-        if let Some(n) = checked_field(name, value) {
-            self.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The client frames the body itself.
-        } else if name.eq_ignore_ascii_case("expect")
-            && value.trim_ascii().eq_ignore_ascii_case(b"100-continue")
-        {
-            self.expect_continue = true;
-        } else {
-            if name.eq_ignore_ascii_case("connection") {
-                self.close |= value
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        match fields::added(name, value) {
+            Added::ContentLength(n) => self.content_length = Some(n),
+            Added::TransferEncoding => {}
+            Added::ExpectContinue => self.expect_continue = true,
+            added => {
+                if let Added::Connection { close } = added {
+                    self.close |= close;
+                }
+                self.has_host |= added == Added::Host;
+                fields::push(self.buf, name.as_bytes(), value);
             }
-            self.has_host |= name.eq_ignore_ascii_case("host");
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b": ");
-            self.buf.extend_from_slice(value);
-            self.buf.extend_from_slice(b"\r\n");
         }
         self
     }
@@ -229,7 +221,9 @@ impl<'a> Request<'a> {
         let method = self.method.as_str();
         let encoder = match (body, self.content_length) {
             (_, Some(n)) => {
-                push_field(self.buf, b"Content-Length", |b| push_u64(b, n));
+                let mut digits = ArrayBuf::<20>::new();
+                digits.push_u64(n);
+                fields::push(self.buf, b"Content-Length", digits.as_slice());
                 BodyEncoder::Length(n)
             }
             (true, None) => {
@@ -295,19 +289,6 @@ impl<'a> Request<'a> {
             ),
         }
     }
-}
-
-fn push_field(buf: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
-    buf.extend_from_slice(name);
-    buf.extend_from_slice(b": ");
-    value(buf);
-    buf.extend_from_slice(b"\r\n");
-}
-
-fn push_u64(buf: &mut Vec<u8>, n: u64) {
-    let mut digits = ArrayBuf::<20>::new();
-    digits.push_u64(n);
-    buf.extend_from_slice(digits.as_slice());
 }
 
 /// Inserts `pieces` at `at`: one move of what follows, no allocation

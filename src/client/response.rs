@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use crate::proto::response_head::{BodyKind, ResponseHead};
+use crate::proto::fields;
+use crate::proto::h1::response::ResponseHead;
+use crate::proto::h1::BodyKind;
 use crate::Version;
 
 /// The head of a response, borrowed from the connection's read buffer for
@@ -51,33 +53,13 @@ impl<'a> Response<'a> {
         self.version
     }
 
-    /// The first field named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    }
-
-    /// Like [`header`](Self::header), if the value is UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&'a str> {
-        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
-    }
-
-    /// Every field, in order, as `(name, value)`.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        self.headers.iter().map(|h| (h.name, h.value))
-    }
+    fields::borrowed_lookup!('a);
 
     /// The body length when known in advance: the `Content-Length`, or 0
     /// for a response without a body (HEAD, 204, 304). `None` for a
     /// chunked body or one that runs until the server closes.
     pub fn body_length(&self) -> Option<u64> {
-        match self.body {
-            BodyKind::None => Some(0),
-            BodyKind::Length(n) => Some(n),
-            BodyKind::Chunked | BodyKind::Eof => None,
-        }
+        self.body.length()
     }
 
     /// Does the response carry a body (it may still be empty)?

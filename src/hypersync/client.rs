@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::Chunk;
 use crate::client::{self, Decoder, Encoder, Error, Handler};
-use crate::proto::head::{is_field_value, is_token};
+use crate::proto::fields::{self, is_field_value, is_token};
 use crate::{Control, Next, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.
@@ -218,8 +219,7 @@ impl RequestBuilder<'_> {
                 head,
                 rx,
                 link,
-                chunk: Vec::new(),
-                pos: 0,
+                chunk: Chunk::default(),
                 done: false,
             }),
             _ => Err(link.take_error().unwrap_or(Error::Shutdown)),
@@ -431,8 +431,7 @@ pub struct ClientResponse {
     head: Head,
     rx: Receiver<Msg>,
     link: Arc<Link>,
-    chunk: Vec<u8>,
-    pos: usize,
+    chunk: Chunk,
     done: bool,
 }
 
@@ -455,15 +454,12 @@ impl ClientResponse {
     /// The first field named `name` (ASCII case-insensitive), if its
     /// value is UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.header_bytes(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
+        fields::utf8(self.header_bytes(name))
     }
 
     /// The first field named `name` (ASCII case-insensitive), as bytes.
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        fields::find(self.headers(), name)
     }
 
     /// Every field, in order, as `(name, value)`.
@@ -478,10 +474,7 @@ impl ClientResponse {
 impl Read for ClientResponse {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.pos < self.chunk.len() {
-                let n = out.len().min(self.chunk.len() - self.pos);
-                out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-                self.pos += n;
+            if let Some(n) = self.chunk.read(out) {
                 return Ok(n);
             }
             if self.done || out.is_empty() {
@@ -489,8 +482,7 @@ impl Read for ClientResponse {
             }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
+                    self.chunk = Chunk::new(chunk);
                     self.link.unpark();
                 }
                 Ok(Msg::End) => self.done = true,

@@ -282,3 +282,28 @@ impl Server {
         Ok(Incoming::new(requests, listening))
     }
 }
+
+/// A body chunk that came through a channel, read out in pieces: by a
+/// server handler's [`Request`], and by a [`ClientResponse`].
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    /// How much of `bytes` has been read.
+    pos: usize,
+}
+
+impl Chunk {
+    fn new(bytes: Vec<u8>) -> Chunk {
+        Chunk { bytes, pos: 0 }
+    }
+
+    /// Copies as much of the unread rest as fits into `out`; `None` when
+    /// all of it has been read.
+    fn read(&mut self, out: &mut [u8]) -> Option<usize> {
+        let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
+        let n = out.len().min(rest.len());
+        out[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Some(n)
+    }
+}

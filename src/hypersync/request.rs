@@ -8,8 +8,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::link::{InputEnd, Link};
-use super::Response;
-use crate::proto::target;
+use super::{Chunk, Response};
+use crate::proto::fields;
+use crate::proto::h1::target;
 use crate::server;
 use crate::Version;
 
@@ -81,8 +82,7 @@ struct Head {
 struct Body {
     /// `None` once the body has ended (or when there is none).
     chunks: Option<Receiver<Vec<u8>>>,
-    chunk: Vec<u8>,
-    pos: usize,
+    chunk: Chunk,
     /// How it ended, once it has.
     end: InputEnd,
     link: Arc<Link>,
@@ -121,8 +121,7 @@ impl Request {
             },
             body: Body {
                 chunks,
-                chunk: Vec::new(),
-                pos: 0,
+                chunk: Chunk::default(),
                 end: InputEnd::Complete,
                 link,
             },
@@ -202,14 +201,12 @@ impl Request {
     /// }
     /// ```
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        fields::find(self.headers(), name)
     }
 
     /// Like [`header`](Self::header), if the value is UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+        fields::utf8(self.header(name))
     }
 
     /// Every field, in order, as `(name, value)`.
@@ -315,10 +312,7 @@ impl Body {
             return Ok(0);
         }
         loop {
-            if self.pos < self.chunk.len() {
-                let n = out.len().min(self.chunk.len() - self.pos);
-                out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-                self.pos += n;
+            if let Some(n) = self.chunk.read(out) {
                 return Ok(n);
             }
             let Some(chunks) = &self.chunks else {
@@ -351,13 +345,11 @@ impl Body {
             };
             match next {
                 Some(chunk) => {
-                    self.chunk = chunk;
-                    self.pos = 0;
+                    self.chunk = Chunk::new(chunk);
                 }
                 None => {
                     self.chunks = None;
-                    self.chunk = Vec::new();
-                    self.pos = 0;
+                    self.chunk = Chunk::default();
                     self.end = self.link.input_end();
                 }
             }

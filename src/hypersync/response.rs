@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::link::Link;
-use crate::proto::head::checked_field;
+use crate::proto::fields::{self, checked_field};
 use crate::server;
 
 /// Body bytes are sent to the loop in chunks of up to this size.
@@ -145,10 +145,7 @@ impl Response {
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself), or once the head has been sent.
     pub fn set_status(&mut self, status: u16) -> &mut Self {
-        assert!(
-            (200..=999).contains(&status),
-            "response status must be in 200..=999, got {status}"
-        );
+        server::response::assert_final(status);
         self.assert_head_open("set_status");
         self.status = status;
         self
@@ -182,10 +179,7 @@ impl Response {
         if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);
         } else {
-            self.fields.extend_from_slice(name.as_bytes());
-            self.fields.extend_from_slice(b": ");
-            self.fields.extend_from_slice(value);
-            self.fields.extend_from_slice(b"\r\n");
+            fields::push(&mut self.fields, name.as_bytes(), value);
         }
         self
     }

@@ -1,9 +1,40 @@
-//! Sans-IO HTTP/1: parsing, framing and body coding over byte slices.
-//! Nothing here touches a socket or imports mio.
+//! The protocol core: sans-IO, over byte slices. Nothing here touches a
+//! socket or imports mio; the connection machines in `server/` and
+//! `client/` feed it bytes and act on what it says.
+//!
+//! - What every HTTP version shares sits at this level: header lookup,
+//!   field syntax and field writing (`fields.rs`), the core's own
+//!   [`Error`] (`error.rs`), reason phrases (`status.rs`), the cached
+//!   `Date` (`date.rs`) and [`Version`].
+//! - `h1/`: HTTP/1 — request and response heads, their framing in one
+//!   vocabulary, body decoding, encoding and draining.
+//!
+//! An HTTP/2 core (frames, HPACK, stream states, flow control) goes in
+//! `h2/`, beside `h1/`, on the same shared pieces.
 
 pub(crate) mod date;
-pub(crate) mod decode;
-pub(crate) mod encode;
-pub(crate) mod head;
-pub(crate) mod response_head;
-pub(crate) mod target;
+pub(crate) mod error;
+pub(crate) mod fields;
+pub(crate) mod h1;
+pub(crate) mod status;
+
+pub(crate) use error::Error;
+
+/// The HTTP version of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Version {
+    /// HTTP/1.0
+    Http10,
+    /// HTTP/1.1
+    Http11,
+}
+
+impl Version {
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}

@@ -13,9 +13,13 @@ use crate::control::Shared;
 use crate::error::{Error, ParseError};
 use crate::next::Interest;
 use crate::proto::date::DateCache;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{self, status_line, BodyKind, Limits, Version};
+use crate::proto::h1::decode::BodyDecoder;
+use crate::proto::h1::drain::{self, Drained};
+use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h1::request::{self as head, Limits};
+use crate::proto::h1::response::status_line;
+use crate::proto::status::reason;
+use crate::proto::{self, Version};
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::rt::guard::guard;
 use crate::rt::machine::Bufs;
@@ -95,7 +99,7 @@ struct Exchange<H> {
     saw_body_end: bool,
     /// The handler has asked to read the body at some point.
     asked_to_read: bool,
-    body_error: Option<ParseError>,
+    body_error: Option<proto::Error>,
     /// `None` until `on_response` has produced the head.
     encoder: Option<BodyEncoder>,
     version: Version,
@@ -116,12 +120,7 @@ impl<H> Exchange<H> {
             // A client told nothing about its body may still send it.
             && !(body_pending && self.expect == Expect::Pending && !will_read)
             // A body the handler shows no sign of reading, too long to drain.
-            && !(body_pending
-                && !will_read
-                && self
-                    .decoder
-                    .remaining()
-                    .is_some_and(|n| n > ctx.settings.max_drain))
+            && !(body_pending && !will_read && !drain::fits(&self.decoder, ctx.settings.max_drain))
     }
 }
 
@@ -324,12 +323,12 @@ impl<H: Handler> Conn<H> {
             }
             Ok(None) => return Some(Want::Read),
             Err(e) => {
-                self.fail(e, ctx);
+                self.fail(e.into(), ctx);
                 return None;
             }
         };
-        let framing = head.framing;
-        let version = head.version;
+        let (framing, version) = (head.framing, head.version);
+        let (is_head, expect_continue) = (head.is_head, head.expect_continue);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let result = guard(|| {
@@ -340,14 +339,11 @@ impl<H: Handler> Conn<H> {
         self.rbuf.consume(len);
         let Ok((handler, next)) = result else {
             self.retire(ctx);
-            self.fail_status(500, "handler panicked", framing.is_head, ctx);
+            self.fail_status(500, "handler panicked", is_head, ctx);
             return None;
         };
-        let decoder = match framing.body {
-            BodyKind::Length(n) => BodyDecoder::length(n),
-            BodyKind::Chunked => BodyDecoder::chunked(ctx.settings.max_head_size),
-        };
-        let expect = if framing.expect_continue && !decoder.is_done() {
+        let decoder = framing.body.decoder(ctx.settings.max_head_size);
+        let expect = if expect_continue && !decoder.is_done() {
             Expect::Pending
         } else {
             Expect::None
@@ -364,7 +360,7 @@ impl<H: Handler> Conn<H> {
             encoder: None,
             version,
             keep_alive: framing.keep_alive,
-            is_head: framing.is_head,
+            is_head,
             expect,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
@@ -554,9 +550,10 @@ impl<H: Handler> Conn<H> {
             && !ex.decoder.is_done()
         {
             // The body can never complete, whatever the handler asks next.
-            ex.body_error = Some(ParseError::Truncated);
+            ex.body_error = Some(proto::Error::Truncated);
         }
         if let Some(e) = ex.body_error {
+            let e = ParseError::from(e);
             let handler = &mut ex.handler;
             let _ = guard(|| handler.on_error(Error::Parse(e)));
             self.fail(e, ctx);
@@ -665,24 +662,15 @@ impl<H: Handler> Conn<H> {
         let Phase::Drain { decoder, budget } = &mut self.phase else {
             unreachable!()
         };
-        while let Ok(step) = decoder.decode(self.rbuf.data(), usize::MAX) {
-            self.rbuf.consume(step.consumed);
-            // Framing counts: it is read all the same.
-            let n = step.consumed as u64;
-            if n > *budget {
-                break;
-            }
-            *budget -= n;
-            if decoder.is_done() {
+        let (taken, drained) = drain::step(decoder, budget, self.rbuf.data());
+        self.rbuf.consume(taken);
+        match drained {
+            Drained::Done => {
                 self.set_phase(self.next_head(), ctx);
                 return None;
             }
-            if step.consumed == 0 {
-                if self.input_closed {
-                    break;
-                }
-                return Some(Want::Read);
-            }
+            Drained::More if !self.input_closed => return Some(Want::Read),
+            Drained::More | Drained::Failed => {}
         }
         // Malformed, too long, or cut short: close instead.
         self.rbuf.consume(self.rbuf.len());
@@ -727,7 +715,7 @@ impl<H: Handler> Conn<H> {
         ctx.pool.attach_write(&mut self.wbuf);
         let buf = &mut self.wbuf.buf;
         let line = status_line(status);
-        let reason = head::reason(status);
+        let reason = reason(status);
         let body_len = reason.len() + 2 + detail.len() + 1;
         buf.extend_from_slice(line.as_slice());
         buf.extend_from_slice(ctx.date.field());

@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use crate::proto::head::{BodyKind, Head};
-use crate::proto::target;
+use crate::proto::fields;
+use crate::proto::h1::request::Head;
+use crate::proto::h1::{target, BodyKind};
 use crate::Version;
 
 /// The head of a request, borrowed from the connection's read buffer.
@@ -88,31 +89,12 @@ impl<'a> Request<'a> {
         self.version
     }
 
-    /// The first field named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    }
-
-    /// Like [`header`](Self::header), if the value is UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&'a str> {
-        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
-    }
-
-    /// Every field, in order, as `(name, value)`.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        self.headers.iter().map(|h| (h.name, h.value))
-    }
+    fields::borrowed_lookup!('a);
 
     /// The body length when declared by `Content-Length` (0 when the
     /// request has no body framing at all); `None` for a chunked body.
     pub fn content_length(&self) -> Option<u64> {
-        match self.body {
-            BodyKind::Length(n) => Some(n),
-            BodyKind::Chunked => None,
-        }
+        self.body.length()
     }
 
     /// Does the request carry a body (chunked, or a non-zero length)?

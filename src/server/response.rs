@@ -4,8 +4,10 @@
 use std::ops::Range;
 
 use crate::proto::date::DateCache;
-use crate::proto::encode::BodyEncoder;
-use crate::proto::head::{checked_field, status_line, Version};
+use crate::proto::fields::{self, Added};
+use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h1::response::status_line;
+use crate::proto::Version;
 use crate::rt::buf::append_with;
 
 /// The response head a handler fills in
@@ -109,10 +111,7 @@ impl<'a> Response<'a> {
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself).
     pub fn set_status(&mut self, status: u16) -> &mut Self {
-        assert!(
-            (200..=999).contains(&status),
-            "response status must be in 200..=999, got {status}"
-        );
+        assert_final(status);
         if status != self.status {
             self.status = status;
             let mark = self.buf.len();
@@ -144,20 +143,14 @@ impl<'a> Response<'a> {
             self.written.is_none(),
             "Response::header called after Response::body"
         );
-        if let Some(n) = checked_field(name, value) {
-            self.content_length = Some(n);
-        } else if name.eq_ignore_ascii_case("connection") {
-            self.close |= value
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // The server frames the body itself.
-        } else {
-            self.has_date |= name.eq_ignore_ascii_case("date");
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b": ");
-            self.buf.extend_from_slice(value);
-            self.buf.extend_from_slice(b"\r\n");
+        match fields::added(name, value) {
+            Added::ContentLength(n) => self.content_length = Some(n),
+            Added::Connection { close } => self.close |= close,
+            Added::TransferEncoding => {}
+            added => {
+                self.has_date |= added == Added::Date;
+                fields::push(self.buf, name.as_bytes(), value);
+            }
         }
         self
     }
@@ -310,6 +303,20 @@ impl<'a> Response<'a> {
             keep_alive,
         }
     }
+}
+
+/// Checks a status a handler sets: a final one, in `200..=999` (interim
+/// 1xx responses are sent by the server itself).
+///
+/// # Panics
+///
+/// If it is not.
+#[track_caller]
+pub(crate) fn assert_final(status: u16) {
+    assert!(
+        (200..=999).contains(&status),
+        "response status must be in 200..=999, got {status}"
+    );
 }
 
 /// Moves the bytes appended to `buf` since `mark` into the place of

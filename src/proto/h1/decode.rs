@@ -12,8 +12,8 @@
 
 use std::ops::Range;
 
-use crate::error::ParseError;
-use crate::proto::head::is_tchar;
+use crate::proto::fields::is_tchar;
+use crate::proto::Error;
 
 /// Longest chunk-size line accepted (size, extensions, CRLF).
 const MAX_CHUNK_LINE: usize = 4096;
@@ -81,8 +81,8 @@ pub(crate) struct Step {
     pub data: Range<usize>,
 }
 
-fn err(what: &'static str) -> ParseError {
-    ParseError::Chunked(what)
+fn err(what: &'static str) -> Error {
+    Error::Chunked(what)
 }
 
 impl BodyDecoder {
@@ -144,7 +144,7 @@ impl BodyDecoder {
     /// An empty `data` range with `consumed == input.len()` means more input
     /// is needed; with [`is_done`](Self::is_done), the body is over and the
     /// rest of `input` belongs to the next message.
-    pub(crate) fn decode(&mut self, input: &[u8], max: usize) -> Result<Step, ParseError> {
+    pub(crate) fn decode(&mut self, input: &[u8], max: usize) -> Result<Step, Error> {
         match &mut self.kind {
             Kind::Length(remaining) => {
                 let n = (*remaining).min(input.len() as u64).min(max as u64) as usize;
@@ -167,7 +167,7 @@ impl BodyDecoder {
 }
 
 impl Chunked {
-    fn decode(&mut self, input: &[u8], max: usize) -> Result<Step, ParseError> {
+    fn decode(&mut self, input: &[u8], max: usize) -> Result<Step, Error> {
         use ChunkState::*;
         let mut i = 0;
         while i < input.len() {
@@ -270,7 +270,7 @@ impl Chunked {
     }
 
     /// First non-hex byte after the size digits.
-    fn after_size(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+    fn after_size(&mut self, b: u8) -> Result<ChunkState, Error> {
         self.count_line()?;
         match b {
             b'\r' => Ok(ChunkState::SizeLf),
@@ -281,7 +281,7 @@ impl Chunked {
         }
     }
 
-    fn count_line(&mut self) -> Result<(), ParseError> {
+    fn count_line(&mut self) -> Result<(), Error> {
         self.line_len += 1;
         if self.line_len > MAX_CHUNK_LINE {
             return Err(err("chunk size line too long"));
@@ -290,7 +290,7 @@ impl Chunked {
     }
 
     /// Counts one byte against the trailer section's budget.
-    fn count_trailer(&mut self) -> Result<(), ParseError> {
+    fn count_trailer(&mut self) -> Result<(), Error> {
         self.line_len += 1;
         if self.line_len > self.max_trailers {
             return Err(err("trailer section too large"));
@@ -300,7 +300,7 @@ impl Chunked {
 
     /// A byte of a trailer field name: a token, as in the head (no
     /// whitespace before the colon, no line without one).
-    fn trailer_name_byte(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+    fn trailer_name_byte(&mut self, b: u8) -> Result<ChunkState, Error> {
         self.count_trailer()?;
         if is_tchar(b) {
             Ok(ChunkState::TrailerName)
@@ -310,7 +310,7 @@ impl Chunked {
     }
 
     /// A byte of a trailer field value (not CR): no control bytes, no bare LF.
-    fn trailer_value_byte(&mut self, b: u8) -> Result<ChunkState, ParseError> {
+    fn trailer_value_byte(&mut self, b: u8) -> Result<ChunkState, Error> {
         self.count_trailer()?;
         match b {
             b'\n' => Err(err("bare LF in trailer")),
@@ -340,7 +340,7 @@ mod tests {
         input: &[u8],
         split: usize,
         max: usize,
-    ) -> Result<(Vec<u8>, Vec<u8>), ParseError> {
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
         let mut body = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut fed = 0;
@@ -367,7 +367,7 @@ mod tests {
         }
     }
 
-    fn chunked(input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ParseError> {
+    fn chunked(input: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
         run(BodyDecoder::chunked(1024), input, usize::MAX, usize::MAX)
     }
 
@@ -451,7 +451,7 @@ mod tests {
             for split in 1..=input.len() {
                 for max in [1, 2, 7, usize::MAX] {
                     let got = run(BodyDecoder::chunked(1024), input, split, max)
-                        .unwrap_or_else(|e| panic!("{name} split {split}: {e}"));
+                        .unwrap_or_else(|e| panic!("{name} split {split}: {e:?}"));
                     assert_eq!(got.0, *body, "{name} split {split} max {max}");
                     assert_eq!(got.1, *rest, "{name} split {split} max {max}");
                 }
@@ -491,7 +491,7 @@ mod tests {
             for split in 1..=input.len() {
                 let got = run(BodyDecoder::chunked(1024), input, split, usize::MAX);
                 assert!(
-                    matches!(got, Err(ParseError::Chunked(_))),
+                    matches!(got, Err(Error::Chunked(_))),
                     "{name} split {split}: {got:?}"
                 );
             }

@@ -96,7 +96,7 @@ fn push_hex(dst: &mut Vec<u8>, mut n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::decode::BodyDecoder;
+    use crate::proto::h1::decode::BodyDecoder;
 
     #[test]
     fn length_takes_only_what_it_declared() {

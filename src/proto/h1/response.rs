@@ -1,5 +1,5 @@
-//! Response heads as a client reads them: parsing (httparse) and body
-//! framing per RFC 9112 §6.3. Sans-IO, like the rest of `proto`.
+//! Response heads: the status line as the server writes it; parsing
+//! (httparse) and body framing per RFC 9112 §6.3 as the client reads them.
 //!
 //! The framing rules, in the order RFC 9112 §6.3 gives them:
 //!
@@ -26,26 +26,53 @@
 
 use std::mem::MaybeUninit;
 
-use crate::error::ParseError;
-use crate::proto::decode::BodyDecoder;
-use crate::proto::head::{empty_lines, list, parse_length, Version};
+use super::request::empty_lines;
+use super::{BodyKind, Connection, Framing};
+use crate::proto::fields::{list, merge_length};
+use crate::proto::status::reason;
+use crate::proto::{Error, Version};
+use crate::rt::buf::ArrayBuf;
 
-/// A response the client cannot make sense of; the reason is shown to the
-/// user as is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Malformed(pub &'static str);
+/// A status line: `HTTP/1.1 200 OK\r\n`.
+pub(crate) enum StatusLine {
+    /// The common statuses, ready-made.
+    Static(&'static [u8]),
+    /// Any other, built with its reason phrase.
+    Built(ArrayBuf<64>),
+}
 
-impl From<ParseError> for Malformed {
-    fn from(e: ParseError) -> Malformed {
-        Malformed(match e {
-            ParseError::Malformed(what) | ParseError::Framing(what) | ParseError::Chunked(what) => {
-                what
-            }
-            ParseError::Truncated => "body cut short",
-            ParseError::HeadTooLarge => "response head too large",
-            _ => "invalid response",
-        })
+impl StatusLine {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            StatusLine::Static(line) => line,
+            StatusLine::Built(line) => line.as_slice(),
+        }
     }
+}
+
+/// The status line for `status`. Always `HTTP/1.1`: RFC 9110 §6.2 has a
+/// server send the highest version it conforms to, whatever the request's.
+pub(crate) fn status_line(status: u16) -> StatusLine {
+    let line: &'static [u8] = match status {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        400 => b"HTTP/1.1 400 Bad Request\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
+        _ => {
+            let mut line = ArrayBuf::new();
+            line.push(b"HTTP/1.1 ");
+            line.push_u64(u64::from(status));
+            line.push(b" ");
+            line.push(reason(status).as_bytes());
+            line.push(b"\r\n");
+            return StatusLine::Built(line);
+        }
+    };
+    StatusLine::Static(line)
 }
 
 /// A parsed response head; the fields borrow the read buffer.
@@ -56,44 +83,11 @@ pub(crate) struct ResponseHead<'h, 'b> {
     pub headers: &'h [httparse::Header<'b>],
 }
 
-/// How the response body is delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum BodyKind {
-    /// No body at all (HEAD, 1xx, 204, 304, CONNECT 2xx).
-    None,
-    /// `Content-Length`.
-    Length(u64),
-    /// `Transfer-Encoding: ..., chunked`.
-    Chunked,
-    /// Until the server closes the connection.
-    Eof,
-}
-
-impl BodyKind {
-    /// The decoder for this body; `max_trailers` bounds a chunked trailer.
-    pub(crate) fn decoder(self, max_trailers: usize) -> BodyDecoder {
-        match self {
-            BodyKind::None => BodyDecoder::length(0),
-            BodyKind::Length(n) => BodyDecoder::length(n),
-            BodyKind::Chunked => BodyDecoder::chunked(max_trailers),
-            BodyKind::Eof => BodyDecoder::eof(),
-        }
-    }
-}
-
 /// What the request said that framing depends on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Asked {
     pub head: bool,
     pub connect: bool,
-}
-
-/// The framing of one response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Framing {
-    pub body: BodyKind,
-    /// May the connection carry another exchange after this one?
-    pub keep_alive: bool,
 }
 
 impl ResponseHead<'_, '_> {
@@ -103,7 +97,7 @@ impl ResponseHead<'_, '_> {
     }
 
     /// RFC 9112 §6.3 framing of this response to a request like `asked`.
-    pub(crate) fn framing(&self, asked: Asked) -> Result<Framing, Malformed> {
+    pub(crate) fn framing(&self, asked: Asked) -> Result<Framing, Error> {
         framing(self.version, self.status, self.headers, asked)
     }
 }
@@ -118,14 +112,14 @@ pub(crate) fn parse<'h, 'b>(
     buf: &'b mut [u8],
     headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
     max_head: usize,
-) -> Result<Option<(usize, ResponseHead<'h, 'b>)>, Malformed> {
+) -> Result<Option<(usize, ResponseHead<'h, 'b>)>, Error> {
     unfold(buf);
     let buf: &'b [u8] = buf;
     let mut res = httparse::Response::new(&mut []);
     let status = httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut res, buf, headers)
         .map_err(|e| {
-            Malformed(match e {
+            Error::Malformed(match e {
                 httparse::Error::Version => "not an HTTP/1.x status line",
                 httparse::Error::Status => "invalid status code",
                 httparse::Error::HeaderName => "invalid header name",
@@ -138,11 +132,11 @@ pub(crate) fn parse<'h, 'b>(
     let len = match status {
         httparse::Status::Complete(len) if len <= max_head => len,
         httparse::Status::Partial if buf.len() < max_head => return Ok(None),
-        _ => return Err(Malformed("response head too large")),
+        _ => return Err(Error::Malformed("response head too large")),
     };
     let status = res.code.unwrap_or_default();
     if !(100..=999).contains(&status) {
-        return Err(Malformed("invalid status code"));
+        return Err(Error::Malformed("invalid status code"));
     }
     let version = match res.version {
         Some(0) => Version::Http10,
@@ -197,52 +191,33 @@ fn framing(
     status: u16,
     headers: &[httparse::Header<'_>],
     asked: Asked,
-) -> Result<Framing, Malformed> {
+) -> Result<Framing, Error> {
     let mut content_length: Option<u64> = None;
     let mut has_te = false;
     let mut chunked_last = false;
     let mut chunked_seen = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
+    let mut connection = Connection::default();
     for h in headers {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
-            let mut items = 0;
-            for item in list(h.value) {
-                let n = parse_length(item)?;
-                if content_length.is_some_and(|c| c != n) {
-                    return Err(Malformed("conflicting Content-Length"));
-                }
-                content_length = Some(n);
-                items += 1;
-            }
-            if items == 0 {
-                return Err(Malformed("empty Content-Length"));
-            }
+            merge_length(&mut content_length, h.value)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             has_te = true;
             for coding in list(h.value) {
                 let is_chunked = coding.eq_ignore_ascii_case(b"chunked");
                 if is_chunked && chunked_seen {
-                    return Err(Malformed("chunked applied twice"));
+                    return Err(Error::Framing("chunked applied twice"));
                 }
                 chunked_seen |= is_chunked;
                 chunked_last = is_chunked;
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for opt in list(h.value) {
-                close |= opt.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= opt.eq_ignore_ascii_case(b"keep-alive");
-            }
+            connection.add(h.value);
         }
     }
-    let persistent = !close
-        && match version {
-            Version::Http11 => true,
-            // Transfer-Encoding in HTTP/1.0 is faulty framing: read this
-            // response as it says, then close (RFC 9112 §6.1).
-            Version::Http10 => keep_alive_token && !has_te,
-        };
+    // Transfer-Encoding in HTTP/1.0 is faulty framing: read this response
+    // as it says, then close (RFC 9112 §6.1).
+    let persistent = connection.persists(version) && !(version == Version::Http10 && has_te);
     let no_body = asked.head || (100..200).contains(&status) || status == 204 || status == 304;
     if asked.connect && (200..300).contains(&status) {
         // A tunnel: no body, and the connection is no longer HTTP.
@@ -260,7 +235,7 @@ fn framing(
     }
     let body = if has_te {
         if content_length.is_some() {
-            return Err(Malformed("both Content-Length and Transfer-Encoding"));
+            return Err(Error::Framing("both Content-Length and Transfer-Encoding"));
         }
         if chunked_last {
             BodyKind::Chunked
@@ -296,7 +271,7 @@ mod tests {
         connect: true,
     };
 
-    fn framing_of(raw: &str, asked: Asked) -> Result<Framing, Malformed> {
+    fn framing_of(raw: &str, asked: Asked) -> Result<Framing, Error> {
         let mut headers = [MaybeUninit::uninit(); 16];
         let mut buf = raw.as_bytes().to_vec();
         let (len, head) = parse(&mut buf, &mut headers, 1024)?.expect("complete head");
@@ -304,7 +279,7 @@ mod tests {
         head.framing(asked)
     }
 
-    fn ok(body: BodyKind, keep_alive: bool) -> Result<Framing, Malformed> {
+    fn ok(body: BodyKind, keep_alive: bool) -> Result<Framing, Error> {
         Ok(Framing { body, keep_alive })
     }
 
@@ -320,16 +295,16 @@ mod tests {
     cases! {
         length: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", GET => ok(BodyKind::Length(5), true);
         equal_lengths_merge: "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n", GET => ok(BodyKind::Length(5), true);
-        differing_lengths: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", GET => Err(Malformed("conflicting Content-Length"));
-        signed_length: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", GET => Err(Malformed("invalid Content-Length"));
-        empty_length: "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", GET => Err(Malformed("empty Content-Length"));
-        overflowing_length: "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n", GET => Err(Malformed("Content-Length overflows"));
+        differing_lengths: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", GET => Err(Error::Framing("conflicting Content-Length"));
+        signed_length: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", GET => Err(Error::Framing("invalid Content-Length"));
+        empty_length: "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", GET => Err(Error::Framing("empty Content-Length"));
+        overflowing_length: "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551616\r\n\r\n", GET => Err(Error::Framing("Content-Length overflows"));
         chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", GET => ok(BodyKind::Chunked, true);
         gzip_then_chunked: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, CHUNKED\r\n\r\n", GET => ok(BodyKind::Chunked, true);
         chunked_not_last_reads_to_close: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", GET => ok(BodyKind::Eof, false);
         other_coding_reads_to_close: "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", GET => ok(BodyKind::Eof, false);
-        chunked_twice: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Malformed("chunked applied twice"));
-        length_and_chunked: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Malformed("both Content-Length and Transfer-Encoding"));
+        chunked_twice: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Error::Framing("chunked applied twice"));
+        length_and_chunked: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", GET => Err(Error::Framing("both Content-Length and Transfer-Encoding"));
         no_framing_reads_to_close: "HTTP/1.1 200 OK\r\n\r\n", GET => ok(BodyKind::Eof, false);
         http10_closes: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), false);
         http10_keep_alive: "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", GET => ok(BodyKind::Length(2), true);
@@ -476,9 +451,19 @@ mod tests {
         let mut headers = [MaybeUninit::uninit(); 4];
         assert_eq!(
             parse(&mut raw.clone(), &mut headers, 100).err(),
-            Some(Malformed("response head too large"))
+            Some(Error::Malformed("response head too large"))
         );
         let mut headers = [MaybeUninit::uninit(); 4];
         assert!(matches!(parse(&mut raw, &mut headers, 1000), Ok(None)));
+    }
+
+    #[test]
+    fn status_lines() {
+        // Every ready-made line matches the built one.
+        for status in 100..=999 {
+            let built = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+            assert_eq!(status_line(status).as_slice(), built.as_bytes(), "{status}");
+        }
+        assert_eq!(status_line(599).as_slice(), b"HTTP/1.1 599 \r\n");
     }
 }

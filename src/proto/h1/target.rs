@@ -1,8 +1,8 @@
 //! Request targets (RFC 9112 §3.2): which of the four forms a target is
 //! in, whether that form fits the method, and its path and authority.
 
-use super::head::valid_host;
-use crate::error::ParseError;
+use crate::proto::fields::valid_host;
+use crate::proto::Error;
 
 /// Checks `target` against RFC 9112 §3.2: origin-form (`/path?query`) for
 /// most requests, authority-form (`host:port`) for CONNECT and only there,
@@ -12,7 +12,7 @@ use crate::error::ParseError;
 ///
 /// Bytes that RFC 3986 wants percent-encoded but that clients often send
 /// as they are (`{ } | ^ \` and UTF-8) pass, as httparse lets them.
-pub(crate) fn check(method: &str, target: &str) -> Result<(), ParseError> {
+pub(crate) fn check(method: &str, target: &str) -> Result<(), Error> {
     let form_fits = if method == "CONNECT" {
         is_authority_form(target)
     } else if target.starts_with('/') {
@@ -25,7 +25,7 @@ pub(crate) fn check(method: &str, target: &str) -> Result<(), ParseError> {
     if form_fits && !target.as_bytes().contains(&b'#') {
         Ok(())
     } else {
-        Err(ParseError::Malformed("invalid request target"))
+        Err(Error::Malformed("invalid request target"))
     }
 }
 
@@ -136,7 +136,7 @@ mod tests {
         ] {
             assert_eq!(
                 check(method, target),
-                Err(ParseError::Malformed("invalid request target")),
+                Err(Error::Malformed("invalid request target")),
                 "{method} {target}"
             );
         }

@@ -1,0 +1,93 @@
+//! HTTP/1 (RFC 9112): request heads (`request.rs`) and response heads
+//! (`response.rs`), framed in one vocabulary ([`BodyKind`], [`Framing`]);
+//! request targets (`target.rs`); bodies decoded (`decode.rs`), encoded
+//! (`encode.rs`) and skipped when unread (`drain.rs`).
+
+pub(crate) mod decode;
+pub(crate) mod drain;
+pub(crate) mod encode;
+pub(crate) mod request;
+pub(crate) mod response;
+pub(crate) mod target;
+
+use decode::BodyDecoder;
+
+use super::fields::list;
+use super::Version;
+
+/// How a message body is delimited (RFC 9112 §6.3), for requests and
+/// responses alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// `Content-Length` bytes; a request without framing fields has 0.
+    Length(u64),
+    /// `Transfer-Encoding: ..., chunked`.
+    Chunked,
+    /// No body at all, whatever the fields say: a response to HEAD, a 1xx,
+    /// 204 or 304, a 2xx to CONNECT.
+    None,
+    /// Until the peer closes the connection (responses only).
+    Eof,
+}
+
+impl BodyKind {
+    /// The decoder for this body; `max_trailers` bounds a chunked trailer.
+    pub(crate) fn decoder(self, max_trailers: usize) -> BodyDecoder {
+        match self {
+            BodyKind::Length(n) => BodyDecoder::length(n),
+            BodyKind::Chunked => BodyDecoder::chunked(max_trailers),
+            BodyKind::None => BodyDecoder::length(0),
+            BodyKind::Eof => BodyDecoder::eof(),
+        }
+    }
+
+    /// The body length when known in advance: the `Content-Length`, 0 when
+    /// there is no body; `None` for a chunked or close-delimited body.
+    pub(crate) fn length(self) -> Option<u64> {
+        match self {
+            BodyKind::None => Some(0),
+            BodyKind::Length(n) => Some(n),
+            BodyKind::Chunked | BodyKind::Eof => None,
+        }
+    }
+}
+
+/// The framing of one message, request or response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Framing {
+    pub body: BodyKind,
+    /// May the connection carry another exchange after this one (as far as
+    /// this message is concerned)?
+    pub keep_alive: bool,
+}
+
+/// What the `Connection` fields of a message say about persistence.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Connection {
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Connection {
+    /// Adds the options of one `Connection` field.
+    pub(crate) fn add(&mut self, value: &[u8]) {
+        for opt in list(value) {
+            if opt.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if opt.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            }
+        }
+    }
+
+    /// May the connection stay open after a message of `version` with
+    /// these options (RFC 9112 §9.3)? HTTP/1.1: unless `close`; HTTP/1.0:
+    /// only with `keep-alive`.
+    pub(crate) fn persists(self, version: Version) -> bool {
+        !self.close
+            && match version {
+                Version::Http11 => true,
+                Version::Http10 => self.keep_alive,
+            }
+    }
+}
