@@ -1,14 +1,13 @@
-//! [`Response`]: status and header fields, written straight into the
-//! connection's write buffer.
-
-use std::ops::Range;
+//! [`Response`]: the status and header fields a handler gives, and what
+//! they mean for the body and the connection. How they go on the wire is
+//! the protocol's (`proto/h1/head_writer.rs`: straight into the
+//! connection's write buffer).
 
 use crate::proto::date::DateCache;
 use crate::proto::fields::{self, Added};
 use crate::proto::h1::encode::BodyEncoder;
-use crate::proto::h1::response::status_line;
+use crate::proto::h1::head_writer::{HeadWriter, ServerFields};
 use crate::proto::Version;
-use crate::rt::buf::append_with;
 
 /// The response head a handler fills in
 /// [`on_response`](crate::server::Handler::on_response).
@@ -34,13 +33,8 @@ use crate::rt::buf::append_with;
 /// }
 /// ```
 pub struct Response<'a> {
-    buf: &'a mut Vec<u8>,
-    /// Where this head (its status line) starts in `buf`.
-    start: usize,
-    /// Where the status line ends and the handler's fields begin.
-    line_end: usize,
-    /// The server's fields, once [`body`](Self::body) has written them.
-    written: Option<Written>,
+    /// How the head goes on the wire (HTTP/1 today).
+    head: HeadWriter<'a>,
     status: u16,
     content_length: Option<u64>,
     close: bool,
@@ -63,16 +57,6 @@ pub(crate) struct ResponseContext<'a> {
     pub date: &'a DateCache,
 }
 
-/// The server's fields and the blank line, written before the body bytes
-/// by [`Response::body`]: where they are, and what they were written for.
-#[derive(Clone, Copy)]
-struct Written {
-    start: usize,
-    end: usize,
-    status: u16,
-    keep_alive: bool,
-}
-
 /// What the server needs from a finished [`Response`].
 pub(crate) struct Finished {
     pub encoder: BodyEncoder,
@@ -84,13 +68,8 @@ impl<'a> Response<'a> {
     /// written now, so that a head is built front to back and finishing it
     /// moves nothing.
     pub(crate) fn new(buf: &'a mut Vec<u8>, exchange: ResponseContext<'a>) -> Response<'a> {
-        let start = buf.len();
-        buf.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
         Response {
-            line_end: buf.len(),
-            buf,
-            start,
-            written: None,
+            head: HeadWriter::new(buf),
             status: 200,
             content_length: None,
             close: false,
@@ -114,14 +93,7 @@ impl<'a> Response<'a> {
         assert_final(status);
         if status != self.status {
             self.status = status;
-            let mark = self.buf.len();
-            self.buf.extend_from_slice(status_line(status).as_slice());
-            let delta = move_appended(self.buf, self.start..self.line_end, mark);
-            self.line_end = self.line_end.wrapping_add_signed(delta);
-            if let Some(w) = &mut self.written {
-                w.start = w.start.wrapping_add_signed(delta);
-                w.end = w.end.wrapping_add_signed(delta);
-            }
+            self.head.set_status(status);
         }
         self
     }
@@ -140,7 +112,7 @@ impl<'a> Response<'a> {
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
         assert!(
-            self.written.is_none(),
+            !self.head.is_sealed(),
             "Response::header called after Response::body"
         );
         match fields::added(name, value) {
@@ -149,7 +121,7 @@ impl<'a> Response<'a> {
             Added::TransferEncoding => {}
             added => {
                 self.has_date |= added == Added::Date;
-                fields::push(self.buf, name.as_bytes(), value);
+                self.head.field(name, value);
             }
         }
         self
@@ -162,7 +134,7 @@ impl<'a> Response<'a> {
     /// After [`body`](Self::body) with another length.
     pub fn set_content_length(&mut self, len: u64) -> &mut Self {
         assert!(
-            self.written.is_none() || self.content_length == Some(len),
+            !self.head.is_sealed() || self.content_length == Some(len),
             "Response::set_content_length({len}) after Response::body with another length"
         );
         self.content_length = Some(len);
@@ -188,7 +160,7 @@ impl<'a> Response<'a> {
     ///
     /// If called twice, or if a different `Content-Length` was set.
     pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
-        assert!(self.written.is_none(), "Response::body called twice");
+        assert!(!self.head.is_sealed(), "Response::body called twice");
         let len = bytes.len() as u64;
         assert!(
             self.content_length.is_none_or(|n| n == len),
@@ -196,17 +168,8 @@ impl<'a> Response<'a> {
         );
         self.content_length = Some(len);
         let (encoder, keep_alive) = self.plan(self.exchange.keep_alive);
-        let start = self.buf.len();
-        self.push_fields(encoder, keep_alive);
-        self.written = Some(Written {
-            start,
-            end: self.buf.len(),
-            status: self.status,
-            keep_alive,
-        });
-        if !self.exchange.head {
-            self.buf.extend_from_slice(bytes);
-        }
+        let server = self.server_fields(encoder, keep_alive);
+        self.head.seal(&server, bytes, self.exchange.head);
         self
     }
 
@@ -238,33 +201,16 @@ impl<'a> Response<'a> {
         (encoder, keep_alive && !self.close && !encoder.closes())
     }
 
-    /// Appends the server's fields and the blank line that ends the head,
-    /// written in place.
-    fn push_fields(&mut self, encoder: BodyEncoder, keep_alive: bool) {
-        let (has_date, date) = (self.has_date, self.exchange.date);
-        let (status, content_length) = (self.status, self.content_length);
-        let version = self.exchange.version;
-        // Longest: Date 37 + Content-Length 38 + Connection 24 + CRLF 2.
-        append_with::<128>(self.buf, |fields| {
-            if !has_date {
-                fields.push(date.field());
-            }
-            match (encoder, content_length) {
-                (BodyEncoder::Chunked, _) => fields.push(b"Transfer-Encoding: chunked\r\n"),
-                (_, Some(n)) if status != 204 => {
-                    fields.push(b"Content-Length: ");
-                    fields.push_u64(n);
-                    fields.push(b"\r\n");
-                }
-                _ => {}
-            }
-            if !keep_alive {
-                fields.push(b"Connection: close\r\n");
-            } else if version == Version::Http10 {
-                fields.push(b"Connection: keep-alive\r\n");
-            }
-            fields.push(b"\r\n");
-        });
+    /// The fields the server adds, for this framing and persistence.
+    fn server_fields(&self, encoder: BodyEncoder, keep_alive: bool) -> ServerFields<'a> {
+        ServerFields {
+            date: (!self.has_date).then_some(self.exchange.date),
+            encoder,
+            content_length: self.content_length,
+            status: self.status,
+            keep_alive,
+            version: self.exchange.version,
+        }
     }
 
     /// Ends the head and chooses the body framing. `keep_alive` is what
@@ -276,27 +222,13 @@ impl<'a> Response<'a> {
     #[inline(always)]
     pub(crate) fn finish(&mut self, keep_alive: bool) -> Finished {
         let (mut encoder, keep_alive) = self.plan(keep_alive);
-        let body_start = match self.written {
-            // No body bytes yet: the fields go at the end.
-            None => {
-                self.push_fields(encoder, keep_alive);
-                self.buf.len()
-            }
-            // Written by `body` for another status or persistence: redo them.
-            Some(w) if w.status != self.status || w.keep_alive != keep_alive => {
-                let mark = self.buf.len();
-                self.push_fields(encoder, keep_alive);
-                let delta = move_appended(self.buf, w.start..w.end, mark);
-                w.end.wrapping_add_signed(delta)
-            }
-            Some(w) => w.end,
-        };
-        let queued = (self.buf.len() - body_start) as u64;
-        match &mut encoder {
-            BodyEncoder::Suppressed => self.buf.truncate(body_start),
+        let server = self.server_fields(encoder, keep_alive);
+        let queued = self
+            .head
+            .finish(&server, encoder == BodyEncoder::Suppressed);
+        if let BodyEncoder::Length(n) = &mut encoder {
             // `body` and `set_content_length` keep `queued <= n`.
-            BodyEncoder::Length(n) => *n = n.saturating_sub(queued),
-            _ => {}
+            *n = n.saturating_sub(queued);
         }
         Finished {
             encoder,
@@ -317,17 +249,6 @@ pub(crate) fn assert_final(status: u16) {
         (200..=999).contains(&status),
         "response status must be in 200..=999, got {status}"
     );
-}
-
-/// Moves the bytes appended to `buf` since `mark` into the place of
-/// `range` (which lies before `mark`), shifting what is between; returns
-/// how far that moved. No allocation; costs a move of what follows
-/// `range`, nothing when that is only the appended bytes.
-fn move_appended(buf: &mut Vec<u8>, range: Range<usize>, mark: usize) -> isize {
-    let n = buf.len() - mark;
-    buf[range.start..].rotate_right(n);
-    buf.drain(range.start + n..range.end + n);
-    n as isize - range.len() as isize
 }
 
 #[cfg(test)]
@@ -574,16 +495,5 @@ mod tests {
                 "{ops:?} {version:?} head {head} guess {guess} allowed {allowed}"
             );
         }
-    }
-
-    #[test]
-    fn moving_appended_bytes_shifts_what_follows() {
-        let mut buf = b"aaBBBcc".to_vec();
-        buf.extend_from_slice(b"X");
-        assert_eq!(move_appended(&mut buf, 2..5, 7), -2);
-        assert_eq!(buf, b"aaXcc");
-        buf.extend_from_slice(b"YYYY");
-        assert_eq!(move_appended(&mut buf, 0..2, 5), 2);
-        assert_eq!(buf, b"YYYYXcc");
     }
 }

@@ -1,11 +1,12 @@
 //! HTTP/1 (RFC 9112): request heads (`request.rs`) and response heads
-//! (`response.rs`), framed in one vocabulary ([`BodyKind`], [`Framing`]);
+//! (`response.rs`; written by the server in `head_writer.rs`), framed in one vocabulary ([`BodyKind`], [`Framing`]);
 //! request targets (`target.rs`); bodies decoded (`decode.rs`), encoded
 //! (`encode.rs`) and skipped when unread (`drain.rs`).
 
 pub(crate) mod decode;
 pub(crate) mod drain;
 pub(crate) mod encode;
+pub(crate) mod head_writer;
 pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod target;
