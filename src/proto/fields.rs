@@ -53,7 +53,7 @@ macro_rules! borrowed_lookup {
 pub(crate) use borrowed_lookup;
 
 /// Appends the field line `name: value` and its CRLF to `buf`.
-#[inline]
+#[inline(always)]
 pub(crate) fn push(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     buf.extend_from_slice(name);
     buf.extend_from_slice(b": ");

@@ -82,6 +82,7 @@ impl<'a> HeadWriter<'a> {
     }
 
     /// Adds a field the handler gave (already checked).
+    #[inline(always)]
     pub(crate) fn field(&mut self, name: &str, value: &[u8]) {
         fields::push(self.buf, name.as_bytes(), value);
     }
