@@ -1,5 +1,6 @@
 //! HTTP/1 (RFC 9112): request heads (`request.rs`) and response heads
-//! (`response.rs`; written by the server in `head_writer.rs`), framed in one vocabulary ([`BodyKind`], [`Framing`]);
+//! (`response.rs`; the server writes its own in `head_writer.rs`), framed
+//! in one vocabulary ([`BodyKind`], [`Framing`]);
 //! request targets (`target.rs`); bodies decoded (`decode.rs`), encoded
 //! (`encode.rs`) and skipped when unread (`drain.rs`).
 
