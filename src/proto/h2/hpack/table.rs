@@ -1,0 +1,276 @@
+//! The static table (RFC 7541 Appendix A) and the dynamic table (§2.3.2,
+//! §4): a fixed-capacity ring of bytes plus a ring of entries, allocated
+//! once, so inserting and evicting never allocate.
+
+/// Index 1 to 61, in order.
+pub(crate) const STATIC: [(&[u8], &[u8]); 61] = [
+    (b":authority", b""),
+    (b":method", b"GET"),
+    (b":method", b"POST"),
+    (b":path", b"/"),
+    (b":path", b"/index.html"),
+    (b":scheme", b"http"),
+    (b":scheme", b"https"),
+    (b":status", b"200"),
+    (b":status", b"204"),
+    (b":status", b"206"),
+    (b":status", b"304"),
+    (b":status", b"400"),
+    (b":status", b"404"),
+    (b":status", b"500"),
+    (b"accept-charset", b""),
+    (b"accept-encoding", b"gzip, deflate"),
+    (b"accept-language", b""),
+    (b"accept-ranges", b""),
+    (b"accept", b""),
+    (b"access-control-allow-origin", b""),
+    (b"age", b""),
+    (b"allow", b""),
+    (b"authorization", b""),
+    (b"cache-control", b""),
+    (b"content-disposition", b""),
+    (b"content-encoding", b""),
+    (b"content-language", b""),
+    (b"content-length", b""),
+    (b"content-location", b""),
+    (b"content-range", b""),
+    (b"content-type", b""),
+    (b"cookie", b""),
+    (b"date", b""),
+    (b"etag", b""),
+    (b"expect", b""),
+    (b"expires", b""),
+    (b"from", b""),
+    (b"host", b""),
+    (b"if-match", b""),
+    (b"if-modified-since", b""),
+    (b"if-none-match", b""),
+    (b"if-range", b""),
+    (b"if-unmodified-since", b""),
+    (b"last-modified", b""),
+    (b"link", b""),
+    (b"location", b""),
+    (b"max-forwards", b""),
+    (b"proxy-authenticate", b""),
+    (b"proxy-authorization", b""),
+    (b"range", b""),
+    (b"referer", b""),
+    (b"refresh", b""),
+    (b"retry-after", b""),
+    (b"server", b""),
+    (b"set-cookie", b""),
+    (b"strict-transport-security", b""),
+    (b"transfer-encoding", b""),
+    (b"user-agent", b""),
+    (b"vary", b""),
+    (b"via", b""),
+    (b"www-authenticate", b""),
+];
+
+/// The size an entry counts for (§4.1).
+pub(crate) const fn entry_size(name: usize, value: usize) -> usize {
+    name + value + 32
+}
+
+/// Bytes stored in the ring: at most two pieces, when they wrap.
+pub(crate) type Parts<'a> = (&'a [u8], &'a [u8]);
+
+/// Do `parts` hold exactly `bytes`?
+pub(crate) fn parts_eq(parts: Parts<'_>, bytes: &[u8]) -> bool {
+    parts.0.len() + parts.1.len() == bytes.len()
+        && bytes.starts_with(parts.0)
+        && &bytes[parts.0.len()..] == parts.1
+}
+
+/// Where one entry's name and value (stored back to back) sit in the ring.
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    at: u16,
+    name: u16,
+    value: u16,
+}
+
+/// The dynamic table, newest entry first (index 0 here is HPACK's 62).
+pub(crate) struct Table {
+    bytes: Box<[u8]>,
+    entries: Box<[Entry]>,
+    /// Ring position of the oldest entry.
+    oldest: usize,
+    len: usize,
+    /// Ring offset where the next entry's bytes go.
+    tail: usize,
+    /// The HPACK size: the entries' bytes plus 32 each.
+    size: usize,
+    max_size: usize,
+}
+
+impl Table {
+    /// A table that can grow to `capacity` (at most 65,535) and starts
+    /// with that maximum size.
+    pub(crate) fn new(capacity: usize) -> Table {
+        let capacity = capacity.min(usize::from(u16::MAX));
+        Table {
+            bytes: vec![0; capacity].into_boxed_slice(),
+            entries: vec![Entry::default(); (capacity / 32).max(1)].into_boxed_slice(),
+            oldest: 0,
+            len: 0,
+            tail: 0,
+            size: 0,
+            max_size: capacity,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(crate) fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Sets the maximum size (at most the capacity), evicting to fit
+    /// (§4.3).
+    pub(crate) fn set_max_size(&mut self, max_size: usize) {
+        debug_assert!(max_size <= self.capacity());
+        self.max_size = max_size.min(self.capacity());
+        while self.size > self.max_size {
+            self.evict();
+        }
+    }
+
+    /// The entry `index` places from the newest: (name, value).
+    pub(crate) fn get(&self, index: usize) -> Option<(Parts<'_>, Parts<'_>)> {
+        if index >= self.len {
+            return None;
+        }
+        let slot = (self.oldest + self.len - 1 - index) % self.entries.len();
+        let e = self.entries[slot];
+        let at = usize::from(e.at);
+        let name = usize::from(e.name);
+        Some((
+            self.parts(at, name),
+            self.parts((at + name) % self.capacity().max(1), usize::from(e.value)),
+        ))
+    }
+
+    fn parts(&self, at: usize, len: usize) -> Parts<'_> {
+        match self.bytes.get(at..at + len) {
+            Some(whole) => (whole, &[]),
+            None => (&self.bytes[at..], &self.bytes[..at + len - self.capacity()]),
+        }
+    }
+
+    /// Adds an entry, evicting the oldest ones to make room; an entry
+    /// larger than the maximum size empties the table (§4.4).
+    pub(crate) fn insert(&mut self, name: &[u8], value: &[u8]) {
+        let size = entry_size(name.len(), value.len());
+        if size > self.max_size {
+            while self.len > 0 {
+                self.evict();
+            }
+            return;
+        }
+        while self.size + size > self.max_size {
+            self.evict();
+        }
+        let at = self.tail;
+        self.write(name);
+        self.write(value);
+        let slot = (self.oldest + self.len) % self.entries.len();
+        // Sizes fit in u16: the capacity does.
+        self.entries[slot] = Entry {
+            at: at as u16,
+            name: name.len() as u16,
+            value: value.len() as u16,
+        };
+        self.len += 1;
+        self.size += size;
+    }
+
+    fn write(&mut self, mut src: &[u8]) {
+        while !src.is_empty() {
+            let room = &mut self.bytes[self.tail..];
+            let n = room.len().min(src.len());
+            room[..n].copy_from_slice(&src[..n]);
+            src = &src[n..];
+            self.tail = (self.tail + n) % self.capacity();
+        }
+    }
+
+    fn evict(&mut self) {
+        let e = self.entries[self.oldest];
+        self.size -= entry_size(usize::from(e.name), usize::from(e.value));
+        self.oldest = (self.oldest + 1) % self.entries.len();
+        self.len -= 1;
+        if self.len == 0 {
+            self.oldest = 0;
+            self.tail = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(table: &Table, i: usize) -> (Vec<u8>, Vec<u8>) {
+        let ((n0, n1), (v0, v1)) = table.get(i).unwrap();
+        ([n0, n1].concat(), [v0, v1].concat())
+    }
+
+    #[test]
+    fn newest_first_and_eviction_of_the_oldest() {
+        let mut t = Table::new(100);
+        t.insert(b"aaaa", b"1111"); // 40
+        t.insert(b"bbbb", b"2222"); // 40
+        assert_eq!((t.len(), t.size()), (2, 80));
+        assert_eq!(field(&t, 0), (b"bbbb".to_vec(), b"2222".to_vec()));
+        assert_eq!(field(&t, 1), (b"aaaa".to_vec(), b"1111".to_vec()));
+        assert!(t.get(2).is_none());
+        t.insert(b"cc", b"3"); // 35: evicts aaaa
+        assert_eq!((t.len(), t.size()), (2, 75));
+        assert_eq!(field(&t, 1), (b"bbbb".to_vec(), b"2222".to_vec()));
+        // Larger than the table: empties it.
+        t.insert(&[b'x'; 80], b"");
+        assert_eq!((t.len(), t.size()), (0, 0));
+    }
+
+    #[test]
+    fn entries_that_wrap_read_back_whole() {
+        let mut t = Table::new(64);
+        for i in 0..50u8 {
+            let name = vec![b'a' + i % 26; 1 + usize::from(i % 13)];
+            let value = vec![b'0' + i % 10; usize::from(i % 7)];
+            t.insert(&name, &value);
+            assert_eq!(field(&t, 0), (name, value), "{i}");
+            assert!(t.size() <= 64);
+        }
+    }
+
+    #[test]
+    fn shrinking_evicts_and_zero_empties() {
+        let mut t = Table::new(4096);
+        for i in 0..10 {
+            t.insert(format!("name{i}").as_bytes(), b"value");
+        }
+        assert_eq!(t.size(), 10 * 42);
+        t.set_max_size(100);
+        assert_eq!((t.len(), t.size()), (2, 84));
+        assert_eq!(field(&t, 0).0, b"name9");
+        t.set_max_size(0);
+        assert_eq!(t.len(), 0);
+        t.insert(b"a", b"b");
+        assert_eq!(t.len(), 0);
+        t.set_max_size(4096);
+        t.insert(b"a", b"b");
+        assert_eq!(t.len(), 1);
+    }
+}
