@@ -5,7 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nextloop::fuzzing::{parse_head, Driver, ResponseEncoding, Summary};
+use nextloop::fuzzing::{
+    parse_head, Driver, HpackDecoder, HpackEncoder, ResponseEncoding, Summary,
+};
 use nextloop::server::{Handler, Response};
 use nextloop::Next;
 
@@ -101,8 +103,72 @@ fn pipelined(c: &mut Criterion) {
     group.finish();
 }
 
+/// The fields of `BROWSER` as an HTTP/2 request.
+const H2_REQUEST: &[(&[u8], &[u8], bool)] = &[
+    (b":method", b"GET", false),
+    (b":scheme", b"https", false),
+    (b":authority", b"example.test", false),
+    (b":path", b"/static/app.js?v=1234", false),
+    (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36", false),
+    (b"accept", b"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", false),
+    (b"accept-encoding", b"gzip, deflate, br", false),
+    (b"accept-language", b"en-US,en;q=0.9", false),
+    (b"cache-control", b"max-age=0", false),
+    (b"cookie", b"session=0123456789abcdef0123456789abcdef; theme=dark", false),
+    (b"referer", b"https://example.test/", false),
+    (b"sec-fetch-dest", b"script", false),
+    (b"sec-fetch-mode", b"no-cors", false),
+    (b"if-none-match", b"\"5f1b-1234567890\"", false),
+];
+
+/// `hello`'s response as HTTP/2 fields.
+const H2_RESPONSE: &[(&[u8], &[u8], bool)] = &[
+    (b":status", b"200", false),
+    (b"content-type", b"text/plain", false),
+    (b"content-length", b"13", false),
+    (b"date", b"Thu, 03 Dec 2026 12:00:00 GMT", false),
+    (b"server", b"nextloop", false),
+];
+
+/// HPACK on a connection's second and later requests (the first filled
+/// the dynamic table: nearly all indexed), and the first request's block
+/// (`_cold`: literals, Huffman, inserts and evictions) decoded again and
+/// again.
+fn hpack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hpack");
+    let mut enc = HpackEncoder::new(4096);
+    let mut first = Vec::new();
+    enc.encode(H2_REQUEST, &mut first);
+    let mut warm = Vec::new();
+    enc.encode(H2_REQUEST, &mut warm);
+    for (name, block) in [("decode_request_cold", &first), ("decode_request", &warm)] {
+        let mut dec = HpackDecoder::new(4096, 16 * 1024, 64 * 1024);
+        dec.decode(&first, |_, _, _| {}).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0;
+                dec.decode(black_box(block), |name, value, _| {
+                    n += name.len() + value.len()
+                })
+                .unwrap();
+                black_box(n)
+            })
+        });
+    }
+    let mut out = Vec::with_capacity(4096);
+    group.bench_function("encode_response", |b| {
+        b.iter(|| {
+            out.clear();
+            enc.encode(black_box(H2_RESPONSE), &mut out);
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    hpack,
     head_parsing,
     response_encoding,
     exchange,

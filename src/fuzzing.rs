@@ -13,6 +13,7 @@ use crate::control::Lease;
 use crate::proto::date::DateCache;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::request::{self as head, Limits};
+use crate::proto::h2::hpack;
 use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
@@ -266,6 +267,140 @@ impl<F: HandlerFactory> Driver<F> {
     }
 }
 
+/// Why an HPACK block was refused.
+pub use crate::proto::h2::hpack::Error as HpackError;
+
+/// One connection's HPACK decoding context, with the scratch buffer and
+/// list budget the HTTP/2 engine will give it.
+pub struct HpackDecoder {
+    inner: hpack::Decoder,
+    scratch: Box<[u8]>,
+    max_list: usize,
+}
+
+impl HpackDecoder {
+    /// A context for a `table_size`-byte table that accepts fields of up
+    /// to `max_field` bytes and lists of up to `max_list`.
+    pub fn new(table_size: usize, max_field: usize, max_list: usize) -> HpackDecoder {
+        HpackDecoder {
+            inner: hpack::Decoder::new(table_size),
+            scratch: vec![0; max_field].into_boxed_slice(),
+            max_list,
+        }
+    }
+
+    /// Our acknowledged SETTINGS_HEADER_TABLE_SIZE.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.inner.set_limit(limit);
+    }
+
+    /// Decodes one block, handing on `(name, value, never_indexed)`.
+    pub fn decode(
+        &mut self,
+        block: &[u8],
+        sink: impl FnMut(&[u8], &[u8], bool),
+    ) -> Result<(), HpackError> {
+        self.inner
+            .decode(block, &mut self.scratch, self.max_list, sink)
+    }
+
+    /// Entry count, size and maximum size of the dynamic table.
+    pub fn table_state(&self) -> (usize, usize, usize) {
+        self.inner.table_state()
+    }
+}
+
+/// One connection's HPACK encoding context.
+pub struct HpackEncoder {
+    inner: hpack::Encoder,
+}
+
+impl HpackEncoder {
+    /// A context whose table uses at most `capacity` bytes.
+    pub fn new(capacity: usize) -> HpackEncoder {
+        HpackEncoder {
+            inner: hpack::Encoder::new(capacity),
+        }
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE.
+    pub fn set_peer_limit(&mut self, limit: usize) {
+        self.inner.set_peer_limit(limit);
+    }
+
+    /// Appends a block of `(name, value, sensitive)` fields (lowercase
+    /// names) to `out`.
+    pub fn encode(&mut self, fields: &[(&[u8], &[u8], bool)], out: &mut Vec<u8>) {
+        self.inner.encode(fields.iter().copied(), out);
+    }
+
+    /// Entry count, size and maximum size of the dynamic table.
+    pub fn table_state(&self) -> (usize, usize, usize) {
+        self.inner.table_state()
+    }
+}
+
+/// The HPACK fuzz check. `data` is a settings byte, then blocks, each
+/// a length byte and that many bytes (a length of 255 instead sets our
+/// table limit to 32 times the next byte). The blocks are decoded in one
+/// context, until a connection error, and must never panic; each block
+/// that decodes is encoded again and decoded by a second pair of
+/// contexts, and must give the same fields (names lowercased) with the
+/// same or a stricter never-indexed flag. Returns the blocks decoded.
+pub fn hpack_round_trip(data: &[u8]) -> usize {
+    let Some((&settings, mut rest)) = data.split_first() else {
+        return 0;
+    };
+    let table = [0, 64, 256, 4096][usize::from(settings & 3)];
+    let max_field = [16, 256, 4096, 16384][usize::from(settings >> 2 & 3)];
+    let max_list = [64, 1024, 16384, 1 << 20][usize::from(settings >> 4 & 3)];
+    let mut dec = HpackDecoder::new(table, max_field, max_list);
+    let mut enc = HpackEncoder::new(4096);
+    let mut mirror = HpackDecoder::new(4096, max_field, usize::MAX);
+    let mut fields: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
+    let mut again: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
+    let mut out = Vec::new();
+    let mut decoded = 0;
+    while let Some((&len, tail)) = rest.split_first() {
+        if len == 255 {
+            let Some((&limit, tail)) = tail.split_first() else {
+                break;
+            };
+            dec.set_limit(usize::from(limit) * 32);
+            rest = tail;
+            continue;
+        }
+        let (block, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        fields.clear();
+        let result = dec.decode(block, |n, v, s| {
+            fields.push((n.to_ascii_lowercase(), v.to_vec(), s))
+        });
+        match result {
+            Ok(()) => decoded += 1,
+            Err(e) if e.connection_error().is_none() => continue,
+            Err(_) => break,
+        }
+        let list: Vec<(&[u8], &[u8], bool)> = fields
+            .iter()
+            .map(|(n, v, s)| (&n[..], &v[..], *s))
+            .collect();
+        out.clear();
+        enc.encode(&list, &mut out);
+        again.clear();
+        mirror
+            .decode(&out, |n, v, s| again.push((n.to_vec(), v.to_vec(), s)))
+            .expect("our own block decodes");
+        assert_eq!(again.len(), fields.len());
+        for (a, f) in again.iter().zip(&fields) {
+            assert_eq!((&a.0, &a.1), (&f.0, &f.1));
+            assert!(a.2 >= f.2, "never-indexed is kept");
+        }
+        assert_eq!(enc.table_state(), mirror.table_state());
+    }
+    decoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +584,43 @@ mod tests {
             assert!(text.starts_with("HTTP/1.1 400"), "{input:?}: {text:?}");
             assert_eq!(whole.output, split.output, "{input:?}");
         }
+    }
+
+    /// The HPACK fuzz check over encoder output, whole and corrupted.
+    #[test]
+    fn hpack_round_trip_over_random_and_corrupted_blocks() {
+        let mut rng = Rng(0x4ac4_f022_0000_0017);
+        let mut total = 0;
+        for round in 0..500 {
+            let mut enc = HpackEncoder::new(4096);
+            let mut data = vec![rng.next() as u8 | 0x0c];
+            for _ in 0..1 + rng.below(8) {
+                let fields: Vec<(Vec<u8>, Vec<u8>, bool)> = (0..rng.below(6))
+                    .map(|_| {
+                        let name = [&b"x-"[..], &[b'a' + rng.below(4) as u8]].concat();
+                        let value = (0..rng.below(30)).map(|_| rng.next() as u8).collect();
+                        (name, value, rng.below(5) == 0)
+                    })
+                    .collect();
+                let list: Vec<(&[u8], &[u8], bool)> = fields
+                    .iter()
+                    .map(|(n, v, s)| (&n[..], &v[..], *s))
+                    .collect();
+                let mut block = Vec::new();
+                enc.encode(&list, &mut block);
+                block.truncate(254);
+                data.push(block.len() as u8);
+                data.extend_from_slice(&block);
+            }
+            if round % 2 == 1 {
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(data.len());
+                    data[at] = rng.next() as u8;
+                }
+            }
+            total += hpack_round_trip(&data);
+        }
+        assert!(total > 500, "{total} blocks decoded");
     }
 
     #[test]

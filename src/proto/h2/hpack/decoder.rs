@@ -1,7 +1,7 @@
 //! Header block decoding (RFC 7541 §3, §6).
 
 use super::table::{entry_size, Parts, Table, STATIC};
-use super::{huffman, integer, Error, DEFAULT_TABLE_SIZE};
+use super::{huffman, integer, Error};
 
 /// The decoding context of one connection (HPACK state is connection-wide,
 /// so every block is decoded, even a refused stream's).
@@ -35,7 +35,7 @@ impl Str {
 impl Decoder {
     /// A context whose dynamic table can hold `capacity` bytes (at most
     /// 65,535): the SETTINGS_HEADER_TABLE_SIZE we advertise, usually
-    /// [`DEFAULT_TABLE_SIZE`].
+    /// [`DEFAULT_TABLE_SIZE`](super::DEFAULT_TABLE_SIZE).
     pub(crate) fn new(capacity: usize) -> Decoder {
         let table = Table::new(capacity);
         Decoder {
@@ -43,11 +43,6 @@ impl Decoder {
             table,
             update_due: false,
         }
-    }
-
-    /// A context for the default table size.
-    pub(crate) fn with_default_size() -> Decoder {
-        Decoder::new(DEFAULT_TABLE_SIZE)
     }
 
     /// Our SETTINGS_HEADER_TABLE_SIZE, once the peer acknowledged it (at

@@ -58,7 +58,7 @@ fn sequence(table_size: usize, huffman: bool, steps: &[Step]) {
 
 #[test]
 fn rfc7541_c2_literal_representations() {
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let custom = hex("400a637573746f6d2d6b65790d637573746f6d2d686561646572");
     assert_eq!(
         decode(&mut dec, &custom).unwrap(),
@@ -66,7 +66,7 @@ fn rfc7541_c2_literal_representations() {
     );
     assert_eq!(dec.table_state(), (1, 55, 4096));
 
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let path = hex("040c2f73616d706c652f70617468");
     assert_eq!(
         decode(&mut dec, &path).unwrap(),
@@ -239,7 +239,7 @@ fn malformed_blocks() {
         ("size update above the limit", "3fe21f", Error::SizeUpdateTooLarge),
     ];
     for (what, wire, expected) in cases {
-        let mut dec = Decoder::with_default_size();
+        let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
         let mut scratch = [0u8; 64];
         let got = dec.decode(&hex(wire), &mut scratch, 1 << 16, |_, _, _| {});
         assert_eq!(got, Err(*expected), "{what}: {wire}");
@@ -258,7 +258,7 @@ fn malformed_blocks() {
     ]
     .concat();
     for block in [raw, coded, both] {
-        let mut dec = Decoder::with_default_size();
+        let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
         let got = dec.decode(&block, &mut [0u8; 64], 1 << 16, |_, _, _| {});
         assert_eq!(got, Err(Error::FieldTooLarge), "{block:02x?}");
         assert_eq!(
@@ -270,7 +270,7 @@ fn malformed_blocks() {
 
 #[test]
 fn size_updates_at_the_start_and_after_a_lowered_limit() {
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     // Several in a row are allowed: the minimum, then the final size.
     assert_eq!(
         decode(&mut dec, &hex("203fe11f82")).unwrap(),
@@ -283,13 +283,13 @@ fn size_updates_at_the_start_and_after_a_lowered_limit() {
     dec.set_limit(0);
     assert_eq!(dec.table_state(), (0, 0, 0));
     assert_eq!(decode(&mut dec, &[0x82]), Err(Error::SizeUpdateMissing));
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     dec.set_limit(100);
     assert_eq!(
         decode(&mut dec, &hex("3f46")),
         Err(Error::SizeUpdateTooLarge)
     ); // 101
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     dec.set_limit(100);
     assert_eq!(
         decode(&mut dec, &hex("3f4582")).unwrap(),
@@ -317,7 +317,7 @@ fn a_list_over_budget_is_decoded_whole_and_refused() {
         fields.iter().map(|(n, v)| (&n[..], &v[..], false)),
         &mut block,
     );
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let mut scratch = [0u8; 256];
     let mut seen = 0;
     let got = dec.decode(&block, &mut scratch, 300, |_, _, _| seen += 1);
@@ -338,7 +338,7 @@ fn a_list_over_budget_is_decoded_whole_and_refused() {
 /// An HPACK bomb: one large entry referenced many times by a tiny block.
 #[test]
 fn an_hpack_bomb_stops_at_the_list_budget() {
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let mut block = hex("4001617f01"); // name "a", a value of 127 + 1 bytes
     block.extend_from_slice(&[b'z'; 128]);
     block.extend(std::iter::repeat_n(0xbe, 10_000));
@@ -352,7 +352,7 @@ fn an_hpack_bomb_stops_at_the_list_budget() {
 #[test]
 fn encoder_never_indexes_secrets_and_indexes_the_rest() {
     let mut enc = Encoder::new(4096);
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let fields: &[(&[u8], &[u8], bool)] = &[
         (b":status", b"200", false),
         (b"content-type", b"text/plain", false),
@@ -381,7 +381,7 @@ fn encoder_never_indexes_secrets_and_indexes_the_rest() {
 #[test]
 fn encoder_announces_the_peers_table_size() {
     let mut enc = Encoder::new(4096);
-    let mut dec = Decoder::with_default_size();
+    let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
     let fields: &[(&[u8], &[u8], bool)] = &[(b"server", b"nextloop", false)];
     let mut out = Vec::new();
     enc.encode(fields.iter().copied(), &mut out);
@@ -466,7 +466,7 @@ fn random_field_lists_round_trip() {
     for round in 0..50 {
         let capacity = [0, 64, 256, 4096][rng.below(4)];
         let mut enc = Encoder::new(capacity.max(DEFAULT_TABLE_SIZE));
-        let mut dec = Decoder::with_default_size();
+        let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
         let mut out = Vec::new();
         for block in 0..40 {
             if rng.below(10) == 0 {
@@ -654,7 +654,7 @@ fn hpack_test_case_stories_decode() {
         "python-hpack",
     ] {
         for (path, story) in stories(implementation) {
-            let mut dec = Decoder::with_default_size();
+            let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
             for (i, case) in cases(&story).iter().enumerate() {
                 if let Some(json::Value::Num(size)) = case.get("header_table_size") {
                     dec.set_limit(*size as usize);
@@ -680,7 +680,7 @@ fn hpack_test_case_stories_decode() {
 fn hpack_test_case_raw_stories_round_trip() {
     for (path, story) in stories("raw-data") {
         let mut enc = Encoder::new(DEFAULT_TABLE_SIZE);
-        let mut dec = Decoder::with_default_size();
+        let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
         let mut out = Vec::new();
         for (i, case) in cases(&story).iter().enumerate() {
             let want = headers(case);
