@@ -1,5 +1,5 @@
-//! Entry points for fuzzing and randomized tests: the parsers, and the
-//! whole connection machine driven with bytes split wherever the caller
+//! Entry points for fuzzing and randomized tests: the parsers, the HPACK
+//! codec, and the whole connection machine driven with bytes split wherever the caller
 //! likes — no sockets, no event loop.
 //!
 //! Compiled for tests and with the `fuzzing` feature only; not part of the
