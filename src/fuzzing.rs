@@ -1,6 +1,6 @@
 //! Entry points for fuzzing and randomized tests: the parsers, the HPACK
-//! codec, and the whole connection machine driven with bytes split wherever the caller
-//! likes — no sockets, no event loop.
+//! codec, and the whole connection machine driven with bytes split
+//! wherever the caller likes — no sockets, no event loop.
 //!
 //! Compiled for tests and with the `fuzzing` feature only; not part of the
 //! public API.
@@ -295,6 +295,8 @@ impl HpackDecoder {
     }
 
     /// Decodes one block, handing on `(name, value, never_indexed)`.
+    /// Never inlined, so that callgrind can count it.
+    #[inline(never)]
     pub fn decode(
         &mut self,
         block: &[u8],
@@ -329,7 +331,8 @@ impl HpackEncoder {
     }
 
     /// Appends a block of `(name, value, sensitive)` fields (lowercase
-    /// names) to `out`.
+    /// names) to `out`. Never inlined, so that callgrind can count it.
+    #[inline(never)]
     pub fn encode(&mut self, fields: &[(&[u8], &[u8], bool)], out: &mut Vec<u8>) {
         self.inner.encode(fields.iter().copied(), out);
     }

@@ -1,6 +1,6 @@
 //! Header block encoding (RFC 7541 §6), for the fields we send.
 
-use super::table::{entry_size, parts_eq, Table, STATIC};
+use super::table::{entry_size, parts_eq, static_named, Table, STATIC};
 use super::{huffman, integer, DEFAULT_TABLE_SIZE};
 
 /// The encoding context of one connection.
@@ -88,13 +88,11 @@ impl Encoder {
     fn field(&mut self, name: &[u8], value: &[u8], sensitive: bool, out: &mut Vec<u8>) {
         debug_assert!(!name.iter().any(u8::is_ascii_uppercase), "{name:?}");
         let never = sensitive || never_indexed(name);
-        let mut name_index = None;
-        for (i, &(n, v)) in STATIC.iter().enumerate() {
-            if n == name {
-                name_index.get_or_insert(i + 1);
-                if v == value && !never {
-                    return integer::encode(i + 1, 7, 0x80, out);
-                }
+        let statics = static_named(name);
+        let mut name_index = (!statics.is_empty()).then_some(statics.start);
+        if !never {
+            if let Some(i) = statics.into_iter().find(|&i| STATIC[i - 1].1 == value) {
+                return integer::encode(i, 7, 0x80, out);
             }
         }
         if !never {

@@ -67,6 +67,66 @@ pub(crate) const STATIC: [(&[u8], &[u8]); 61] = [
     (b"www-authenticate", b""),
 ];
 
+/// The static entries named `name`: their indexes (1-based), or an empty
+/// range. One `match`, not a scan of the 61 entries.
+pub(crate) fn static_named(name: &[u8]) -> std::ops::Range<usize> {
+    match name {
+        b":authority" => 1..2,
+        b":method" => 2..4,
+        b":path" => 4..6,
+        b":scheme" => 6..8,
+        b":status" => 8..15,
+        b"accept-charset" => 15..16,
+        b"accept-encoding" => 16..17,
+        b"accept-language" => 17..18,
+        b"accept-ranges" => 18..19,
+        b"accept" => 19..20,
+        b"access-control-allow-origin" => 20..21,
+        b"age" => 21..22,
+        b"allow" => 22..23,
+        b"authorization" => 23..24,
+        b"cache-control" => 24..25,
+        b"content-disposition" => 25..26,
+        b"content-encoding" => 26..27,
+        b"content-language" => 27..28,
+        b"content-length" => 28..29,
+        b"content-location" => 29..30,
+        b"content-range" => 30..31,
+        b"content-type" => 31..32,
+        b"cookie" => 32..33,
+        b"date" => 33..34,
+        b"etag" => 34..35,
+        b"expect" => 35..36,
+        b"expires" => 36..37,
+        b"from" => 37..38,
+        b"host" => 38..39,
+        b"if-match" => 39..40,
+        b"if-modified-since" => 40..41,
+        b"if-none-match" => 41..42,
+        b"if-range" => 42..43,
+        b"if-unmodified-since" => 43..44,
+        b"last-modified" => 44..45,
+        b"link" => 45..46,
+        b"location" => 46..47,
+        b"max-forwards" => 47..48,
+        b"proxy-authenticate" => 48..49,
+        b"proxy-authorization" => 49..50,
+        b"range" => 50..51,
+        b"referer" => 51..52,
+        b"refresh" => 52..53,
+        b"retry-after" => 53..54,
+        b"server" => 54..55,
+        b"set-cookie" => 55..56,
+        b"strict-transport-security" => 56..57,
+        b"transfer-encoding" => 57..58,
+        b"user-agent" => 58..59,
+        b"vary" => 59..60,
+        b"via" => 60..61,
+        b"www-authenticate" => 61..62,
+        _ => 0..0,
+    }
+}
+
 /// The size an entry counts for (§4.1).
 pub(crate) const fn entry_size(name: usize, value: usize) -> usize {
     name + value + 32
@@ -224,6 +284,17 @@ mod tests {
     fn field(table: &Table, i: usize) -> (Vec<u8>, Vec<u8>) {
         let ((n0, n1), (v0, v1)) = table.get(i).unwrap();
         ([n0, n1].concat(), [v0, v1].concat())
+    }
+
+    #[test]
+    fn static_named_finds_every_static_entry() {
+        for (i, &(name, _)) in STATIC.iter().enumerate() {
+            let range = static_named(name);
+            assert!(range.contains(&(i + 1)), "{i}");
+            assert!(range.clone().all(|j| STATIC[j - 1].0 == name));
+        }
+        assert_eq!(static_named(b":status"), 8..15);
+        assert_eq!(static_named(b"x-unknown"), 0..0);
     }
 
     #[test]

@@ -465,7 +465,7 @@ fn random_field_lists_round_trip() {
     let mut rng = Rng(0x5eed_4ac4_0000_0017);
     for round in 0..50 {
         let capacity = [0, 64, 256, 4096][rng.below(4)];
-        let mut enc = Encoder::new(capacity.max(DEFAULT_TABLE_SIZE));
+        let mut enc = Encoder::new(capacity);
         let mut dec = Decoder::new(DEFAULT_TABLE_SIZE);
         let mut out = Vec::new();
         for block in 0..40 {
