@@ -1,6 +1,6 @@
 //! Header block encoding (RFC 7541 §6), for the fields we send.
 
-use super::table::{entry_size, parts_eq, static_named, Table, STATIC};
+use super::table::{entry_size, static_named, Table, STATIC};
 use super::{huffman, integer, DEFAULT_TABLE_SIZE};
 
 /// The encoding context of one connection.
@@ -96,17 +96,12 @@ impl Encoder {
             }
         }
         if !never {
-            for i in 0..self.table.len() {
-                let Some((n, v)) = self.table.get(i) else {
-                    break;
-                };
-                if parts_eq(n, name) {
-                    let index = STATIC.len() + 1 + i;
-                    if parts_eq(v, value) {
-                        return integer::encode(index, 7, 0x80, out);
-                    }
-                    name_index.get_or_insert(index);
+            match self.table.find(name, value) {
+                Some((i, true)) => return integer::encode(STATIC.len() + 1 + i, 7, 0x80, out),
+                Some((i, false)) => {
+                    name_index.get_or_insert(STATIC.len() + 1 + i);
                 }
+                None => {}
             }
         }
         let insert = !never

@@ -221,6 +221,30 @@ impl Table {
         ))
     }
 
+    /// The newest entry holding `name` and `value` (`true`), else the
+    /// newest named `name` (`false`): its index. Lengths are compared
+    /// before bytes.
+    pub(crate) fn find(&self, name: &[u8], value: &[u8]) -> Option<(usize, bool)> {
+        let mut named = None;
+        let mut slot = (self.oldest + self.len) % self.entries.len();
+        for index in 0..self.len {
+            slot = slot.checked_sub(1).unwrap_or(self.entries.len() - 1);
+            let e = self.entries[slot];
+            let at = usize::from(e.at);
+            if usize::from(e.name) != name.len() || !parts_eq(self.parts(at, name.len()), name) {
+                continue;
+            }
+            let value_at = (at + name.len()) % self.capacity();
+            if usize::from(e.value) == value.len()
+                && parts_eq(self.parts(value_at, value.len()), value)
+            {
+                return Some((index, true));
+            }
+            named.get_or_insert((index, false));
+        }
+        named
+    }
+
     fn parts(&self, at: usize, len: usize) -> Parts<'_> {
         match self.bytes.get(at..at + len) {
             Some(whole) => (whole, &[]),
@@ -315,12 +339,25 @@ mod tests {
     }
 
     #[test]
+    fn find_prefers_a_whole_match_then_the_newest_name() {
+        let mut t = Table::new(4096);
+        t.insert(b"a", b"1");
+        t.insert(b"b", b"2");
+        t.insert(b"a", b"3");
+        assert_eq!(t.find(b"a", b"1"), Some((2, true)));
+        assert_eq!(t.find(b"a", b"9"), Some((0, false)));
+        assert_eq!(t.find(b"b", b"2"), Some((1, true)));
+        assert_eq!(t.find(b"c", b""), None);
+    }
+
+    #[test]
     fn entries_that_wrap_read_back_whole() {
         let mut t = Table::new(64);
         for i in 0..50u8 {
             let name = vec![b'a' + i % 26; 1 + usize::from(i % 13)];
             let value = vec![b'0' + i % 10; usize::from(i % 7)];
             t.insert(&name, &value);
+            assert_eq!(t.find(&name, &value), Some((0, true)), "{i}");
             assert_eq!(field(&t, 0), (name, value), "{i}");
             assert!(t.size() <= 64);
         }
