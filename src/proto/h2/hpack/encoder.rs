@@ -94,8 +94,6 @@ impl Encoder {
             if let Some(i) = statics.into_iter().find(|&i| STATIC[i - 1].1 == value) {
                 return integer::encode(i, 7, 0x80, out);
             }
-        }
-        if !never {
             match self.table.find(name, value) {
                 Some((i, true)) => return integer::encode(STATIC.len() + 1 + i, 7, 0x80, out),
                 Some((i, false)) => {
