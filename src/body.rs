@@ -27,7 +27,7 @@ use crate::rt::buf::{ReadBuf, WriteBuf};
 ///
 /// ```
 /// use std::io::{ErrorKind, Read};
-/// use nextloop::server::Decoder;
+/// use nextloop::Decoder;
 /// use nextloop::Next;
 ///
 /// /// Appends what has arrived to `out`; `Next::write()` at the end.
@@ -81,6 +81,16 @@ impl Decoder<'_> {
     /// Body bytes still to come, when the length is known.
     pub fn remaining(&self) -> Option<u64> {
         self.decoder.remaining()
+    }
+}
+
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("remaining", &self.remaining())
+            .field("eof", &self.is_eof())
+            .field("buffered", &self.input.len())
+            .finish()
     }
 }
 
@@ -154,7 +164,7 @@ impl io::Read for Decoder<'_> {
 ///
 /// ```
 /// use std::io::{ErrorKind, Write};
-/// use nextloop::server::Encoder;
+/// use nextloop::Encoder;
 /// use nextloop::Next;
 ///
 /// /// Writes `data[*sent..]`, as much as fits; `Next::end()` when all is out.
@@ -200,6 +210,15 @@ impl<'a> Encoder<'a> {
     /// Can more be written now without [`WouldBlock`](io::ErrorKind::WouldBlock)?
     pub fn has_capacity(&self) -> bool {
         self.output.len() < self.high_water
+    }
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("remaining", &self.remaining())
+            .field("buffered", &self.output.len())
+            .finish()
     }
 }
 

@@ -5,9 +5,12 @@ use std::io;
 
 use crate::proto;
 
-/// Why a handler's [`on_error`](crate::server::Handler::on_error) was called,
-/// or why a server could not start.
+/// Why a server handler's [`on_error`](crate::server::Handler::on_error)
+/// was called. (A server that cannot start says why with the
+/// [`io::Error`] of [`Server::bind`](crate::server::Server::bind) or
+/// [`handle`](crate::server::Server::handle).)
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The timeout of the last [`Next`](crate::Next) expired.
     Timeout,

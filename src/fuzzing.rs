@@ -4,6 +4,8 @@
 //!
 //! Compiled for tests and with the `fuzzing` feature only; not part of the
 //! public API.
+// Test and fuzzing machinery, hidden from the docs: no Debug needed.
+#![allow(missing_debug_implementations)]
 
 use std::io::{Read, Write};
 use std::mem::MaybeUninit;
@@ -17,9 +19,9 @@ use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
-use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::ParseError;
+use crate::server::{Handler, HandlerFactory, Request, Response, Settings};
 use crate::{Control, Next};
+use crate::{Decoder, Encoder, ParseError};
 
 /// Parses `bytes` as a request head with the default limits; the status
 /// it would be answered with on error.

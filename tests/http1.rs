@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use common::handlers::{DuplexOrHello, Echo};
 use common::{client, read_response, serve, serve_with, Client, Response as Parsed};
-use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
-use nextloop::Next;
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Decoder, Encoder, Next};
 
 // ---------------------------------------------------------------------------
 // Test handlers

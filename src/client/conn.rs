@@ -21,14 +21,12 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::body::{Decoder, Encoder};
 use crate::client::exchange::{self, Exchange, Info, Req, Res, Timer};
 use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::{Error, Settings};
 use crate::control::Shared;
 use crate::next::Interest;
-use crate::proto;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::response::{self as response_head, Asked};
@@ -39,6 +37,7 @@ use crate::rt::timer::{after, Deadline, Timers};
 use crate::rt::Machine;
 pub(crate) use crate::rt::Want;
 use crate::Next;
+use crate::{proto, Decoder, Encoder};
 
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.

@@ -27,8 +27,8 @@ use crate::rt::timer::{after, Deadline, Timers};
 use crate::rt::Machine;
 pub(crate) use crate::rt::Want;
 use crate::server::response::ResponseContext;
-use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::Next;
+use crate::server::{Handler, HandlerFactory, Request, Response, Settings};
+use crate::{Decoder, Encoder, Next};
 
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
@@ -996,7 +996,7 @@ mod tests {
             Next::read_and_write()
         }
 
-        fn on_request_readable(&mut self, body: &mut crate::server::Decoder<'_>) -> Next {
+        fn on_request_readable(&mut self, body: &mut crate::Decoder<'_>) -> Next {
             use std::io::Read;
             while self.len < self.buf.len() {
                 match body.read(&mut self.buf[self.len..]) {
@@ -1015,7 +1015,7 @@ mod tests {
             self.next()
         }
 
-        fn on_response_writable(&mut self, body: &mut crate::server::Encoder<'_>) -> Next {
+        fn on_response_writable(&mut self, body: &mut crate::Encoder<'_>) -> Next {
             use std::io::Write;
             if let Ok(n) = body.write(&self.buf[..self.len]) {
                 self.buf.copy_within(n..self.len, 0);

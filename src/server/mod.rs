@@ -30,7 +30,6 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use crate::body::{Decoder, Encoder};
 pub use handler::{Handler, HandlerFactory};
 pub use request::Request;
 pub use response::Response;
@@ -93,6 +92,7 @@ impl Default for Settings {
 /// | [`max_connections`](Server::max_connections) | 10 000 (per worker) |
 /// | [`shutdown_grace`](Server::shutdown_grace) | 30 s |
 /// | [`workers`](Server::workers) | 1 |
+#[derive(Debug)]
 pub struct Server {
     listener: std::net::TcpListener,
     pub(crate) settings: Settings,
@@ -283,6 +283,7 @@ impl Server {
 
 /// An event loop built by [`Server::handle_here`], to be run on the thread
 /// of your choice.
+#[must_use = "the loop serves nothing until `run` is called"]
 pub struct ServerLoop<F: HandlerFactory> {
     parts: event_loop::Parts<F>,
 }
@@ -332,7 +333,45 @@ fn worker_listener(
 /// A running server: one or more event loops.
 ///
 /// Dropping it starts a graceful shutdown without waiting; call
-/// [`join`](Listening::join) to wait for the loops to finish.
+/// [`join`](Listening::join) to wait for the loops to finish. Keep it for
+/// as long as the server should run: discarding it at once stops the
+/// server, so the compiler warns about that.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// use nextloop::server::{Handler, Response, Server};
+/// use nextloop::Next;
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+///         Next::end()
+///     }
+/// }
+///
+/// fn main() -> std::io::Result<()> {
+///     // The server would stop as soon as it started.
+///     Server::bind("127.0.0.1:0")?.handle(|_| Hello)?;
+///     Ok(())
+/// }
+/// ```
+///
+/// ```no_run
+/// # #![deny(unused_must_use)]
+/// # use nextloop::server::{Handler, Response, Server};
+/// # use nextloop::Next;
+/// # struct Hello;
+/// # impl Handler for Hello {
+/// #     fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+/// #         Next::end()
+/// #     }
+/// # }
+/// fn main() -> std::io::Result<()> {
+///     let listening = Server::bind("127.0.0.1:0")?.handle(|_| Hello)?;
+///     listening.join()
+/// }
+/// ```
+#[must_use = "dropping the `Listening` shuts the server down; keep it, or call `join`"]
 pub struct Listening {
     addr: SocketAddr,
     loops: Vec<(LoopHandle, Option<LoopThread>)>,
