@@ -19,7 +19,7 @@ use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
-use crate::server::{Handler, HandlerFactory, Request, Response, Settings};
+use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
 use crate::{Control, Next};
 use crate::{Decoder, Encoder, ParseError};
 
@@ -195,7 +195,11 @@ impl<F: HandlerFactory> Driver<F> {
         let settings = Settings::default();
         let mut timers = Timers::default();
         let clock = Clock::new(Instant::now(), &settings);
-        let conn = Conn::new(0, 0, &mut timers, &clock);
+        let addrs = Addrs {
+            remote: ([127, 0, 0, 1], 40000).into(),
+            local: ([127, 0, 0, 1], 3000).into(),
+        };
+        let conn = Conn::new(0, 0, addrs, &mut timers, &clock);
         Driver {
             _poll: poll,
             lease,

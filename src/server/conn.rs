@@ -27,7 +27,7 @@ use crate::rt::timer::{after, Deadline, Timers};
 use crate::rt::Machine;
 pub(crate) use crate::rt::Want;
 use crate::server::response::ResponseContext;
-use crate::server::{Handler, HandlerFactory, Request, Response, Settings};
+use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
 use crate::{Decoder, Encoder, Next};
 
 /// Upper bound of the `max_headers` setting: the parser's field array
@@ -160,6 +160,7 @@ pub(crate) struct Conn<H> {
     writes: usize,
     phase: Phase<H>,
     timer: Timer,
+    addrs: Addrs,
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -168,7 +169,13 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
-    pub(crate) fn new(key: usize, slot: usize, timers: &mut Timers, clock: &Clock) -> Self {
+    pub(crate) fn new(
+        key: usize,
+        slot: usize,
+        addrs: Addrs,
+        timers: &mut Timers,
+        clock: &Clock,
+    ) -> Self {
         let mut conn = Conn {
             key,
             slot,
@@ -180,6 +187,7 @@ impl<H: Handler> Conn<H> {
             writes: 0,
             phase: Phase::Head { started: false },
             timer: Timer::Phase,
+            addrs,
         };
         conn.deadline.set(clock.keep_alive, key, timers);
         conn
@@ -331,9 +339,10 @@ impl<H: Handler> Conn<H> {
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
+        let addrs = &self.addrs;
         let result = guard(|| {
             let mut handler = factory.create(control);
-            let next = handler.on_request(Request::new(&head));
+            let next = handler.on_request(Request::new(&head, addrs));
             (handler, next)
         });
         self.rbuf.consume(len);

@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use handler::{Handler, HandlerFactory};
+pub(crate) use request::Addrs;
 pub use request::Request;
 pub use response::Response;
 

@@ -1,6 +1,7 @@
 //! [`Request`]: a borrowed view of a request head.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use crate::proto::fields;
 use crate::proto::h1::request::Head;
@@ -30,17 +31,39 @@ pub struct Request<'a> {
     version: Version,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    addrs: &'a Addrs,
+}
+
+/// The two ends of a connection: the client's address and the server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Addrs {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(head: &'a Head<'_, 'a>) -> Request<'a> {
+    pub(crate) fn new(head: &'a Head<'_, 'a>, addrs: &'a Addrs) -> Request<'a> {
         Request {
             method: head.method,
             target: head.target,
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
+            addrs,
         }
+    }
+
+    /// The client's address: the peer of the TCP connection (behind a
+    /// proxy, the proxy's; the client's own is then in a field such as
+    /// `Forwarded` that only the proxy can vouch for).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.addrs.remote
+    }
+
+    /// The server's address this connection came in on: with a listener
+    /// on `0.0.0.0` or `[::]`, the address the client actually reached.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs.local
     }
 
     /// The method, e.g. `GET`. Methods are case-sensitive.
@@ -110,6 +133,7 @@ impl fmt::Debug for Request<'_> {
             .field("target", &self.target)
             .field("version", &self.version)
             .field("headers", &self.headers.len())
+            .field("remote_addr", &self.addrs.remote)
             .finish()
     }
 }
