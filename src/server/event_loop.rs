@@ -281,7 +281,7 @@ impl<F: HandlerFactory> Server<F> {
             let addrs = Addrs { remote, local };
             let exchanges = &mut self.exchanges;
             let clock = &self.clock;
-            let _ = core.insert(Tcp::accepted(sock), |key, core| {
+            let _ = core.insert(Tcp::accepted(sock, self.settings.nodelay), |key, core| {
                 let slot = exchanges.insert(key);
                 Conn::new(key, slot, addrs, &mut core.timers, clock)
             });
