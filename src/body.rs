@@ -53,6 +53,9 @@ pub struct Decoder<'a> {
     /// `read` has returned the end of the body (`Ok(0)`) in this callback:
     /// the handler has been told, whatever it does next.
     pub(crate) ended: bool,
+    /// Body bytes that may still be read (a server's `max_body_size`, for
+    /// a body whose length was not declared); past it, the body fails.
+    pub(crate) budget: Option<&'a mut u64>,
 }
 
 impl<'a> Decoder<'a> {
@@ -68,6 +71,7 @@ impl<'a> Decoder<'a> {
             input_closed,
             error,
             ended: false,
+            budget: None,
         }
     }
 }
@@ -122,6 +126,17 @@ impl io::Read for Decoder<'_> {
                 }
             };
             let n = step.data.len();
+            if let Some(budget) = &mut self.budget {
+                if n as u64 > **budget {
+                    let e = proto::Error::BodyTooLarge;
+                    *self.error = Some(e);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        ParseError::from(e),
+                    ));
+                }
+                **budget -= n as u64;
+            }
             out[..n].copy_from_slice(&input[step.data]);
             self.input.consume(step.consumed);
             if n > 0 {

@@ -231,3 +231,190 @@ fn nodelay_is_on_unless_turned_off() {
         assert_eq!(got, expected, "nodelay setting {setting:?}");
     }
 }
+
+// ---- request body limit ----------------------------------------------
+
+/// Reads the whole body (uploads to `/upload` may be 100 bytes), then
+/// answers with its length; `/stream` answers first and then reads.
+/// Reports what `on_error` was told.
+struct Upload {
+    got: usize,
+    streaming: bool,
+    errors: std::sync::mpsc::Sender<String>,
+}
+
+impl Upload {
+    fn factory() -> (
+        impl FnMut(nextloop::Control) -> Upload + Clone + Send,
+        std::sync::mpsc::Receiver<String>,
+    ) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let factory = move |_| Upload {
+            got: 0,
+            streaming: false,
+            errors: tx.clone(),
+        };
+        (factory, rx)
+    }
+}
+
+impl Handler for Upload {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/upload" {
+            req.set_max_body_size(Some(100));
+        }
+        self.streaming = req.path() == "/stream";
+        if self.streaming {
+            Next::write()
+        } else {
+            Next::read()
+        }
+    }
+
+    fn on_request_readable(&mut self, body: &mut nextloop::Decoder<'_>) -> Next {
+        use std::io::Read;
+        let mut buf = [0; 64];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) if self.streaming => return Next::end(),
+                Ok(0) => return Next::write(),
+                Ok(n) => self.got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Next::read(),
+                Err(_) => return Next::remove(),
+            }
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if self.streaming {
+            res.header("Content-Type", "text/plain");
+            return Next::read();
+        }
+        res.body(self.got.to_string().as_bytes());
+        Next::end()
+    }
+
+    fn on_error(&mut self, err: nextloop::Error) -> Next {
+        let _ = self.errors.send(format!("{err:?}"));
+        Next::remove()
+    }
+}
+
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn post_chunked(path: &str, chunks: &[&str]) -> String {
+    let mut req = format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for c in chunks {
+        req.push_str(&format!("{:x}\r\n{c}\r\n", c.len()));
+    }
+    req + "0\r\n\r\n"
+}
+
+#[test]
+fn a_body_within_the_limit_is_read() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send(post("/", "0123456789"));
+    assert_eq!(c.response().body_str(), "10");
+    c.send(post_chunked("/", &["01234", "56789"]));
+    let res = c.response();
+    assert_eq!(res.body_str(), "10");
+    assert!(!res.closes());
+}
+
+#[test]
+fn a_body_declared_too_large_gets_413_unread() {
+    let (factory, errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    // Only the head: the server must answer without waiting for the body.
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
+    let res = c.response();
+    assert_eq!(res.status, 413);
+    assert!(res.closes());
+    assert!(c.is_closed());
+    assert!(errors
+        .recv_timeout(common::BOUND)
+        .unwrap()
+        .contains("BodyTooLarge"));
+}
+
+#[test]
+fn with_100_continue_a_body_declared_too_large_gets_413_and_no_100() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n");
+    let res = c.response();
+    assert_eq!(res.status, 413, "the first response, not a 100");
+    assert!(c.is_closed());
+    // Within the limit, the same request gets its 100.
+    let mut c = client(server.addr());
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+    assert_eq!(c.response().status, 100);
+    c.send("0123456789");
+    assert_eq!(c.response().body_str(), "10");
+}
+
+#[test]
+fn a_chunked_body_growing_past_the_limit_gets_413() {
+    let (factory, errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send(post_chunked("/", &["01234", "56789", "x"]));
+    let res = c.response();
+    assert_eq!(res.status, 413);
+    assert!(res.closes());
+    assert!(c.is_closed());
+    assert!(errors
+        .recv_timeout(common::BOUND)
+        .unwrap()
+        .contains("BodyTooLarge"));
+}
+
+#[test]
+fn a_chunked_body_growing_past_the_limit_after_the_head_cuts_the_connection() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send(post_chunked("/stream", &["01234", "56789", "x"]));
+    let rest = c.read_to_close().unwrap_or_default();
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The chunked response never ends: the connection was cut.
+    assert!(!text.ends_with("0\r\n\r\n"), "{text}");
+}
+
+#[test]
+fn an_exchange_may_raise_its_own_limit() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let body = "x".repeat(100);
+    let mut c = client(server.addr());
+    c.send(post("/upload", &body));
+    assert_eq!(c.response().body_str(), "100");
+    c.send(post_chunked("/upload", &[&body]));
+    assert_eq!(c.response().body_str(), "100");
+    c.send(post("/upload", &format!("{body}!")));
+    assert_eq!(c.response().status, 413);
+    // Elsewhere the server's limit holds.
+    let mut c = client(server.addr());
+    c.send(post("/", &body));
+    assert_eq!(c.response().status, 413);
+}
+
+#[test]
+fn without_a_limit_any_body_is_read() {
+    let (factory, _errors) = Upload::factory();
+    let server = serve(factory);
+    let body = "x".repeat(200_000);
+    let mut c = client(server.addr());
+    c.send(post("/", &body));
+    assert_eq!(c.response().body_str(), "200000");
+}

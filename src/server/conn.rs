@@ -6,6 +6,7 @@
 //! Every change of [`Phase`] goes through [`Conn::set_phase`], which also
 //! sets the deadline that belongs to the new phase.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::request::{self as head, Limits};
 use crate::proto::h1::response::status_line;
+use crate::proto::h1::BodyKind;
 use crate::proto::status::reason;
 use crate::proto::{self, Version};
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
@@ -100,6 +102,8 @@ struct Exchange<H> {
     /// The handler has asked to read the body at some point.
     asked_to_read: bool,
     body_error: Option<proto::Error>,
+    /// Body bytes a chunked body may still bring (`max_body_size`).
+    budget: Option<u64>,
     /// `None` until `on_response` has produced the head.
     encoder: Option<BodyEncoder>,
     version: Version,
@@ -340,9 +344,10 @@ impl<H: Handler> Conn<H> {
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let addrs = &self.addrs;
+        let limit = Cell::new(ctx.settings.max_body_size);
         let result = guard(|| {
             let mut handler = factory.create(control);
-            let next = handler.on_request(Request::new(&head, addrs));
+            let next = handler.on_request(Request::new(&head, addrs, &limit));
             (handler, next)
         });
         self.rbuf.consume(len);
@@ -366,6 +371,10 @@ impl<H: Handler> Conn<H> {
             saw_body_end: false,
             asked_to_read: false,
             body_error: None,
+            budget: match framing.body {
+                BodyKind::Chunked => limit.get(),
+                _ => None,
+            },
             encoder: None,
             version,
             keep_alive: framing.keep_alive,
@@ -373,6 +382,12 @@ impl<H: Handler> Conn<H> {
             expect,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
+        let declared = framing.body.length().unwrap_or(0);
+        if limit.get().is_some_and(|max| declared > max) && next.interest != Interest::Remove {
+            // Refused before a byte of it is read (and before any `100`).
+            self.body_failed(proto::Error::BodyTooLarge, ctx);
+            return None;
+        }
         self.apply(next, ctx);
         None
     }
@@ -530,6 +545,7 @@ impl<H: Handler> Conn<H> {
             self.input_closed,
             &mut ex.body_error,
         );
+        body.budget = ex.budget.as_mut();
         let handler = &mut ex.handler;
         let Ok((next, ended)) = guard(|| {
             let next = handler.on_request_readable(&mut body);
@@ -545,8 +561,11 @@ impl<H: Handler> Conn<H> {
             && before == (self.rbuf.len(), ex.decoder.clone())
             && !ended
             && ex.body_error.is_none();
+        // The server's own limit is answered (413) even if the handler
+        // gives up on the body it could not read.
+        let over_limit = ex.body_error == Some(proto::Error::BodyTooLarge);
         self.apply(next, ctx);
-        if next.interest == Interest::Remove {
+        if next.interest == Interest::Remove && !over_limit {
             // The handler's choice stands, whatever state its body is in.
             return Some(Want::Remove);
         }
@@ -562,10 +581,7 @@ impl<H: Handler> Conn<H> {
             ex.body_error = Some(proto::Error::Truncated);
         }
         if let Some(e) = ex.body_error {
-            let e = ParseError::from(e);
-            let handler = &mut ex.handler;
-            let _ = guard(|| handler.on_error(Error::Parse(e)));
-            self.fail(e, ctx);
+            self.body_failed(e, ctx);
             return None;
         }
         // Read nothing yet asks to read: wait for more input.
@@ -700,6 +716,18 @@ impl<H: Handler> Conn<H> {
         } else {
             self.fail_status(500, "handler panicked", ex.is_head, ctx);
         }
+    }
+
+    /// The request body is malformed, cut short or too large: the handler
+    /// is told, then the client (if no head went out), and the connection
+    /// closes.
+    fn body_failed<F>(&mut self, e: proto::Error, ctx: &mut Ctx<'_, F>) {
+        let e = ParseError::from(e);
+        if let Phase::Exchange(ex) = &mut self.phase {
+            let handler = &mut ex.handler;
+            let _ = guard(|| handler.on_error(Error::Parse(e)));
+        }
+        self.fail(e, ctx);
     }
 
     /// A bad request: answer its status (if no head went out), then close.

@@ -57,6 +57,8 @@ pub(crate) struct Settings {
     pub linger_timeout: Duration,
     /// `TCP_NODELAY` on accepted connections.
     pub nodelay: bool,
+    /// Largest request body accepted, unless an exchange says otherwise.
+    pub max_body_size: Option<u64>,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             max_drain: 64 * 1024,
             linger_timeout: Duration::from_secs(2),
             nodelay: true,
+            max_body_size: None,
         }
     }
 }
@@ -98,6 +101,7 @@ impl Default for Settings {
 /// | [`workers`](Server::workers) | 1 |
 /// | [`backlog`](Server::backlog) | 1024 ([`bind`](Server::bind)); as given ([`from_listener`](Server::from_listener)) |
 /// | [`nodelay`](Server::nodelay) | `true` |
+/// | [`max_body_size`](Server::max_body_size) | none |
 ///
 /// # Sharing a port
 ///
@@ -252,6 +256,21 @@ impl Server {
     /// takes its place; a handler that waits has none.
     pub fn io_timeout(mut self, d: Duration) -> Server {
         self.settings.io_timeout = d;
+        self
+    }
+
+    /// The largest request body accepted (default: no limit; a handler
+    /// reads what it wants). A body whose `Content-Length` says it is
+    /// larger gets `413` before any of it is read (with
+    /// `Expect: 100-continue`, no `100 Continue` is sent) and the
+    /// connection is closed; a chunked body that grows past it fails like
+    /// a malformed one: `413` if no response head went out, else the
+    /// connection is cut. The handler is told with
+    /// [`on_error(Error::Parse(ParseError::BodyTooLarge))`](crate::ParseError::BodyTooLarge).
+    /// One exchange may change it in `on_request` with
+    /// [`Request::set_max_body_size`].
+    pub fn max_body_size(mut self, bytes: u64) -> Server {
+        self.settings.max_body_size = Some(bytes);
         self
     }
 

@@ -1,5 +1,6 @@
 //! [`Request`]: a borrowed view of a request head.
 
+use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -32,6 +33,7 @@ pub struct Request<'a> {
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
     addrs: &'a Addrs,
+    max_body_size: &'a Cell<Option<u64>>,
 }
 
 /// The two ends of a connection: the client's address and the server's.
@@ -42,7 +44,11 @@ pub(crate) struct Addrs {
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(head: &'a Head<'_, 'a>, addrs: &'a Addrs) -> Request<'a> {
+    pub(crate) fn new(
+        head: &'a Head<'_, 'a>,
+        addrs: &'a Addrs,
+        max_body_size: &'a Cell<Option<u64>>,
+    ) -> Request<'a> {
         Request {
             method: head.method,
             target: head.target,
@@ -50,7 +56,32 @@ impl<'a> Request<'a> {
             headers: head.headers,
             body: head.framing.body,
             addrs,
+            max_body_size,
         }
+    }
+
+    /// The largest body this exchange accepts: the server's
+    /// [`max_body_size`](crate::server::Server::max_body_size) unless
+    /// [`set_max_body_size`](Self::set_max_body_size) changed it.
+    pub fn max_body_size(&self) -> Option<u64> {
+        self.max_body_size.get()
+    }
+
+    /// Sets the largest body this exchange accepts (`None`: no limit), in
+    /// place of the server's
+    /// [`max_body_size`](crate::server::Server::max_body_size): an upload
+    /// route may take more than the rest.
+    ///
+    /// ```
+    /// # use nextloop::server::Request;
+    /// fn limits(req: &Request<'_>) {
+    ///     if req.path() == "/upload" {
+    ///         req.set_max_body_size(Some(1 << 30));
+    ///     }
+    /// }
+    /// ```
+    pub fn set_max_body_size(&self, bytes: Option<u64>) {
+        self.max_body_size.set(bytes);
     }
 
     /// The client's address: the peer of the TCP connection (behind a
