@@ -418,3 +418,109 @@ fn without_a_limit_any_body_is_read() {
     c.send(post("/", &body));
     assert_eq!(c.response().body_str(), "200000");
 }
+
+// ---- HEAD ends with its head -------------------------------------------
+
+/// Streams a 1 MiB body in 4 KiB writes (status from the path:
+/// `/204` gives 204), counting its `on_response_writable` calls.
+struct Big {
+    left: usize,
+    status: u16,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Handler for Big {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.status = if req.path() == "/204" { 204 } else { 200 };
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.set_status(self.status);
+        if self.status == 200 {
+            res.header("Content-Length", self.left.to_string());
+        }
+        Next::write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        use std::io::Write;
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        while self.left > 0 {
+            match body.write(&[b'x'; 4096][..self.left.min(4096)]) {
+                Ok(n) => self.left -= n,
+                Err(_) => return Next::write(),
+            }
+        }
+        Next::end()
+    }
+}
+
+#[test]
+fn a_head_request_ends_with_the_head_and_never_runs_the_body() {
+    use std::sync::atomic::Ordering;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let server = serve(move |_| Big {
+        left: 1 << 20,
+        status: 200,
+        calls: counted.clone(),
+    });
+    let mut c = client(server.addr());
+    for _ in 0..2 {
+        c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let res = c.head_response();
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("content-length"), Some("1048576"));
+        assert!(!res.closes());
+    }
+    c.send("GET /204 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().status, 204);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "body callbacks for HEAD/204"
+    );
+    // A GET still streams its body, on the same connection.
+    c.send(get("/"));
+    let res = c.response();
+    assert_eq!(res.body.len(), 1 << 20);
+    assert!(calls.load(Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn a_hypersync_head_response_ends_and_the_worker_is_not_held() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let server = nextloop::hypersync::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .threads(1)
+        .handle(move |req, res| {
+            use std::io::Write;
+            if req.method() != "HEAD" {
+                let _ = res.write_all(b"done");
+                return;
+            }
+            // A large body: for HEAD its writes stop being taken.
+            let mut written = 0usize;
+            while written < 64 << 20 && res.write_all(&[b'x'; 64 << 10]).is_ok() {
+                written += 64 << 10;
+            }
+            let _ = tx.lock().unwrap().send(written);
+        })
+        .unwrap();
+    let mut c = client(server.addr());
+    c.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.head_response().status, 200);
+    let written = rx
+        .recv_timeout(common::IO_TIMEOUT)
+        .expect("the worker finished");
+    assert!(
+        written < 64 << 20,
+        "the worker wrote the whole body: {written}"
+    );
+    // The one worker is free again.
+    let mut c = client(server.addr());
+    c.send(get("/"));
+    assert_eq!(c.response().body_str(), "done");
+}

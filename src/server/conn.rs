@@ -398,6 +398,13 @@ impl<H: Handler> Conn<H> {
             return;
         };
         ex.interest = next.interest;
+        if ex.encoder == Some(BodyEncoder::Suppressed)
+            && matches!(next.interest, Interest::Write | Interest::ReadWrite)
+        {
+            // No body goes out (HEAD, 204, 304): writing one would only be
+            // thrown away, so the exchange ends with its head.
+            ex.interest = Interest::End;
+        }
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
             if let Some(early) = ex.early_wake.take() {
