@@ -8,7 +8,7 @@ use std::io;
 use crate::error::ParseError;
 use crate::proto;
 use crate::proto::h1::decode::BodyDecoder;
-use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h1::encode::{BodyEncoder, OpenChunk};
 use crate::rt::buf::{ReadBuf, WriteBuf};
 
 /// The body being read: the request body in a server's
@@ -172,7 +172,9 @@ impl io::Read for Decoder<'_> {
 ///
 /// Implements [`io::Write`]. Bytes are framed as the head declared
 /// (Content-Length, chunked, or raw until close) and buffered; the loop
-/// sends them when the callback returns.
+/// sends them when the callback returns. The writes of one callback make
+/// one chunk of a chunked body (`write!` is several writes), its size
+/// line written when the callback returns.
 /// [`WouldBlock`](io::ErrorKind::WouldBlock) means the buffer is full —
 /// return [`Next::write()`](crate::Next::write) to be called again once it
 /// has drained. Writing past a declared `Content-Length` is an error.
@@ -201,6 +203,9 @@ pub struct Encoder<'a> {
     /// Body bytes taken during this callback (written or, for a body
     /// that is not sent, swallowed): whether the handler made progress.
     pub(crate) accepted: usize,
+    /// The chunk this callback's writes go into (chunked bodies): one
+    /// chunk per callback, not per write, closed when the `Encoder` goes.
+    chunk: Option<OpenChunk>,
 }
 
 impl<'a> Encoder<'a> {
@@ -214,6 +219,7 @@ impl<'a> Encoder<'a> {
             output,
             high_water,
             accepted: 0,
+            chunk: None,
         }
     }
 
@@ -225,6 +231,15 @@ impl<'a> Encoder<'a> {
     /// Can more be written now without [`WouldBlock`](io::ErrorKind::WouldBlock)?
     pub fn has_capacity(&self) -> bool {
         self.output.len() < self.high_water
+    }
+}
+
+impl Drop for Encoder<'_> {
+    /// The callback is over: its chunk gets its size.
+    fn drop(&mut self) {
+        if let Some(chunk) = self.chunk.take() {
+            chunk.close(&mut self.output.buf);
+        }
     }
 }
 
@@ -253,7 +268,9 @@ impl io::Write for Encoder<'_> {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = data.len().min(room);
-        let taken = self.encoder.encode(&data[..n], &mut self.output.buf);
+        let most = self.high_water;
+        let buf = &mut self.output.buf;
+        let taken = self.encoder.encode(&data[..n], buf, &mut self.chunk, most);
         self.accepted += taken;
         Ok(taken)
     }

@@ -524,3 +524,119 @@ fn a_hypersync_head_response_ends_and_the_worker_is_not_held() {
     c.send(get("/"));
     assert_eq!(c.response().body_str(), "done");
 }
+
+// ---- writes of one callback make one chunk ---------------------------
+
+/// Server-sent events: each callback writes one event with `write!`
+/// (several writes), three events in all. `/big`: 1 MiB, each callback
+/// giving all that is left to one `write`.
+struct Ticks {
+    ticks: usize,
+    big: Option<usize>,
+}
+
+const BIG: usize = 1 << 20;
+
+impl Handler for Ticks {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/big" {
+            self.big = Some(0);
+        }
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/event-stream");
+        Next::write()
+    }
+
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        use std::io::Write;
+        if let Some(sent) = &mut self.big {
+            static DATA: [u8; BIG] = [b'b'; BIG];
+            if let Ok(n) = body.write(&DATA[*sent..]) {
+                *sent += n;
+            }
+            return if *sent == BIG {
+                Next::end()
+            } else {
+                Next::write()
+            };
+        }
+        if self.ticks == 3 {
+            return Next::end();
+        }
+        self.ticks += 1;
+        write!(body, "data: tick {}\n\n", self.ticks).unwrap();
+        Next::write()
+    }
+}
+
+fn ticks() -> Ticks {
+    Ticks {
+        ticks: 0,
+        big: None,
+    }
+}
+
+/// The chunks of a chunked body as they came: (size line, data).
+fn raw_chunks(c: &mut common::Client) -> Vec<(String, Vec<u8>)> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    loop {
+        line.clear();
+        c.reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut chunks = Vec::new();
+    loop {
+        line.clear();
+        c.reader.read_line(&mut line).unwrap();
+        let size_line = line.trim_end().to_string();
+        let size = usize::from_str_radix(&size_line, 16).unwrap();
+        let mut data = vec![0; size + 2];
+        c.reader.read_exact(&mut data).unwrap();
+        assert!(data.ends_with(b"\r\n"));
+        data.truncate(size);
+        if size == 0 {
+            return chunks;
+        }
+        chunks.push((size_line, data));
+    }
+}
+
+#[test]
+fn the_writes_of_one_callback_go_out_as_one_chunk() {
+    let server = serve(|_| ticks());
+    let mut c = client(server.addr());
+    c.send(get("/"));
+    let chunks = raw_chunks(&mut c);
+    let events: Vec<&[u8]> = chunks.iter().map(|(_, d)| &d[..]).collect();
+    assert_eq!(
+        events,
+        [
+            &b"data: tick 1\n\n"[..],
+            b"data: tick 2\n\n",
+            b"data: tick 3\n\n"
+        ]
+    );
+}
+
+#[test]
+fn a_large_single_write_streams_through_the_fixed_buffer() {
+    let server = serve(|_| ticks());
+    let mut c = client(server.addr());
+    c.send(get("/big"));
+    let chunks = raw_chunks(&mut c);
+    let total: usize = chunks.iter().map(|(_, d)| d.len()).sum();
+    assert_eq!(total, BIG);
+    // Each write took what fit the output buffer (64 KiB), not the whole.
+    assert!(chunks.len() >= 16, "{} chunks", chunks.len());
+    assert!(chunks.iter().all(|(_, d)| d.len() <= 64 << 10));
+    assert!(chunks.iter().all(|(_, d)| d.iter().all(|&b| b == b'b')));
+    // The connection goes on.
+    c.send(get("/"));
+    assert_eq!(raw_chunks(&mut c).len(), 3);
+}

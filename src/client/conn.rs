@@ -496,10 +496,13 @@ impl Conn {
         };
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
-        let Ok((next, accepted)) = guard(|| {
+        let result = guard(|| {
             let next = handler.on_request_writable(&mut body);
             (next, body.accepted)
-        }) else {
+        });
+        // Closes the chunk the callback wrote (even if it panicked).
+        drop(body);
+        let Ok((next, accepted)) = result else {
             return self.give_up(w, false, ctx);
         };
         ex.body_started = true;
@@ -1672,7 +1675,7 @@ mod tests {
                     start(&mut d, partial(&seen, after_head)).1,
                     Want::ReadOrYield
                 );
-                assert!(output(&d).ends_with("\r\n\r\n3\r\nabc\r\n"));
+                assert!(output(&d).ends_with("\r\n\r\n00003\r\nabc\r\n"));
                 let want = d.feed(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno");
                 assert_eq!(seen.lock().unwrap().status, Some(413));
                 assert!(!output(&d).contains("0\r\n\r\n"), "{}", output(&d));
@@ -1714,7 +1717,7 @@ mod tests {
                 Want::ReadOrYield
             );
             d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            assert!(output(&d).ends_with("3\r\nabc\r\n0\r\n\r\n"));
+            assert!(output(&d).ends_with("00003\r\nabc\r\n0\r\n\r\n"));
             assert!(d.conn.is_idle());
         }
 

@@ -638,10 +638,13 @@ impl<H: Handler> Conn<H> {
         self.writes += 1;
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
-        let Ok((next, accepted)) = guard(|| {
+        let result = guard(|| {
             let next = handler.on_response_writable(&mut body);
             (next, body.accepted)
-        }) else {
+        });
+        // Closes the chunk the callback wrote (even if it panicked).
+        drop(body);
+        let Ok((next, accepted)) = result else {
             self.handler_panicked(ctx);
             return None;
         };
