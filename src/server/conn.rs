@@ -19,7 +19,6 @@ use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::request::{self as head, Limits};
 use crate::proto::h1::response::status_line;
-use crate::proto::h1::BodyKind;
 use crate::proto::status::reason;
 use crate::proto::{self, Version};
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
@@ -102,8 +101,9 @@ struct Exchange<H> {
     /// The handler has asked to read the body at some point.
     asked_to_read: bool,
     body_error: Option<proto::Error>,
-    /// Body bytes a chunked body may still bring (`max_body_size`).
-    budget: Option<u64>,
+    /// Body bytes the body may still bring (`max_body_size`; `u64::MAX`:
+    /// no limit).
+    budget: u64,
     /// `None` until `on_response` has produced the head.
     encoder: Option<BodyEncoder>,
     version: Version,
@@ -371,10 +371,8 @@ impl<H: Handler> Conn<H> {
             saw_body_end: false,
             asked_to_read: false,
             body_error: None,
-            budget: match framing.body {
-                BodyKind::Chunked => limit.get(),
-                _ => None,
-            },
+            // (A declared length over the limit never gets this far.)
+            budget: limit.get().unwrap_or(u64::MAX),
             encoder: None,
             version,
             keep_alive: framing.keep_alive,
@@ -382,11 +380,12 @@ impl<H: Handler> Conn<H> {
             expect,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
-        let declared = framing.body.length().unwrap_or(0);
-        if limit.get().is_some_and(|max| declared > max) && next.interest != Interest::Remove {
-            // Refused before a byte of it is read (and before any `100`).
-            self.body_failed(proto::Error::BodyTooLarge, ctx);
-            return None;
+        if let Some(max) = limit.get() {
+            if framing.body.length().is_some_and(|n| n > max) && next.interest != Interest::Remove {
+                // Refused before a byte of it is read (and before any `100`).
+                self.body_failed(proto::Error::BodyTooLarge, ctx);
+                return None;
+            }
         }
         self.apply(next, ctx);
         None
@@ -398,13 +397,6 @@ impl<H: Handler> Conn<H> {
             return;
         };
         ex.interest = next.interest;
-        if ex.encoder == Some(BodyEncoder::Suppressed)
-            && matches!(next.interest, Interest::Write | Interest::ReadWrite)
-        {
-            // No body goes out (HEAD, 204, 304): writing one would only be
-            // thrown away, so the exchange ends with its head.
-            ex.interest = Interest::End;
-        }
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
             if let Some(early) = ex.early_wake.take() {
@@ -434,7 +426,16 @@ impl<H: Handler> Conn<H> {
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!("step_exchange outside an exchange");
         };
-        let interest = ex.interest;
+        let interest = match ex.interest {
+            // No body goes out (HEAD, 204, 304): writing one would only be
+            // thrown away, so the exchange ends with its head.
+            Interest::Write | Interest::ReadWrite
+                if ex.encoder == Some(BodyEncoder::Suppressed) =>
+            {
+                Interest::End
+            }
+            interest => interest,
+        };
         let head_written = ex.encoder.is_some();
         match interest {
             Interest::Remove => Some(Want::Remove),
@@ -552,7 +553,7 @@ impl<H: Handler> Conn<H> {
             self.input_closed,
             &mut ex.body_error,
         );
-        body.budget = ex.budget.as_mut();
+        body.budget = Some(&mut ex.budget);
         let handler = &mut ex.handler;
         let Ok((next, ended)) = guard(|| {
             let next = handler.on_request_readable(&mut body);
