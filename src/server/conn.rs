@@ -426,16 +426,7 @@ impl<H: Handler> Conn<H> {
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!("step_exchange outside an exchange");
         };
-        let interest = match ex.interest {
-            // No body goes out (HEAD, 204, 304): writing one would only be
-            // thrown away, so the exchange ends with its head.
-            Interest::Write | Interest::ReadWrite
-                if ex.encoder == Some(BodyEncoder::Suppressed) =>
-            {
-                Interest::End
-            }
-            interest => interest,
-        };
+        let interest = ex.interest;
         let head_written = ex.encoder.is_some();
         match interest {
             Interest::Remove => Some(Want::Remove),
@@ -636,6 +627,12 @@ impl<H: Handler> Conn<H> {
             self.apply(next, ctx);
             return None;
         };
+        if *encoder == BodyEncoder::Suppressed {
+            // No body goes out (HEAD, 204, 304): writing one would only be
+            // thrown away, so the exchange ends with its head.
+            ex.interest = Interest::End;
+            return None;
+        }
         self.writes += 1;
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
