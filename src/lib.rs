@@ -37,6 +37,8 @@
 //! | to resume a handler parked in [`Next::wait()`] from another thread | its [`Control`]: [`Control::ready`] |
 //! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
 //! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
+//! | to serve a socket you already have (bound first, or from systemd) | [`server::Server::from_listener`] |
+//! | who is calling; to refuse large bodies | [`server::Request::remote_addr`]; [`server::Server::max_body_size`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`]

@@ -640,3 +640,31 @@ fn a_large_single_write_streams_through_the_fixed_buffer() {
     c.send(get("/"));
     assert_eq!(raw_chunks(&mut c).len(), 3);
 }
+
+#[test]
+fn a_hypersync_server_keeps_the_body_limit_too() {
+    let native = Server::bind("127.0.0.1:0").unwrap().max_body_size(10);
+    let server = nextloop::hypersync::Server::from(native)
+        .threads(1)
+        .handle(|req, res| {
+            use std::io::{Read, Write};
+            let mut body = Vec::new();
+            if req.read_to_end(&mut body).is_ok() {
+                let _ = write!(res, "{}", body.len());
+            }
+        })
+        .unwrap();
+    let mut c = client(server.addr());
+    c.send(post("/", "0123456789"));
+    assert_eq!(c.response().body_str(), "10");
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
+    assert_eq!(c.response().status, 413);
+    assert!(c.is_closed());
+    let mut c = client(server.addr());
+    c.send(post_chunked("/", &["01234", "56789", "x"]));
+    assert_eq!(c.response().status, 413);
+    // The one worker is free again.
+    let mut c = client(server.addr());
+    c.send(post("/", "abc"));
+    assert_eq!(c.response().body_str(), "3");
+}
