@@ -7,8 +7,8 @@
 
 use std::io::{self, Read, Write};
 
-use nextloop::server::{Decoder, Encoder, Handler, Request, Response, Server};
-use nextloop::Next;
+use nextloop::server::{Handler, Request, Response, Server};
+use nextloop::{Decoder, Encoder, Next};
 
 /// Carries body bytes from the request to the response.
 struct Echo {

@@ -8,7 +8,7 @@ use std::io;
 use crate::error::ParseError;
 use crate::proto;
 use crate::proto::h1::decode::BodyDecoder;
-use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h1::encode::{BodyEncoder, OpenChunk};
 use crate::rt::buf::{ReadBuf, WriteBuf};
 
 /// The body being read: the request body in a server's
@@ -27,7 +27,7 @@ use crate::rt::buf::{ReadBuf, WriteBuf};
 ///
 /// ```
 /// use std::io::{ErrorKind, Read};
-/// use nextloop::server::Decoder;
+/// use nextloop::Decoder;
 /// use nextloop::Next;
 ///
 /// /// Appends what has arrived to `out`; `Next::write()` at the end.
@@ -53,6 +53,9 @@ pub struct Decoder<'a> {
     /// `read` has returned the end of the body (`Ok(0)`) in this callback:
     /// the handler has been told, whatever it does next.
     pub(crate) ended: bool,
+    /// Body bytes that may still be read (a server's `max_body_size`, for
+    /// a body whose length was not declared); past it, the body fails.
+    pub(crate) budget: Option<&'a mut u64>,
 }
 
 impl<'a> Decoder<'a> {
@@ -68,6 +71,7 @@ impl<'a> Decoder<'a> {
             input_closed,
             error,
             ended: false,
+            budget: None,
         }
     }
 }
@@ -81,6 +85,16 @@ impl Decoder<'_> {
     /// Body bytes still to come, when the length is known.
     pub fn remaining(&self) -> Option<u64> {
         self.decoder.remaining()
+    }
+}
+
+impl std::fmt::Debug for Decoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("remaining", &self.remaining())
+            .field("eof", &self.is_eof())
+            .field("buffered", &self.input.len())
+            .finish()
     }
 }
 
@@ -112,6 +126,17 @@ impl io::Read for Decoder<'_> {
                 }
             };
             let n = step.data.len();
+            if let Some(budget) = &mut self.budget {
+                if n as u64 > **budget {
+                    let e = proto::Error::BodyTooLarge;
+                    *self.error = Some(e);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        ParseError::from(e),
+                    ));
+                }
+                **budget -= n as u64;
+            }
             out[..n].copy_from_slice(&input[step.data]);
             self.input.consume(step.consumed);
             if n > 0 {
@@ -147,14 +172,16 @@ impl io::Read for Decoder<'_> {
 ///
 /// Implements [`io::Write`]. Bytes are framed as the head declared
 /// (Content-Length, chunked, or raw until close) and buffered; the loop
-/// sends them when the callback returns.
+/// sends them when the callback returns. The writes of one callback make
+/// one chunk of a chunked body (`write!` is several writes), its size
+/// line written when the callback returns.
 /// [`WouldBlock`](io::ErrorKind::WouldBlock) means the buffer is full —
 /// return [`Next::write()`](crate::Next::write) to be called again once it
 /// has drained. Writing past a declared `Content-Length` is an error.
 ///
 /// ```
 /// use std::io::{ErrorKind, Write};
-/// use nextloop::server::Encoder;
+/// use nextloop::Encoder;
 /// use nextloop::Next;
 ///
 /// /// Writes `data[*sent..]`, as much as fits; `Next::end()` when all is out.
@@ -176,6 +203,9 @@ pub struct Encoder<'a> {
     /// Body bytes taken during this callback (written or, for a body
     /// that is not sent, swallowed): whether the handler made progress.
     pub(crate) accepted: usize,
+    /// The chunk this callback's writes go into (chunked bodies): one
+    /// chunk per callback, not per write, closed when the `Encoder` goes.
+    chunk: Option<OpenChunk>,
 }
 
 impl<'a> Encoder<'a> {
@@ -189,6 +219,7 @@ impl<'a> Encoder<'a> {
             output,
             high_water,
             accepted: 0,
+            chunk: None,
         }
     }
 
@@ -200,6 +231,24 @@ impl<'a> Encoder<'a> {
     /// Can more be written now without [`WouldBlock`](io::ErrorKind::WouldBlock)?
     pub fn has_capacity(&self) -> bool {
         self.output.len() < self.high_water
+    }
+}
+
+impl Drop for Encoder<'_> {
+    /// The callback is over: its chunk gets its size.
+    fn drop(&mut self) {
+        if let Some(chunk) = self.chunk.take() {
+            chunk.close(&mut self.output.buf);
+        }
+    }
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("remaining", &self.remaining())
+            .field("buffered", &self.output.len())
+            .finish()
     }
 }
 
@@ -219,7 +268,9 @@ impl io::Write for Encoder<'_> {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = data.len().min(room);
-        let taken = self.encoder.encode(&data[..n], &mut self.output.buf);
+        let most = self.high_water;
+        let buf = &mut self.output.buf;
+        let taken = self.encoder.encode(&data[..n], buf, &mut self.chunk, most);
         self.accepted += taken;
         Ok(taken)
     }

@@ -5,9 +5,12 @@ use std::io;
 
 use crate::proto;
 
-/// Why a handler's [`on_error`](crate::server::Handler::on_error) was called,
-/// or why a server could not start.
+/// Why a server handler's [`on_error`](crate::server::Handler::on_error)
+/// was called. (A server that cannot start says why with the
+/// [`io::Error`] of [`Server::bind`](crate::server::Server::bind) or
+/// [`handle`](crate::server::Server::handle).)
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The timeout of the last [`Next`](crate::Next) expired.
     Timeout,
@@ -76,6 +79,10 @@ pub enum ParseError {
     UnknownCoding,
     /// A protocol version other than HTTP/1.0 and HTTP/1.1 (505).
     Version,
+    /// The request body is longer than
+    /// [`max_body_size`](crate::server::Server::max_body_size) allows
+    /// (413).
+    BodyTooLarge,
 }
 
 impl ParseError {
@@ -90,6 +97,7 @@ impl ParseError {
             ParseError::HeadTimeout => 408,
             ParseError::TargetTooLong => 414,
             ParseError::HeadTooLarge => 431,
+            ParseError::BodyTooLarge => 413,
             ParseError::MethodTooLong | ParseError::UnknownCoding => 501,
             ParseError::Version => 505,
         }
@@ -110,6 +118,7 @@ impl fmt::Display for ParseError {
             ParseError::HeadTooLarge => f.write_str("request head too large"),
             ParseError::UnknownCoding => f.write_str("transfer coding not implemented"),
             ParseError::Version => f.write_str("HTTP version not supported"),
+            ParseError::BodyTooLarge => f.write_str("request body too large"),
         }
     }
 }
@@ -129,6 +138,7 @@ impl From<proto::Error> for ParseError {
             proto::Error::HeadTooLarge => ParseError::HeadTooLarge,
             proto::Error::UnknownCoding => ParseError::UnknownCoding,
             proto::Error::Version => ParseError::Version,
+            proto::Error::BodyTooLarge => ParseError::BodyTooLarge,
         }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! Compiled for tests and with the `fuzzing` feature only; not part of the
 //! public API.
+// Test and fuzzing machinery, hidden from the docs: no Debug needed.
+#![allow(missing_debug_implementations)]
 
 use std::io::{Read, Write};
 use std::mem::MaybeUninit;
@@ -18,9 +20,9 @@ use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
-use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::ParseError;
+use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
 use crate::{Control, Next};
+use crate::{Decoder, Encoder, ParseError};
 
 /// Parses `bytes` as a request head with the default limits; the status
 /// it would be answered with on error.
@@ -194,7 +196,11 @@ impl<F: HandlerFactory> Driver<F> {
         let settings = Settings::default();
         let mut timers = Timers::default();
         let clock = Clock::new(Instant::now(), &settings);
-        let conn = Conn::new(0, 0, &mut timers, &clock);
+        let addrs = Addrs {
+            remote: ([127, 0, 0, 1], 40000).into(),
+            local: ([127, 0, 0, 1], 3000).into(),
+        };
+        let conn = Conn::new(0, 0, addrs, &mut timers, &clock);
         Driver {
             _poll: poll,
             lease,

@@ -37,11 +37,13 @@
 //! | to resume a handler parked in [`Next::wait()`] from another thread | its [`Control`]: [`Control::ready`] |
 //! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
 //! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
+//! | to serve a socket you already have (bound first, or from systemd) | [`server::Server::from_listener`] |
+//! | who is calling; to refuse large bodies | [`server::Request::remote_addr`]; [`server::Server::max_body_size`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
 //!
-//! Bodies are streamed on both sides through a [`Decoder`](body::Decoder)
+//! Bodies are streamed on both sides through a [`Decoder`]
 //! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
-//! called when more arrives") and an [`Encoder`](body::Encoder)
+//! called when more arrives") and an [`Encoder`]
 //! (`io::Write`, framed as `Content-Length`, chunked, or close-delimited).
 //! Bad requests are answered by the server itself with their status and a
 //! one-line reason ([`ParseError`]); what goes wrong while a handler owns
@@ -54,9 +56,10 @@
 //! transport layer, sans-IO protocol machines) and lists every limit and
 //! default.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
-pub mod body;
+mod body;
 pub mod client;
 mod control;
 mod detached;
@@ -71,6 +74,7 @@ mod rt;
 pub mod server;
 mod transport;
 
+pub use body::{Decoder, Encoder};
 pub use control::{Control, Gone};
 pub use detached::Detached;
 pub use error::{Error, ParseError};

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use client_kit::{get, hold, raw, until_closed, Raw};
 use common::{serve, IO_TIMEOUT};
-use nextloop::client::{self, Decoder, Encoder, Error, Handler};
+use nextloop::client::{self, Error, Handler};
 use nextloop::hypersync::Client;
-use nextloop::server;
+use nextloop::{server, Decoder, Encoder};
 use nextloop::{Control, Next};
 
 // ---- raw servers ----
@@ -141,7 +141,7 @@ impl server::Handler for Echo {
         Next::read()
     }
 
-    fn on_request_readable(&mut self, body: &mut server::Decoder<'_>) -> Next {
+    fn on_request_readable(&mut self, body: &mut nextloop::Decoder<'_>) -> Next {
         let mut buf = [0; 4096];
         loop {
             match body.read(&mut buf) {
@@ -162,7 +162,7 @@ impl server::Handler for Echo {
         Next::write()
     }
 
-    fn on_response_writable(&mut self, body: &mut server::Encoder<'_>) -> Next {
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
         while self.sent < self.body.len() {
             match body.write(&self.body[self.sent..]) {
                 Ok(n) => self.sent += n,

@@ -15,8 +15,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 
-use nextloop::client::{Client, Decoder, Handler, Response};
-use nextloop::Next;
+use nextloop::client::{Client, Handler, Response};
+use nextloop::{Decoder, Next};
 
 struct Counting;
 

@@ -23,8 +23,8 @@ use client_kit::{
     get, hold, raw, read_head, read_head_lines, signal, until_closed, Collect, Outcome, Raw,
 };
 use common::IO_TIMEOUT;
-use nextloop::client::{self, Encoder, Error, Handler};
-use nextloop::Next;
+use nextloop::client::{self, Error, Handler};
+use nextloop::{Encoder, Next};
 
 // ---- the client dropped mid-body ----
 

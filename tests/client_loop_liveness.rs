@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use client_kit::{raw, read_head, read_head_lines, signal, Collect, Raw};
 use common::IO_TIMEOUT;
-use nextloop::client::{self, Decoder, Encoder, Error, Handler};
-use nextloop::Next;
+use nextloop::client::{self, Error, Handler};
+use nextloop::{Decoder, Encoder, Next};
 
 /// How long a probe request may take before the loop counts as hung.
 const PROBE: Duration = Duration::from_secs(5);

@@ -11,8 +11,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use nextloop::client::{Client, Decoder, Handler, Request, Response};
-use nextloop::Next;
+use nextloop::client::{Client, Handler, Request, Response};
+use nextloop::{Decoder, Next};
 
 /// A keep-alive server on fixed buffers: every request head gets the same
 /// empty response. Its threads are not counted.

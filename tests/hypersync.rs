@@ -502,7 +502,7 @@ fn a_panic_after_the_head_went_out_closes_the_connection() {
     // last chunk: the client can tell the body is incomplete.
     let mut rest = Vec::new();
     let _ = c.reader.read_to_end(&mut rest);
-    assert_eq!(rest, b"7\r\npartial\r\n");
+    assert_eq!(rest, b"00007\r\npartial\r\n");
 }
 
 #[test]

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::handlers::Hello;
 use common::{client, ok, read_response, serve, serve_with, Client, BOUND, IO_TIMEOUT};
-use nextloop::server::{Decoder, Encoder, Handler, Listening, Request, Response};
-use nextloop::{Control, Error, Gone, Next};
+use nextloop::server::{Handler, Listening, Request, Response};
+use nextloop::{Control, Decoder, Encoder, Error, Gone, Next};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -54,6 +54,7 @@ impl Kind {
             Error::Io(_) => Kind::Io,
             Error::Parse(_) => Kind::Parse,
             Error::Shutdown => Kind::Shutdown,
+            other => panic!("an error this test does not know: {other:?}"),
         }
     }
 }

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use common::handlers::{DuplexOrHello, Hello};
 use common::{client, get, ok, read_response, serve};
-use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
-use nextloop::{Control, Next};
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Control, Decoder, Encoder, Next};
 
 // ---------------------------------------------------------------------------
 // Once a bug: Next::read_and_write(): a handler that cannot take more body now

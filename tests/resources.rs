@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::handlers::Hello;
 use common::{read_response, serve, serve_with, Client, IO_TIMEOUT};
-use nextloop::server::{Encoder, Handler, Request, Response};
-use nextloop::{Control, Next};
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Control, Encoder, Next};
 use sockets::set_listener_send_buffer;
 
 // ---------------------------------------------------------------------------

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::handlers::Hello;
 use common::{client, get, read_response, serve, serve_with};
-use nextloop::server::{Encoder, Handler, Request, Response};
-use nextloop::{Control, Next};
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Control, Encoder, Next};
 use sockets::set_listener_send_buffer;
 
 // ---------------------------------------------------------------------------

@@ -28,8 +28,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::{read_response, serve, serve_with, Client};
-use nextloop::server::{Decoder, Handler, Request, Response};
-use nextloop::Next;
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Decoder, Next};
 
 /// A valid request appended after every case whose connection must end:
 /// answering it means bytes after a refused (or final) message were parsed.

@@ -21,14 +21,12 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::body::{Decoder, Encoder};
 use crate::client::exchange::{self, Exchange, Info, Req, Res, Timer};
 use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::{Error, Settings};
 use crate::control::Shared;
 use crate::next::Interest;
-use crate::proto;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::response::{self as response_head, Asked};
@@ -39,6 +37,7 @@ use crate::rt::timer::{after, Deadline, Timers};
 use crate::rt::Machine;
 pub(crate) use crate::rt::Want;
 use crate::Next;
+use crate::{proto, Decoder, Encoder};
 
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
@@ -497,10 +496,13 @@ impl Conn {
         };
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
-        let Ok((next, accepted)) = guard(|| {
+        let result = guard(|| {
             let next = handler.on_request_writable(&mut body);
             (next, body.accepted)
-        }) else {
+        });
+        // Closes the chunk the callback wrote (even if it panicked).
+        drop(body);
+        let Ok((next, accepted)) = result else {
             return self.give_up(w, false, ctx);
         };
         ex.body_started = true;
@@ -1673,7 +1675,7 @@ mod tests {
                     start(&mut d, partial(&seen, after_head)).1,
                     Want::ReadOrYield
                 );
-                assert!(output(&d).ends_with("\r\n\r\n3\r\nabc\r\n"));
+                assert!(output(&d).ends_with("\r\n\r\n00003\r\nabc\r\n"));
                 let want = d.feed(b"HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno");
                 assert_eq!(seen.lock().unwrap().status, Some(413));
                 assert!(!output(&d).contains("0\r\n\r\n"), "{}", output(&d));
@@ -1715,7 +1717,7 @@ mod tests {
                 Want::ReadOrYield
             );
             d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-            assert!(output(&d).ends_with("3\r\nabc\r\n0\r\n\r\n"));
+            assert!(output(&d).ends_with("00003\r\nabc\r\n0\r\n\r\n"));
             assert!(d.conn.is_idle());
         }
 

@@ -1,7 +1,7 @@
 //! [`Handler`]: one request/response exchange, driven by the client loop.
 
-use crate::client::{Decoder, Encoder, Error, Request, Response};
-use crate::{Detached, Next};
+use crate::client::{Error, Request, Response};
+use crate::{Decoder, Detached, Encoder, Next};
 
 /// One client exchange: write a request, read its response.
 ///

@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! use std::io::Read;
-//! use nextloop::client::{Client, Decoder, Handler, Response};
-//! use nextloop::Next;
+//! use nextloop::client::{Client, Handler, Response};
+//! use nextloop::{Decoder, Next};
 //!
 //! /// Prints the status and the body.
 //! struct Print;
@@ -107,7 +107,6 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-pub use crate::body::{Decoder, Encoder};
 pub use error::Error;
 pub use handler::Handler;
 pub use request::Request;

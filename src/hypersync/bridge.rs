@@ -19,8 +19,8 @@ use super::link::{InputEnd, Link};
 use super::pool::Job;
 use super::response::{Out, CHUNK};
 use super::{Request, Response};
-use crate::server::{self, Decoder, Encoder, Handler};
-use crate::{Control, Error, Next};
+use crate::server::{self, Handler};
+use crate::{Control, Decoder, Encoder, Error, Next};
 
 /// Body chunks in flight from the loop to a worker, at most. A chunk is at
 /// most [`CHUNK`] bytes (and no more than the read buffer holds).

@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::Chunk;
-use crate::client::{self, Decoder, Encoder, Error, Handler};
+use crate::client::{self, Error, Handler};
 use crate::proto::fields::{self, is_field_value, is_token};
-use crate::{Control, Next, Version};
+use crate::{Control, Decoder, Encoder, Next, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.
 const CHUNKS: usize = 2;

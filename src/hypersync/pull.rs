@@ -47,6 +47,7 @@ use crate::server::Listening;
 ///
 /// Dropping it shuts the server down; requests still queued are answered
 /// `503`.
+#[must_use = "dropping the `Incoming` shuts the server down"]
 pub struct Incoming {
     requests: Receiver<Request>,
     unblock_tx: Sender<()>,

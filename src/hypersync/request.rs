@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ struct Head {
     version: Version,
     content_length: Option<u64>,
     has_body: bool,
+    remote_addr: SocketAddr,
+    local_addr: SocketAddr,
 }
 
 /// The body: chunks from the loop, read through.
@@ -118,6 +121,8 @@ impl Request {
                 version: req.version(),
                 content_length: req.content_length(),
                 has_body: req.has_body(),
+                remote_addr: req.remote_addr(),
+                local_addr: req.local_addr(),
             },
             body: Body {
                 chunks,
@@ -186,6 +191,18 @@ impl Request {
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
         self.head.version
+    }
+
+    /// The client's address (see
+    /// [`server::Request::remote_addr`](crate::server::Request::remote_addr)).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.head.remote_addr
+    }
+
+    /// The server's address the connection came in on (see
+    /// [`server::Request::local_addr`](crate::server::Request::local_addr)).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.head.local_addr
     }
 
     /// The first field named `name` (ASCII case-insensitive).

@@ -33,6 +33,8 @@ pub(crate) enum Error {
     Chunked(&'static str),
     /// The input ended before the body did.
     Truncated,
+    /// A body longer than the receiver's limit.
+    BodyTooLarge,
 }
 
 impl Error {
@@ -47,6 +49,7 @@ impl Error {
             Error::Host => "not exactly one valid Host",
             Error::UnknownCoding => "transfer coding not implemented",
             Error::Truncated => "body cut short",
+            Error::BodyTooLarge => "body too large",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Every change of [`Phase`] goes through [`Conn::set_phase`], which also
 //! sets the deadline that belongs to the new phase.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
@@ -27,8 +28,8 @@ use crate::rt::timer::{after, Deadline, Timers};
 use crate::rt::Machine;
 pub(crate) use crate::rt::Want;
 use crate::server::response::ResponseContext;
-use crate::server::{Decoder, Encoder, Handler, HandlerFactory, Request, Response, Settings};
-use crate::Next;
+use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
+use crate::{Decoder, Encoder, Next};
 
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
@@ -100,6 +101,9 @@ struct Exchange<H> {
     /// The handler has asked to read the body at some point.
     asked_to_read: bool,
     body_error: Option<proto::Error>,
+    /// Body bytes the body may still bring (`max_body_size`; `u64::MAX`:
+    /// no limit).
+    budget: u64,
     /// `None` until `on_response` has produced the head.
     encoder: Option<BodyEncoder>,
     version: Version,
@@ -160,6 +164,7 @@ pub(crate) struct Conn<H> {
     writes: usize,
     phase: Phase<H>,
     timer: Timer,
+    addrs: Addrs,
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -168,7 +173,13 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
-    pub(crate) fn new(key: usize, slot: usize, timers: &mut Timers, clock: &Clock) -> Self {
+    pub(crate) fn new(
+        key: usize,
+        slot: usize,
+        addrs: Addrs,
+        timers: &mut Timers,
+        clock: &Clock,
+    ) -> Self {
         let mut conn = Conn {
             key,
             slot,
@@ -180,6 +191,7 @@ impl<H: Handler> Conn<H> {
             writes: 0,
             phase: Phase::Head { started: false },
             timer: Timer::Phase,
+            addrs,
         };
         conn.deadline.set(clock.keep_alive, key, timers);
         conn
@@ -331,9 +343,11 @@ impl<H: Handler> Conn<H> {
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
+        let addrs = &self.addrs;
+        let limit = Cell::new(ctx.settings.max_body_size);
         let result = guard(|| {
             let mut handler = factory.create(control);
-            let next = handler.on_request(Request::new(&head));
+            let next = handler.on_request(Request::new(&head, addrs, &limit));
             (handler, next)
         });
         self.rbuf.consume(len);
@@ -357,6 +371,8 @@ impl<H: Handler> Conn<H> {
             saw_body_end: false,
             asked_to_read: false,
             body_error: None,
+            // (A declared length over the limit never gets this far.)
+            budget: limit.get().unwrap_or(u64::MAX),
             encoder: None,
             version,
             keep_alive: framing.keep_alive,
@@ -364,6 +380,13 @@ impl<H: Handler> Conn<H> {
             expect,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
+        if let Some(max) = limit.get() {
+            if framing.body.length().is_some_and(|n| n > max) && next.interest != Interest::Remove {
+                // Refused before a byte of it is read (and before any `100`).
+                self.body_failed(proto::Error::BodyTooLarge, ctx);
+                return None;
+            }
+        }
         self.apply(next, ctx);
         None
     }
@@ -521,6 +544,7 @@ impl<H: Handler> Conn<H> {
             self.input_closed,
             &mut ex.body_error,
         );
+        body.budget = Some(&mut ex.budget);
         let handler = &mut ex.handler;
         let Ok((next, ended)) = guard(|| {
             let next = handler.on_request_readable(&mut body);
@@ -536,8 +560,11 @@ impl<H: Handler> Conn<H> {
             && before == (self.rbuf.len(), ex.decoder.clone())
             && !ended
             && ex.body_error.is_none();
+        // The server's own limit is answered (413) even if the handler
+        // gives up on the body it could not read.
+        let over_limit = ex.body_error == Some(proto::Error::BodyTooLarge);
         self.apply(next, ctx);
-        if next.interest == Interest::Remove {
+        if next.interest == Interest::Remove && !over_limit {
             // The handler's choice stands, whatever state its body is in.
             return Some(Want::Remove);
         }
@@ -553,10 +580,7 @@ impl<H: Handler> Conn<H> {
             ex.body_error = Some(proto::Error::Truncated);
         }
         if let Some(e) = ex.body_error {
-            let e = ParseError::from(e);
-            let handler = &mut ex.handler;
-            let _ = guard(|| handler.on_error(Error::Parse(e)));
-            self.fail(e, ctx);
+            self.body_failed(e, ctx);
             return None;
         }
         // Read nothing yet asks to read: wait for more input.
@@ -603,13 +627,22 @@ impl<H: Handler> Conn<H> {
             self.apply(next, ctx);
             return None;
         };
+        if *encoder == BodyEncoder::Suppressed {
+            // No body goes out (HEAD, 204, 304): writing one would only be
+            // thrown away, so the exchange ends with its head.
+            ex.interest = Interest::End;
+            return None;
+        }
         self.writes += 1;
         let mut body = Encoder::new(encoder, &mut self.wbuf, ctx.settings.write_high_water);
         let handler = &mut ex.handler;
-        let Ok((next, accepted)) = guard(|| {
+        let result = guard(|| {
             let next = handler.on_response_writable(&mut body);
             (next, body.accepted)
-        }) else {
+        });
+        // Closes the chunk the callback wrote (even if it panicked).
+        drop(body);
+        let Ok((next, accepted)) = result else {
             self.handler_panicked(ctx);
             return None;
         };
@@ -691,6 +724,18 @@ impl<H: Handler> Conn<H> {
         } else {
             self.fail_status(500, "handler panicked", ex.is_head, ctx);
         }
+    }
+
+    /// The request body is malformed, cut short or too large: the handler
+    /// is told, then the client (if no head went out), and the connection
+    /// closes.
+    fn body_failed<F>(&mut self, e: proto::Error, ctx: &mut Ctx<'_, F>) {
+        let e = ParseError::from(e);
+        if let Phase::Exchange(ex) = &mut self.phase {
+            let handler = &mut ex.handler;
+            let _ = guard(|| handler.on_error(Error::Parse(e)));
+        }
+        self.fail(e, ctx);
     }
 
     /// A bad request: answer its status (if no head went out), then close.
@@ -996,7 +1041,7 @@ mod tests {
             Next::read_and_write()
         }
 
-        fn on_request_readable(&mut self, body: &mut crate::server::Decoder<'_>) -> Next {
+        fn on_request_readable(&mut self, body: &mut crate::Decoder<'_>) -> Next {
             use std::io::Read;
             while self.len < self.buf.len() {
                 match body.read(&mut self.buf[self.len..]) {
@@ -1015,7 +1060,7 @@ mod tests {
             self.next()
         }
 
-        fn on_response_writable(&mut self, body: &mut crate::server::Encoder<'_>) -> Next {
+        fn on_response_writable(&mut self, body: &mut crate::Encoder<'_>) -> Next {
             use std::io::Write;
             if let Ok(n) = body.write(&self.buf[..self.len]) {
                 self.buf.copy_within(n..self.len, 0);

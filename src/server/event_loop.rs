@@ -3,6 +3,7 @@
 //! loop itself are the shared reactor's (`rt/reactor.rs`).
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
@@ -10,7 +11,7 @@ use mio::{Interest, Poll, Token};
 use slab::Slab;
 
 use super::conn::{Clock, Conn, Ctx, Want};
-use super::{Handler, HandlerFactory, Settings};
+use super::{Addrs, Handler, HandlerFactory, Settings};
 use crate::control::{Lease, LoopHandle, Shared};
 use crate::proto::date::DateCache;
 use crate::rt::buf::BufPool;
@@ -34,6 +35,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The server role: what the reactor does not know about serving.
 pub(crate) struct Server<F: HandlerFactory> {
     listener: Option<TcpListener>,
+    /// The listener's address: every connection's own, unless it is a
+    /// wildcard (`0.0.0.0`, `[::]`); then each connection is asked.
+    local: Option<SocketAddr>,
     factory: F,
     settings: Settings,
     date: DateCache,
@@ -101,8 +105,11 @@ impl<F: HandlerFactory> Parts<F> {
         // one that grew a little past it while streaming is kept.
         let pool = BufPool::new(settings.max_head_size, 2 * settings.write_high_water, 1024);
         let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
+        let local = self.listener.local_addr().ok();
+        let local = local.filter(|a| !a.ip().is_unspecified());
         let mut server = Server {
             listener: Some(self.listener),
+            local,
             factory: self.factory,
             clock: Clock::new(core.now, &settings),
             settings,
@@ -256,8 +263,8 @@ impl<F: HandlerFactory> Server<F> {
                 self.accept_paused = Some(None);
                 return;
             }
-            let sock = match listener.accept() {
-                Ok((sock, _)) => sock,
+            let (sock, remote) = match listener.accept() {
+                Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_transient_accept_error(&e) => continue,
@@ -268,11 +275,15 @@ impl<F: HandlerFactory> Server<F> {
                     return;
                 }
             };
+            let Some(local) = self.local.or_else(|| sock.local_addr().ok()) else {
+                continue;
+            };
+            let addrs = Addrs { remote, local };
             let exchanges = &mut self.exchanges;
             let clock = &self.clock;
-            let _ = core.insert(Tcp::accepted(sock), |key, core| {
+            let _ = core.insert(Tcp::accepted(sock, self.settings.nodelay), |key, core| {
                 let slot = exchanges.insert(key);
-                Conn::new(key, slot, &mut core.timers, clock)
+                Conn::new(key, slot, addrs, &mut core.timers, clock)
             });
         }
         // The share of this turn is used, the backlog maybe not: the

@@ -1,7 +1,7 @@
 //! [`Handler`]: the per-request state machine, and [`HandlerFactory`].
 
-use crate::server::{Decoder, Encoder, Request, Response};
-use crate::{Control, Detached, Error, Next};
+use crate::server::{Request, Response};
+use crate::{Control, Decoder, Detached, Encoder, Error, Next};
 
 /// One request/response exchange, driven by the event loop.
 ///

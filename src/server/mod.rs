@@ -30,8 +30,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use crate::body::{Decoder, Encoder};
 pub use handler::{Handler, HandlerFactory};
+pub(crate) use request::Addrs;
 pub use request::Request;
 pub use response::Response;
 
@@ -55,6 +55,10 @@ pub(crate) struct Settings {
     /// How long a closing connection may take to flush and to see the
     /// peer's end after we shut down our side.
     pub linger_timeout: Duration,
+    /// `TCP_NODELAY` on accepted connections.
+    pub nodelay: bool,
+    /// Largest request body accepted, unless an exchange says otherwise.
+    pub max_body_size: Option<u64>,
 }
 
 impl Default for Settings {
@@ -71,6 +75,8 @@ impl Default for Settings {
             write_high_water: 64 * 1024,
             max_drain: 64 * 1024,
             linger_timeout: Duration::from_secs(2),
+            nodelay: true,
+            max_body_size: None,
         }
     }
 }
@@ -93,34 +99,90 @@ impl Default for Settings {
 /// | [`max_connections`](Server::max_connections) | 10 000 (per worker) |
 /// | [`shutdown_grace`](Server::shutdown_grace) | 30 s |
 /// | [`workers`](Server::workers) | 1 |
+/// | [`backlog`](Server::backlog) | 1024 ([`bind`](Server::bind)); as given ([`from_listener`](Server::from_listener)) |
+/// | [`nodelay`](Server::nodelay) | `true` |
+/// | [`max_body_size`](Server::max_body_size) | none |
+///
+/// # Sharing a port
+///
+/// A port served by one [`Server`] is its own: binding an address another
+/// socket listens on fails with [`AddrInUse`](io::ErrorKind::AddrInUse),
+/// whichever program holds it. The listener of [`bind`](Server::bind) has
+/// no `SO_REUSEPORT`; with [`workers(n)`](Server::workers) on Linux, the
+/// server turns it on for its own listener when it starts and binds the
+/// other workers' listeners beside it. Another [`Server`] (or any program
+/// that does not set `SO_REUSEPORT` itself) still gets `AddrInUse`; what
+/// the kernel cannot prevent is a program of the same user that sets
+/// `SO_REUSEPORT` on its own socket joining a server with several workers
+/// (Linux shares a port among `SO_REUSEPORT` sockets of one user).
+#[derive(Debug)]
 pub struct Server {
     listener: std::net::TcpListener,
     pub(crate) settings: Settings,
     workers: usize,
+    backlog: Option<i32>,
+    /// From [`Server::from_listener`]: the socket is the caller's; workers
+    /// share it instead of binding `SO_REUSEPORT` listeners beside it.
+    given: bool,
 }
 
 impl Server {
-    /// Binds the listening socket (the first address of `addr` that binds).
+    /// Binds the listening socket (the first address of `addr` that binds),
+    /// with `SO_REUSEADDR` (a restarted server binds at once, despite
+    /// connections of the last one in `TIME_WAIT`). An address another
+    /// socket listens on fails with [`AddrInUse`](io::ErrorKind::AddrInUse)
+    /// (see [Sharing a port](Server#sharing-a-port)).
     ///
-    /// On Linux the socket has `SO_REUSEPORT`, so that
-    /// [`workers`](Server::workers) can each have their own listener on
-    /// the same port; the kernel spreads connections over them.
+    /// ```
+    /// use nextloop::server::Server;
+    ///
+    /// let first = Server::bind("127.0.0.1:0")?;
+    /// let taken = Server::bind(first.local_addr()?).unwrap_err();
+    /// assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
-            match listener(addr) {
-                Ok(listener) => {
-                    return Ok(Server {
-                        listener,
-                        settings: Settings::default(),
-                        workers: 1,
-                    })
-                }
+            match listener(addr, false) {
+                Ok(listener) => return Ok(Server::new(listener, false)),
                 Err(e) => last = Some(e),
             }
         }
         Err(last
             .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+    }
+
+    /// Serves on a listening socket made elsewhere: one bound before the
+    /// server was built (a test that needs the port first), or one
+    /// inherited from a service manager (systemd socket activation). The
+    /// socket is made non-blocking; its backlog stays as it was unless
+    /// [`backlog`](Server::backlog) is set. With
+    /// [`workers(n)`](Server::workers), the loops share this one socket.
+    ///
+    /// ```no_run
+    /// use std::net::TcpListener;
+    /// use nextloop::server::Server;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let server = Server::from_listener(listener)?;
+    /// assert_eq!(server.local_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn from_listener(listener: std::net::TcpListener) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Ok(Server::new(listener, true))
+    }
+
+    fn new(listener: std::net::TcpListener, given: bool) -> Server {
+        Server {
+            listener,
+            settings: Settings::default(),
+            workers: 1,
+            backlog: None,
+            given,
+        }
     }
 
     /// The bound address (useful after binding port 0).
@@ -130,11 +192,30 @@ impl Server {
 
     /// Runs `n` event loops on `n` threads (one per core is the usual
     /// choice). Each loop is single-threaded with its own listener
-    /// (`SO_REUSEPORT` on Linux), connections, buffers and timers; a
-    /// connection stays on the loop that accepted it, and its `Control`
-    /// wakes that loop. Settings such as `max_connections` apply per loop.
+    /// (`SO_REUSEPORT` on Linux, see [Sharing a port](Server#sharing-a-port);
+    /// elsewhere, and after [`from_listener`](Server::from_listener), one
+    /// socket shared), connections, buffers and timers; a connection stays
+    /// on the loop that accepted it, and its `Control` wakes that loop.
+    /// Settings such as `max_connections` apply per loop.
     pub fn workers(mut self, n: usize) -> Server {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Connections the kernel may hold complete but not yet accepted, per
+    /// listener (`listen(2)`'s backlog; Linux caps it at
+    /// `net.core.somaxconn`). Default 1024 for [`bind`](Server::bind).
+    pub fn backlog(mut self, n: u32) -> Server {
+        self.backlog = Some(n.min(i32::MAX as u32) as i32);
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted connections (default `true`): a response
+    /// goes out at once instead of waiting for the client's ACK of the last
+    /// one (Nagle's algorithm). The server writes each turn's responses in
+    /// one write, so small packets are not the cost Nagle saves.
+    pub fn nodelay(mut self, on: bool) -> Server {
+        self.settings.nodelay = on;
         self
     }
 
@@ -175,6 +256,21 @@ impl Server {
     /// takes its place; a handler that waits has none.
     pub fn io_timeout(mut self, d: Duration) -> Server {
         self.settings.io_timeout = d;
+        self
+    }
+
+    /// The largest request body accepted (default: no limit; a handler
+    /// reads what it wants). A body whose `Content-Length` says it is
+    /// larger gets `413` before any of it is read (with
+    /// `Expect: 100-continue`, no `100 Continue` is sent) and the
+    /// connection is closed; a chunked body that grows past it fails like
+    /// a malformed one: `413` if no response head went out, else the
+    /// connection is cut. The handler is told with
+    /// [`on_error(Error::Parse(ParseError::BodyTooLarge))`](crate::ParseError::BodyTooLarge).
+    /// One exchange may change it in `on_request` with
+    /// [`Request::set_max_body_size`].
+    pub fn max_body_size(mut self, bytes: u64) -> Server {
+        self.settings.max_body_size = Some(bytes);
         self
     }
 
@@ -264,9 +360,26 @@ impl Server {
         factory: F,
     ) -> io::Result<(Vec<event_loop::Parts<F>>, SocketAddr)> {
         let addr = self.listener.local_addr()?;
+        if let Some(backlog) = self.backlog {
+            // On a listening socket, `listen` sets the backlog anew.
+            socket2::SockRef::from(&self.listener).listen(backlog)?;
+        }
+        let share = self.given || !cfg!(target_os = "linux");
+        if self.workers > 1 && !share {
+            #[cfg(target_os = "linux")]
+            socket2::SockRef::from(&self.listener).set_reuse_port(true)?;
+        }
         let mut listeners = vec![self.listener];
         for _ in 1..self.workers {
-            listeners.push(worker_listener(&listeners[0], addr)?);
+            let next = if share {
+                listeners[0].try_clone()?
+            } else {
+                listener(addr, true)?
+            };
+            if let Some(backlog) = self.backlog {
+                socket2::SockRef::from(&next).listen(backlog)?;
+            }
+            listeners.push(next);
         }
         let mut parts = Vec::with_capacity(listeners.len());
         for listener in listeners {
@@ -283,6 +396,7 @@ impl Server {
 
 /// An event loop built by [`Server::handle_here`], to be run on the thread
 /// of your choice.
+#[must_use = "the loop serves nothing until `run` is called"]
 pub struct ServerLoop<F: HandlerFactory> {
     parts: event_loop::Parts<F>,
 }
@@ -303,36 +417,63 @@ impl<F: HandlerFactory> std::fmt::Debug for ServerLoop<F> {
 }
 
 /// A listening socket for `addr`: non-blocking, `SO_REUSEADDR`, and
-/// `SO_REUSEPORT` on Linux.
-fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// `SO_REUSEPORT` if `share` (another worker's listener, on Linux).
+fn listener(addr: SocketAddr, share: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     #[cfg(target_os = "linux")]
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(share)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = share;
     socket.bind(&addr.into())?;
     socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
-/// Another worker's listener on the bound address: its own `SO_REUSEPORT`
-/// socket on Linux, elsewhere the same socket shared.
-fn worker_listener(
-    first: &std::net::TcpListener,
-    addr: SocketAddr,
-) -> io::Result<std::net::TcpListener> {
-    if cfg!(target_os = "linux") {
-        listener(addr)
-    } else {
-        first.try_clone()
-    }
-}
-
 /// A running server: one or more event loops.
 ///
 /// Dropping it starts a graceful shutdown without waiting; call
-/// [`join`](Listening::join) to wait for the loops to finish.
+/// [`join`](Listening::join) to wait for the loops to finish. Keep it for
+/// as long as the server should run: discarding it at once stops the
+/// server, so the compiler warns about that.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// use nextloop::server::{Handler, Response, Server};
+/// use nextloop::Next;
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+///         Next::end()
+///     }
+/// }
+///
+/// fn main() -> std::io::Result<()> {
+///     // The server would stop as soon as it started.
+///     Server::bind("127.0.0.1:0")?.handle(|_| Hello)?;
+///     Ok(())
+/// }
+/// ```
+///
+/// ```no_run
+/// # #![deny(unused_must_use)]
+/// # use nextloop::server::{Handler, Response, Server};
+/// # use nextloop::Next;
+/// # struct Hello;
+/// # impl Handler for Hello {
+/// #     fn on_response(&mut self, _res: &mut Response<'_>) -> Next {
+/// #         Next::end()
+/// #     }
+/// # }
+/// fn main() -> std::io::Result<()> {
+///     let listening = Server::bind("127.0.0.1:0")?.handle(|_| Hello)?;
+///     listening.join()
+/// }
+/// ```
+#[must_use = "dropping the `Listening` shuts the server down; keep it, or call `join`"]
 pub struct Listening {
     addr: SocketAddr,
     loops: Vec<(LoopHandle, Option<LoopThread>)>,

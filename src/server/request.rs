@@ -1,6 +1,8 @@
 //! [`Request`]: a borrowed view of a request head.
 
+use std::cell::Cell;
 use std::fmt;
+use std::net::SocketAddr;
 
 use crate::proto::fields;
 use crate::proto::h1::request::Head;
@@ -30,17 +32,69 @@ pub struct Request<'a> {
     version: Version,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    addrs: &'a Addrs,
+    max_body_size: &'a Cell<Option<u64>>,
+}
+
+/// The two ends of a connection: the client's address and the server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Addrs {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn new(head: &'a Head<'_, 'a>) -> Request<'a> {
+    pub(crate) fn new(
+        head: &'a Head<'_, 'a>,
+        addrs: &'a Addrs,
+        max_body_size: &'a Cell<Option<u64>>,
+    ) -> Request<'a> {
         Request {
             method: head.method,
             target: head.target,
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
+            addrs,
+            max_body_size,
         }
+    }
+
+    /// The largest body this exchange accepts: the server's
+    /// [`max_body_size`](crate::server::Server::max_body_size) unless
+    /// [`set_max_body_size`](Self::set_max_body_size) changed it.
+    pub fn max_body_size(&self) -> Option<u64> {
+        self.max_body_size.get()
+    }
+
+    /// Sets the largest body this exchange accepts (`None`: no limit), in
+    /// place of the server's
+    /// [`max_body_size`](crate::server::Server::max_body_size): an upload
+    /// route may take more than the rest.
+    ///
+    /// ```
+    /// # use nextloop::server::Request;
+    /// fn limits(req: &Request<'_>) {
+    ///     if req.path() == "/upload" {
+    ///         req.set_max_body_size(Some(1 << 30));
+    ///     }
+    /// }
+    /// ```
+    pub fn set_max_body_size(&self, bytes: Option<u64>) {
+        self.max_body_size.set(bytes);
+    }
+
+    /// The client's address: the peer of the TCP connection (behind a
+    /// proxy, the proxy's; the client's own is then in a field such as
+    /// `Forwarded` that only the proxy can vouch for).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.addrs.remote
+    }
+
+    /// The server's address this connection came in on: with a listener
+    /// on `0.0.0.0` or `[::]`, the address the client actually reached.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs.local
     }
 
     /// The method, e.g. `GET`. Methods are case-sensitive.
@@ -110,6 +164,7 @@ impl fmt::Debug for Request<'_> {
             .field("target", &self.target)
             .field("version", &self.version)
             .field("headers", &self.headers.len())
+            .field("remote_addr", &self.addrs.remote)
             .finish()
     }
 }

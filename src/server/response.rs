@@ -63,6 +63,16 @@ pub(crate) struct Finished {
     pub keep_alive: bool,
 }
 
+impl std::fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_length", &self.content_length)
+            .field("close", &self.close)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> Response<'a> {
     /// Starts a `200` response at the end of `buf`: the status line is
     /// written now, so that a head is built front to back and finishing it

@@ -38,8 +38,10 @@ pub(crate) struct Tcp {
 
 impl Tcp {
     /// An accepted connection: writable, nothing known to read yet.
-    pub(crate) fn accepted(sock: TcpStream) -> Tcp {
-        let _ = sock.set_nodelay(true);
+    pub(crate) fn accepted(sock: TcpStream, nodelay: bool) -> Tcp {
+        if nodelay {
+            let _ = sock.set_nodelay(true);
+        }
         Tcp {
             sock,
             ready: Readiness {

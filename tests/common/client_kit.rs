@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use nextloop::client::{self, Decoder, Error, Handler};
-use nextloop::Next;
+use nextloop::client::{self, Error, Handler};
+use nextloop::{Decoder, Next};
 
 use super::common::IO_TIMEOUT;
 

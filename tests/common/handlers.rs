@@ -2,8 +2,8 @@
 
 use std::io::{self, Read, Write};
 
-use nextloop::server::{Decoder, Encoder, Handler, Request, Response};
-use nextloop::Next;
+use nextloop::server::{Handler, Request, Response};
+use nextloop::{Decoder, Encoder, Next};
 
 /// Answers every request with `200 text/plain Hello, World!`, like
 /// `examples/hello.rs`.
