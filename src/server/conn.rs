@@ -214,8 +214,9 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Sets the deadline the connection runs under now:
-    /// - in an exchange, the handler's own `Next` timeout; without one,
-    ///   the stall timer while it reads or writes (none while it waits);
+    /// - in an exchange, the handler's own `Next` timeout (a wait without
+    ///   one has the io timeout, see `apply`; none after `wait_forever`);
+    ///   without one, the stall timer while it reads or writes;
     /// - otherwise, while output is still pending, the stall timer: the
     ///   phase's own timer (keep-alive, head, linger) starts only once
     ///   everything is written, so a slow reader never has a response cut
@@ -380,7 +381,14 @@ impl<H: Handler> Conn<H> {
                 return self.apply(early, ctx);
             }
         }
-        let timeout = next.timeout.and_then(|d| after(ctx.clock.now, d));
+        let timeout = match next.timeout {
+            Some(d) => after(ctx.clock.now, d),
+            // A wait of no deadline of its own runs under the io timeout: a
+            // waker that panicked or dropped its `Control` must not hang the
+            // client for ever (`Next::wait_forever` opts out).
+            None if next.interest == Interest::Wait => ctx.clock.io,
+            None => None,
+        };
         // Still transferring under the stall timer, with no timeout of its
         // own: the running stall deadline stands (a handler's return is
         // not I/O progress), so there is nothing to re-arm.
