@@ -224,6 +224,17 @@ impl Server {
         self
     }
 
+    /// Shuts the server down gracefully on the first SIGINT (Ctrl-C) or
+    /// SIGTERM: requests in flight finish within the grace, then
+    /// [`Listening::join`] returns (pull mode: the [`Incoming`]
+    /// iterators end once the requests taken are answered). A second
+    /// signal exits at once. See
+    /// [`server::Server::shutdown_on_signals`](crate::server::Server::shutdown_on_signals).
+    pub fn shutdown_on_signals(mut self) -> Server {
+        self.server = self.server.shutdown_on_signals();
+        self
+    }
+
     /// Push mode: starts the worker threads and the event loop; each
     /// request runs `handler` on a worker. The response is finished when
     /// the handler returns (if it did not finish it itself).

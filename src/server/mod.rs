@@ -55,6 +55,8 @@ pub(crate) struct Settings {
     /// How long a closing connection may take to flush and to see the
     /// peer's end after we shut down our side.
     pub linger_timeout: Duration,
+    /// Shut down on SIGINT / SIGTERM.
+    pub signals: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             write_high_water: 64 * 1024,
             max_drain: 64 * 1024,
             linger_timeout: Duration::from_secs(2),
+            signals: false,
         }
     }
 }
@@ -196,6 +199,42 @@ impl Server {
     /// to finish before their connections are closed.
     pub fn shutdown_grace(mut self, d: Duration) -> Server {
         self.settings.shutdown_grace = d;
+        self
+    }
+
+    /// Shuts the server down gracefully on the first SIGINT (Ctrl-C) or
+    /// SIGTERM, as [`Listening::shutdown`] does: accepting stops, exchanges
+    /// in flight finish within the [`shutdown_grace`](Server::shutdown_grace),
+    /// then [`Listening::join`] (or [`ServerLoop::run`]) returns and `main`
+    /// can return 0. A second signal exits the process at once (status 128
+    /// + the signal number, as a shell reports it).
+    ///
+    /// Each loop watches the signals itself (through `signal-hook`: the
+    /// signal handler only writes to a pipe the loop polls), so no thread
+    /// is started for it. The signals' handlers stay installed for the
+    /// process's life; while no loop is running, SIGINT and SIGTERM then
+    /// do nothing. Only on Unix; elsewhere this does nothing.
+    ///
+    /// ```no_run
+    /// use nextloop::server::{Handler, Response, Server};
+    /// use nextloop::Next;
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+    ///         res.body(b"Hello, World!");
+    ///         Next::end()
+    ///     }
+    /// }
+    ///
+    /// let server = Server::bind("127.0.0.1:3000")?
+    ///     .shutdown_on_signals()
+    ///     .handle(|_| Hello)?;
+    /// server.join()?; // after Ctrl-C, once the exchanges in flight are done
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_on_signals(mut self) -> Server {
+        self.settings.signals = true;
         self
     }
 
