@@ -703,6 +703,8 @@ impl<H: Handler> Conn<H> {
 
     /// A bad request: answer its status (if no head went out), then close.
     fn fail<F>(&mut self, e: ParseError, ctx: &mut Ctx<'_, F>) {
+        // TODO(part A): the peer address, once the connection keeps it.
+        log::debug!("connection {}: {} {e}; closing", self.key, e.status());
         let mut head = false;
         if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) {
             self.retire(ctx);
@@ -761,7 +763,13 @@ impl<H: Handler> Conn<H> {
         match &mut self.phase {
             Phase::Exchange(_) => {}
             // The client stopped reading our output: nobody to answer.
-            _ if stalled => return Some(Want::Remove),
+            _ if stalled => {
+                log::debug!(
+                    "connection {}: output stalled past io_timeout; closing",
+                    self.key
+                );
+                return Some(Want::Remove);
+            }
             _ => {}
         }
         match &mut self.phase {
@@ -777,6 +785,11 @@ impl<H: Handler> Conn<H> {
                 None
             }
             Phase::Exchange(ex) => {
+                log::debug!(
+                    "connection {}: exchange timed out ({:?})",
+                    self.key,
+                    ex.interest
+                );
                 let handler = &mut ex.handler;
                 match guard(|| handler.on_error(Error::Timeout)) {
                     Ok(next) => self.apply(next, ctx),

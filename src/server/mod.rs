@@ -19,6 +19,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod access_log;
 pub(crate) mod conn;
 mod event_loop;
 mod handler;
@@ -31,6 +32,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crate::body::{Decoder, Encoder};
+pub use access_log::{Access, AccessLog, Logged, ACCESS_LOG_TARGET};
 pub use handler::{Handler, HandlerFactory};
 pub use request::Request;
 pub use response::Response;

@@ -173,6 +173,15 @@ impl<'a> Response<'a> {
         self
     }
 
+    /// The body bytes given with [`body`](Self::body), if it was called
+    /// (none where no body is sent).
+    pub(crate) fn body_given(&self) -> u64 {
+        match self.content_length {
+            Some(n) if self.head.is_sealed() && !self.has_no_body() => n,
+            _ => 0,
+        }
+    }
+
     /// A response that carries no body whatever its fields say: to HEAD,
     /// or `204` / `304` (RFC 9110 §6.4.1).
     fn has_no_body(&self) -> bool {
