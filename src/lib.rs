@@ -64,6 +64,7 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_types;
 pub mod hypersync;
 mod next;
 mod proto;
@@ -74,6 +75,7 @@ mod transport;
 pub use control::{Control, Gone};
 pub use detached::Detached;
 pub use error::{Error, ParseError};
+pub use http_types::IntoStatus;
 pub use next::{Interest, Next};
 pub use proto::status::reason;
 pub use proto::Version;

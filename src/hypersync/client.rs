@@ -14,13 +14,14 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::Chunk;
 use crate::client::{self, Decoder, Encoder, Error, Handler};
 use crate::proto::fields::{self, is_field_value, is_token};
-use crate::{Control, Next, Version};
+use crate::{Control, Interest, Next, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.
 const CHUNKS: usize = 2;
@@ -113,7 +114,10 @@ impl Client {
     /// assert_eq!(res.status(), 204);
     /// # Ok::<(), nextloop::client::Error>(())
     /// ```
-    pub fn request(&self, method: &str, url: &str) -> RequestBuilder<'_> {
+    ///
+    /// `method` may be an `http::Method`.
+    pub fn request(&self, method: impl AsRef<str>, url: &str) -> RequestBuilder<'_> {
+        let method = method.as_ref();
         let error = (!is_token(method.as_bytes()))
             .then_some(Error::InvalidRequest("the method is not a valid token"));
         RequestBuilder {
@@ -121,7 +125,8 @@ impl Client {
             method: method.to_string(),
             url: url.to_string(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+            timeout: None,
             error,
         }
     }
@@ -150,9 +155,17 @@ pub struct RequestBuilder<'c> {
     method: String,
     url: String,
     headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
+    body: Body,
+    timeout: Option<Duration>,
     /// The first thing found wrong, reported by `send`.
     error: Option<Error>,
+}
+
+/// A request body as given to the builder.
+enum Body {
+    Bytes(Vec<u8>),
+    /// Read by the calling thread in `send`, with its length if known.
+    Reader(Box<dyn Read + Send>, Option<u64>),
 }
 
 impl fmt::Debug for RequestBuilder<'_> {
@@ -161,8 +174,8 @@ impl fmt::Debug for RequestBuilder<'_> {
             .field("method", &self.method)
             .field("url", &self.url)
             .field("headers", &self.headers.len())
-            .field("body", &self.body.len())
-            .finish()
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,8 +187,8 @@ impl RequestBuilder<'_> {
     /// An invalid name (not a token) or value (CR, LF, NUL or another
     /// control byte) makes [`send`](Self::send) fail with
     /// [`Error::InvalidRequest`].
-    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        let value = value.as_ref();
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         if !is_token(name.as_bytes()) {
             self.error
                 .get_or_insert(Error::InvalidRequest("a header name is not a valid token"));
@@ -194,7 +207,58 @@ impl RequestBuilder<'_> {
 
     /// Sets the body (sent with its `Content-Length`).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
+        self.body = Body::Bytes(body.into());
+        self
+    }
+
+    /// Streams the body from `reader`, read on the calling thread during
+    /// [`send`](Self::send) in chunks of up to 64 KiB, as fast as the
+    /// connection takes them: with `Content-Length: len` if `len` is
+    /// given (the reader must then give exactly that much), else chunked.
+    ///
+    /// A read error fails the request with [`Error::Io`] (the connection
+    /// is closed: the server must not take a part for the whole). If the
+    /// server answers before the body is all sent, the rest is not read.
+    ///
+    /// ```no_run
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let file = std::fs::File::open("upload.bin")?;
+    /// let len = file.metadata()?.len();
+    /// let res = Client::new()
+    ///     .request("PUT", "http://127.0.0.1:3000/files/upload.bin")
+    ///     .body_reader(file, Some(len))
+    ///     .send()?;
+    /// assert_eq!(res.status(), 201);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn body_reader(mut self, reader: impl Read + Send + 'static, len: Option<u64>) -> Self {
+        self.body = Body::Reader(Box::new(reader), len);
+        self
+    }
+
+    /// Bounds the whole exchange — waiting for a connection, sending,
+    /// the response head and the body read through the
+    /// [`ClientResponse`] — to `d`. Past it, `send` or `read` fails with
+    /// [`Error::Timeout`] (as an [`io::Error`] of kind
+    /// [`TimedOut`](io::ErrorKind::TimedOut) from `read`) and the
+    /// exchange is given up. The native client's own timeouts (connect,
+    /// response, read) still apply within it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let res = Client::new()
+    ///     .request("GET", "http://127.0.0.1:3000/slow")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .send();
+    /// if let Err(e) = &res {
+    ///     assert!(e.is_timeout());
+    /// }
+    /// ```
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
         self
     }
 
@@ -203,27 +267,130 @@ impl RequestBuilder<'_> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let deadline = self.timeout.and_then(|d| Instant::now().checked_add(d));
         let (tx, rx) = crossbeam_channel::bounded(CHUNKS);
         let link = Arc::new(Link::default());
+        let (body, reader) = match self.body {
+            Body::Bytes(bytes) => (Out::Bytes(bytes, 0), None),
+            Body::Reader(reader, len) => {
+                let (chunks, from_caller) = crossbeam_channel::bounded(CHUNKS);
+                let out = Out::Stream {
+                    chunks: from_caller,
+                    chunk: Chunk::default(),
+                    len,
+                    taken: false,
+                    done: false,
+                };
+                (out, Some((reader, chunks)))
+            }
+        };
         let fetch = Fetch {
             method: self.method,
             headers: self.headers,
-            body: self.body,
-            pos: 0,
+            body,
             tx,
             link: Arc::clone(&link),
+            deadline,
         };
         self.client.native.request(&self.url, fetch)?;
-        match rx.recv() {
+        if let Some((reader, chunks)) = reader {
+            // On a thread of its own, so that a server answering while it
+            // reads the body (an echo) is read from meanwhile.
+            let pumping_link = Arc::clone(&link);
+            let pumping = std::thread::Builder::new()
+                .name("nextloop-body".into())
+                .spawn(move || pump(reader, chunks, &pumping_link, deadline));
+            if let Err(e) = pumping {
+                link.cancel();
+                return Err(Error::Io(e));
+            }
+        }
+        match recv(&rx, deadline) {
             Ok(Msg::Head(head)) => Ok(ClientResponse {
                 head,
                 rx,
                 link,
                 chunk: Chunk::default(),
                 done: false,
+                deadline,
             }),
-            _ => Err(link.take_error().unwrap_or(Error::Shutdown)),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
+                Err(link.take_error().unwrap_or(Error::Shutdown))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                link.cancel();
+                Err(Error::Timeout)
+            }
         }
+    }
+}
+
+/// The next message, waiting until `deadline` at most.
+fn recv(rx: &Receiver<Msg>, deadline: Option<Instant>) -> Result<Msg, RecvTimeoutError> {
+    match deadline {
+        Some(at) => rx.recv_deadline(at),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
+/// Feeds a streamed body to the fetch, chunk by chunk, until the reader
+/// ends or fails, the exchange ends (the channel closes) or the deadline
+/// passes. Runs on a thread of its own.
+fn pump(
+    mut reader: Box<dyn Read + Send>,
+    chunks: Sender<Vec<u8>>,
+    link: &Link,
+    deadline: Option<Instant>,
+) {
+    let feed = Feed {
+        chunks: Some(chunks),
+        link,
+    };
+    let chunks = feed.chunks.as_ref().expect("set above");
+    while !link.cancelled.load(SeqCst) {
+        let mut chunk = vec![0u8; CHUNK];
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // The fetch closes the connection when the channel closes
+                // with this set: a part of a body is not a body.
+                link.error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(Error::Io(e));
+                link.body_failed.store(true, SeqCst);
+                break;
+            }
+        };
+        chunk.truncate(n);
+        let sent = match deadline {
+            Some(at) => chunks.send_deadline(chunk, at).map_err(|_| ()),
+            None => chunks.send(chunk).map_err(|_| ()),
+        };
+        if sent.is_err() {
+            // The exchange is over, or out of time: the caller learns it
+            // from the response channel.
+            break;
+        }
+        link.unpark();
+    }
+}
+
+/// The pumping thread's end of a streamed body: dropped (however `pump`
+/// ends, a panic in the reader included), it closes the channel, then
+/// tells the fetch.
+struct Feed<'a> {
+    chunks: Option<Sender<Vec<u8>>>,
+    link: &'a Link,
+}
+
+impl Drop for Feed<'_> {
+    fn drop(&mut self) {
+        self.chunks.take();
+        self.link.body_ended.store(true, SeqCst);
+        self.link.unpark();
     }
 }
 
@@ -239,6 +406,7 @@ struct Head {
     status: u16,
     reason: String,
     version: Version,
+    content_length: Option<u64>,
     headers: Vec<(String, Vec<u8>)>,
 }
 
@@ -249,8 +417,12 @@ struct Link {
     control: OnceLock<Control>,
     /// The fetch returned `Next::wait()` and nobody has woken it yet.
     parked: AtomicBool,
-    /// The response was dropped: stop reading.
+    /// The response was dropped (or timed out): stop.
     cancelled: AtomicBool,
+    /// Reading a streamed body failed: give the exchange up.
+    body_failed: AtomicBool,
+    /// The calling thread has sent all it will of a streamed body.
+    body_ended: AtomicBool,
     /// The whole body was read (even if `End` did not fit in the channel).
     complete: AtomicBool,
     /// Why the exchange failed.
@@ -258,14 +430,23 @@ struct Link {
 }
 
 impl Link {
-    /// Wakes the fetch if it is parked (the reader made room, or left).
+    /// Wakes the fetch if it is parked (the reader made room or left, or
+    /// the body's writer gave it a chunk or the end).
     fn unpark(&self) {
         if self.parked.swap(false, SeqCst) {
             if let Some(control) = self.control.get() {
-                // Gone: the exchange ended; the channel says how.
-                let _ = control.ready(Next::read());
+                // `write` while the request body goes out; once it is done
+                // the client takes it as `read`. Gone: the exchange ended;
+                // the channel says how.
+                let _ = control.ready(Next::write());
             }
         }
+    }
+
+    /// The caller has given up on the exchange.
+    fn cancel(&self) {
+        self.cancelled.store(true, SeqCst);
+        self.unpark();
     }
 
     fn take_error(&self) -> Option<Error> {
@@ -277,59 +458,194 @@ impl Link {
 struct Fetch {
     method: String,
     headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    /// How much of the body is written.
-    pos: usize,
+    body: Out,
     tx: Sender<Msg>,
     link: Arc<Link>,
+    /// The end of the whole exchange (`RequestBuilder::timeout`).
+    deadline: Option<Instant>,
+}
+
+/// The request body, loop side.
+enum Out {
+    /// Given whole; how much is written.
+    Bytes(Vec<u8>, usize),
+    /// Streamed by `pump`.
+    Stream {
+        /// From the pumping thread; closed at the end.
+        chunks: Receiver<Vec<u8>>,
+        /// The one being written.
+        chunk: Chunk,
+        /// The declared length.
+        len: Option<u64>,
+        /// Some of it was taken: it cannot be sent again.
+        taken: bool,
+        /// All of it was written.
+        done: bool,
+    },
 }
 
 impl Fetch {
-    /// Parks until the reader makes room, looking once more after parking
-    /// so that room made in between is not missed.
-    fn park(&self) -> Option<Next> {
+    /// Parks until `ready` (the other thread made room, or sent a body
+    /// chunk), looking once more after parking so that what happened in
+    /// between is not missed.
+    fn park(&self, ready: impl Fn() -> bool) -> Option<Next> {
         self.link.parked.store(true, SeqCst);
-        let go_on = !self.tx.is_full() || self.link.cancelled.load(SeqCst);
+        let go_on = ready() || self.link.cancelled.load(SeqCst);
         if go_on && self.link.parked.swap(false, SeqCst) {
             return None;
         }
-        // Either still full, or the reader took the parked bit and a
-        // wake-up is on its way.
+        // Either still nothing, or the other side took the parked bit and
+        // a wake-up is on its way.
         Some(Next::wait())
+    }
+
+    /// `next`, bounded by what is left of the exchange's deadline.
+    fn bound(&self, next: Next) -> Next {
+        match (self.deadline, next.interest()) {
+            (_, Interest::End | Interest::Remove) | (None, _) => next,
+            (Some(at), _) => {
+                let left = at.saturating_duration_since(Instant::now());
+                next.timeout(next.timeout_duration().map_or(left, |d| d.min(left)))
+            }
+        }
+    }
+
+    fn start(&mut self, req: &mut client::Request<'_>) -> Next {
+        let _ = self.link.control.set(req.control());
+        req.set_method(&self.method);
+        for (name, value) in &self.headers {
+            req.header(name, value);
+        }
+        match &mut self.body {
+            Out::Bytes(body, _) if body.is_empty() => Next::read(),
+            Out::Bytes(body, pos) => {
+                *pos = 0;
+                req.set_content_length(body.len() as u64);
+                Next::write()
+            }
+            // Sent again (a retry) after some of it went: it is gone.
+            Out::Stream { taken: true, .. } => {
+                self.fail(Error::Closed);
+                Next::remove()
+            }
+            Out::Stream { len, .. } => {
+                if let Some(len) = *len {
+                    req.set_content_length(len);
+                }
+                Next::write()
+            }
+        }
+    }
+
+    fn write_body(&mut self, out: &mut Encoder<'_>) -> Next {
+        loop {
+            let stream = match &mut self.body {
+                Out::Bytes(body, pos) => {
+                    while *pos < body.len() {
+                        match out.write(&body[*pos..]) {
+                            Ok(n) => *pos += n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                return Next::write()
+                            }
+                            Err(_) => return Next::remove(),
+                        }
+                    }
+                    return Next::read();
+                }
+                Out::Stream {
+                    chunks,
+                    chunk,
+                    taken,
+                    done,
+                    ..
+                } => {
+                    if !chunk.is_empty() {
+                        match chunk.write_to(out) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                return Next::write()
+                            }
+                            // Longer than its declared length.
+                            Err(e) => {
+                                self.fail(Error::Io(e));
+                                return Next::remove();
+                            }
+                        }
+                        continue;
+                    }
+                    match chunks.try_recv() {
+                        Ok(bytes) => {
+                            *chunk = Chunk::new(bytes);
+                            *taken = true;
+                            continue;
+                        }
+                        Err(TryRecvError::Disconnected) if self.link.body_failed.load(SeqCst) => {
+                            return Next::remove();
+                        }
+                        // The whole body (shorter than declared: the client
+                        // closes the connection).
+                        Err(TryRecvError::Disconnected) => {
+                            *done = true;
+                            return Next::read();
+                        }
+                        Err(TryRecvError::Empty) => chunks.clone(),
+                    }
+                }
+            };
+            let ended = &self.link.body_ended;
+            if let Some(next) = self.park(|| !stream.is_empty() || ended.load(SeqCst)) {
+                return next;
+            }
+        }
+    }
+
+    /// Is some of the request body still to be written?
+    fn sending(&self) -> bool {
+        match &self.body {
+            Out::Bytes(body, pos) => *pos < body.len(),
+            Out::Stream { done, .. } => !done,
+        }
+    }
+
+    fn fail(&self, err: Error) {
+        *self.link.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
     }
 }
 
 impl Handler for Fetch {
     fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
-        let _ = self.link.control.set(req.control());
-        self.pos = 0;
-        req.set_method(&self.method);
-        for (name, value) in &self.headers {
-            req.header(name, value);
-        }
-        if self.body.is_empty() {
-            return Next::read();
-        }
-        req.set_content_length(self.body.len() as u64);
-        Next::write()
+        let next = self.start(req);
+        self.bound(next)
     }
 
     fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
-        while self.pos < self.body.len() {
-            match body.write(&self.body[self.pos..]) {
-                Ok(n) => self.pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::write(),
-                Err(_) => return Next::remove(),
-            }
-        }
-        Next::read()
+        let next = self.write_body(body);
+        self.bound(next)
     }
 
     fn on_response(&mut self, res: client::Response<'_>) -> Next {
+        let next = self.take_head(res);
+        self.bound(next)
+    }
+
+    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let next = self.read_body(body);
+        self.bound(next)
+    }
+
+    fn on_error(&mut self, err: Error) -> Next {
+        self.fail(err);
+        Next::remove()
+    }
+}
+
+impl Fetch {
+    fn take_head(&mut self, res: client::Response<'_>) -> Next {
         let head = Head {
             status: res.status(),
             reason: res.reason().to_string(),
             version: res.version(),
+            content_length: res.body_length(),
             headers: res
                 .headers()
                 .map(|(n, v)| (n.to_string(), v.to_vec()))
@@ -338,19 +654,22 @@ impl Handler for Fetch {
         // The channel is empty: the head always fits. If the caller is
         // gone, there is nobody to read the body.
         match self.tx.try_send(Msg::Head(head)) {
+            // An answer while the body still goes out (an echo): both.
+            Ok(()) if self.sending() => Next::read_and_write(),
             Ok(()) => Next::read(),
             Err(_) => Next::end(),
         }
     }
 
-    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+    fn read_body(&mut self, body: &mut Decoder<'_>) -> Next {
         let mut buf = [0u8; 16 * 1024];
         loop {
             if self.link.cancelled.load(SeqCst) {
                 return Next::end();
             }
             if self.tx.is_full() {
-                match self.park() {
+                let tx = &self.tx;
+                match self.park(|| !tx.is_full()) {
                     Some(next) => return next,
                     None => continue,
                 }
@@ -388,11 +707,6 @@ impl Handler for Fetch {
                 return next;
             }
         }
-    }
-
-    fn on_error(&mut self, err: Error) -> Next {
-        *self.link.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
-        Next::remove()
     }
 }
 
@@ -433,6 +747,7 @@ pub struct ClientResponse {
     link: Arc<Link>,
     chunk: Chunk,
     done: bool,
+    deadline: Option<Instant>,
 }
 
 impl ClientResponse {
@@ -451,15 +766,30 @@ impl ClientResponse {
         self.head.version
     }
 
-    /// The first field named `name` (ASCII case-insensitive), if its
-    /// value is UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        fields::utf8(self.header_bytes(name))
+    /// The first field named `name` (ASCII case-insensitive), as the
+    /// server's [`Request::header`](crate::server::Request::header) gives
+    /// it.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        fields::find(self.headers(), name)
     }
 
-    /// The first field named `name` (ASCII case-insensitive), as bytes.
-    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        fields::find(self.headers(), name)
+    /// Like [`header`](Self::header), if the value is UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        fields::utf8(self.header(name))
+    }
+
+    /// The body length declared by `Content-Length` (`Some(0)` where
+    /// there is no body: HEAD, 204, 304); `None` for a chunked or
+    /// close-delimited body.
+    pub fn content_length(&self) -> Option<u64> {
+        self.head.content_length
+    }
+
+    /// The head as `http::response::Parts` (`http` feature): status,
+    /// version and every field, copied (not the reason phrase).
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::response::Parts, http::Error> {
+        crate::http_types::response_parts(self.status(), self.version(), self.headers())
     }
 
     /// Every field, in order, as `(name, value)`.
@@ -480,13 +810,18 @@ impl Read for ClientResponse {
             if self.done || out.is_empty() {
                 return Ok(0);
             }
-            match self.rx.recv() {
+            match recv(&self.rx, self.deadline) {
                 Ok(Msg::Data(chunk)) => {
                     self.chunk = Chunk::new(chunk);
                     self.link.unpark();
                 }
                 Ok(Msg::End) => self.done = true,
                 Ok(Msg::Head(_)) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.done = true;
+                    self.link.cancel();
+                    return Err(Error::Timeout.into());
+                }
                 Err(_) if self.link.complete.load(SeqCst) => self.done = true,
                 Err(_) => {
                     self.done = true;
@@ -501,8 +836,7 @@ impl Read for ClientResponse {
 impl Drop for ClientResponse {
     /// Tells the fetch to stop reading, waking it if it is parked.
     fn drop(&mut self) {
-        self.link.cancelled.store(true, SeqCst);
-        self.link.unpark();
+        self.link.cancel();
     }
 }
 

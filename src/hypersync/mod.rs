@@ -317,4 +317,18 @@ impl Chunk {
         self.pos += n;
         Some(n)
     }
+
+    /// Has all of it been read (or written)?
+    fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    /// Writes the unread rest to `out` until it is all written or `out`
+    /// fails (`WouldBlock` included); what was written stays written.
+    fn write_to(&mut self, out: &mut impl io::Write) -> io::Result<()> {
+        while !self.is_empty() {
+            self.pos += out.write(&self.bytes[self.pos..])?;
+        }
+        Ok(())
+    }
 }
