@@ -37,7 +37,6 @@ impl Handler for Slow {
         println!("STARTED {}", req.path());
         let control = self.control.take().expect("one request per handler");
         if req.path() == "/forever" {
-            std::mem::forget(control);
             return Next::wait_forever();
         }
         std::thread::spawn(move || {
