@@ -38,6 +38,9 @@
 //! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
 //! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
+//! | a line per exchange in a log | [`server::AccessLog`] around the handler factory |
+//! | Ctrl-C / SIGTERM to shut down gracefully | [`server::Server::shutdown_on_signals`] |
+//! | the `http` crate's types | `Method`, `StatusCode`, `HeaderName`, `HeaderValue` are taken as they are; feature `http` adds `to_http()` (`Parts`) on heads |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`](body::Decoder)
 //! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
@@ -50,9 +53,13 @@
 //! Callbacks run on the loop thread and must not block; a panic in one
 //! costs only its connection. The steady-state request path makes no heap
 //! allocation, and an idle keep-alive connection holds no buffer memory.
-//! The README explains the architecture (one reactor for both roles, a
-//! transport layer, sans-IO protocol machines) and lists every limit and
-//! default.
+//! Diagnostics go through the [`log`](https://docs.rs/log) facade: silent
+//! until the program installs a logger.
+//!
+//! The README has a cookbook (routing, reading a whole body with a limit,
+//! JSON, an access log, Ctrl-C), explains the architecture (one reactor
+//! for both roles, a transport layer, sans-IO protocol machines) and lists
+//! every limit and default.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -217,8 +217,10 @@ impl RequestBuilder<'_> {
     /// given (the reader must then give exactly that much), else chunked.
     ///
     /// A read error fails the request with [`Error::Io`] (the connection
-    /// is closed: the server must not take a part for the whole). If the
-    /// server answers before the body is all sent, the rest is not read.
+    /// is closed: the server must not take a part for the whole). The body
+    /// is pumped by a thread of its own, so a server that answers while it
+    /// reads (an echo) is read from meanwhile; `send` returns at the
+    /// response head, and the rest of the body goes on behind it.
     ///
     /// ```no_run
     /// use nextloop::hypersync::Client;
@@ -291,6 +293,7 @@ impl RequestBuilder<'_> {
             tx,
             link: Arc::clone(&link),
             deadline,
+            head_taken: false,
         };
         self.client.native.request(&self.url, fetch)?;
         if let Some((reader, chunks)) = reader {
@@ -435,10 +438,10 @@ impl Link {
     fn unpark(&self) {
         if self.parked.swap(false, SeqCst) {
             if let Some(control) = self.control.get() {
-                // `write` while the request body goes out; once it is done
-                // the client takes it as `read`. Gone: the exchange ended;
-                // the channel says how.
-                let _ = control.ready(Next::write());
+                // The fetch looks at both sides (once the request is
+                // done, the client takes this as `read`). Gone: the
+                // exchange ended; the channel says how.
+                let _ = control.ready(Next::read_and_write());
             }
         }
     }
@@ -463,6 +466,8 @@ struct Fetch {
     link: Arc<Link>,
     /// The end of the whole exchange (`RequestBuilder::timeout`).
     deadline: Option<Instant>,
+    /// The response head went to the caller: the body is being read.
+    head_taken: bool,
 }
 
 /// The request body, loop side.
@@ -485,18 +490,58 @@ enum Out {
 }
 
 impl Fetch {
-    /// Parks until `ready` (the other thread made room, or sent a body
-    /// chunk), looking once more after parking so that what happened in
-    /// between is not missed.
-    fn park(&self, ready: impl Fn() -> bool) -> Option<Next> {
+    /// Can a side waiting on another thread go on: the response's reader
+    /// made room, or the body's writer gave a chunk (or the end) where
+    /// none was left to write? (A chunk still being written waits for the
+    /// socket, not for a thread.)
+    fn can_go(&self) -> bool {
+        let room = self.head_taken && !self.tx.is_full();
+        let chunk = match &self.body {
+            Out::Stream {
+                chunks,
+                chunk,
+                done,
+                ..
+            } => {
+                !done
+                    && chunk.is_empty()
+                    && (!chunks.is_empty() || self.link.body_ended.load(SeqCst))
+            }
+            Out::Bytes(..) => false,
+        };
+        room || chunk || self.link.cancelled.load(SeqCst)
+    }
+
+    /// Is a body chunk (or the body's end) there to take?
+    fn chunk_ready(&self) -> bool {
+        match &self.body {
+            Out::Stream { chunks, .. } => !chunks.is_empty() || self.link.body_ended.load(SeqCst),
+            Out::Bytes(..) => false,
+        }
+    }
+
+    /// Parks until [`can_go`](Self::can_go), looking once more after
+    /// parking so that what happened in between is not missed.
+    fn park(&self) -> Option<Next> {
         self.link.parked.store(true, SeqCst);
-        let go_on = ready() || self.link.cancelled.load(SeqCst);
+        let go_on = self.can_go();
         if go_on && self.link.parked.swap(false, SeqCst) {
             return None;
         }
         // Either still nothing, or the other side took the parked bit and
         // a wake-up is on its way.
         Some(Next::wait())
+    }
+
+    /// What to ask for while neither side waits on another thread: the
+    /// body still going out, the response coming in, or both at once
+    /// (an answer before the whole body: an echo).
+    fn wanted(&self) -> Next {
+        match (self.sending(), self.head_taken) {
+            (true, true) => Next::read_and_write(),
+            (true, false) => Next::write(),
+            (false, _) => Next::read(),
+        }
     }
 
     /// `next`, bounded by what is left of the exchange's deadline.
@@ -512,6 +557,7 @@ impl Fetch {
 
     fn start(&mut self, req: &mut client::Request<'_>) -> Next {
         let _ = self.link.control.set(req.control());
+        self.head_taken = false;
         req.set_method(&self.method);
         for (name, value) in &self.headers {
             req.header(name, value);
@@ -539,15 +585,16 @@ impl Fetch {
 
     fn write_body(&mut self, out: &mut Encoder<'_>) -> Next {
         loop {
-            let stream = match &mut self.body {
+            if self.link.cancelled.load(SeqCst) {
+                // Nobody waits for the answer any more.
+                return Next::remove();
+            }
+            let written = match &mut self.body {
                 Out::Bytes(body, pos) => {
                     while *pos < body.len() {
                         match out.write(&body[*pos..]) {
                             Ok(n) => *pos += n,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                return Next::write()
-                            }
-                            Err(_) => return Next::remove(),
+                            Err(e) => return self.write_failed(e),
                         }
                     }
                     return Next::read();
@@ -560,43 +607,53 @@ impl Fetch {
                     ..
                 } => {
                     if !chunk.is_empty() {
-                        match chunk.write_to(out) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                return Next::write()
+                        chunk.write_to(out)
+                    } else {
+                        match chunks.try_recv() {
+                            Ok(bytes) => {
+                                *chunk = Chunk::new(bytes);
+                                *taken = true;
+                                continue;
                             }
-                            // Longer than its declared length.
-                            Err(e) => {
-                                self.fail(Error::Io(e));
-                                return Next::remove();
+                            Err(TryRecvError::Disconnected) => {
+                                if self.link.body_failed.load(SeqCst) {
+                                    return Next::remove();
+                                }
+                                // The whole body (shorter than declared:
+                                // the client closes the connection).
+                                *done = true;
+                                return Next::read();
+                            }
+                            Err(TryRecvError::Empty) => {
+                                if let Some(next) = self.park() {
+                                    return next;
+                                }
+                                if self.can_go() && !self.chunk_ready() {
+                                    // The response's side can go, not this one.
+                                    return self.wanted();
+                                }
+                                continue;
                             }
                         }
-                        continue;
-                    }
-                    match chunks.try_recv() {
-                        Ok(bytes) => {
-                            *chunk = Chunk::new(bytes);
-                            *taken = true;
-                            continue;
-                        }
-                        Err(TryRecvError::Disconnected) if self.link.body_failed.load(SeqCst) => {
-                            return Next::remove();
-                        }
-                        // The whole body (shorter than declared: the client
-                        // closes the connection).
-                        Err(TryRecvError::Disconnected) => {
-                            *done = true;
-                            return Next::read();
-                        }
-                        Err(TryRecvError::Empty) => chunks.clone(),
                     }
                 }
             };
-            let ended = &self.link.body_ended;
-            if let Some(next) = self.park(|| !stream.is_empty() || ended.load(SeqCst)) {
-                return next;
+            if let Err(e) = written {
+                return self.write_failed(e);
             }
         }
+    }
+
+    /// Writing the body failed: wait for room (`WouldBlock`), or give up
+    /// (longer than its declared length).
+    fn write_failed(&mut self, e: io::Error) -> Next {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return self.wanted();
+        }
+        if matches!(self.body, Out::Stream { .. }) {
+            self.fail(Error::Io(e));
+        }
+        Next::remove()
     }
 
     /// Is some of the request body still to be written?
@@ -654,9 +711,10 @@ impl Fetch {
         // The channel is empty: the head always fits. If the caller is
         // gone, there is nobody to read the body.
         match self.tx.try_send(Msg::Head(head)) {
-            // An answer while the body still goes out (an echo): both.
-            Ok(()) if self.sending() => Next::read_and_write(),
-            Ok(()) => Next::read(),
+            Ok(()) => {
+                self.head_taken = true;
+                self.wanted()
+            }
             Err(_) => Next::end(),
         }
     }
@@ -668,9 +726,12 @@ impl Fetch {
                 return Next::end();
             }
             if self.tx.is_full() {
-                let tx = &self.tx;
-                match self.park(|| !tx.is_full()) {
+                match self.park() {
                     Some(next) => return next,
+                    // The body's side can go, not this one.
+                    None if self.tx.is_full() && !self.link.cancelled.load(SeqCst) => {
+                        return self.wanted()
+                    }
                     None => continue,
                 }
             }
@@ -689,7 +750,7 @@ impl Fetch {
                     // WouldBlock: wait for more. Anything else: the
                     // connection reports it through `on_error`.
                     Err(_) => {
-                        next = Some(Next::read());
+                        next = Some(self.wanted());
                         break;
                     }
                 }
