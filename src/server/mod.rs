@@ -98,6 +98,7 @@ impl Default for Settings {
 /// | [`max_connections`](Server::max_connections) | 10 000 (per worker) |
 /// | [`shutdown_grace`](Server::shutdown_grace) | 30 s |
 /// | [`workers`](Server::workers) | 1 |
+/// | [`shutdown_on_signals`](Server::shutdown_on_signals) | off |
 pub struct Server {
     listener: std::net::TcpListener,
     pub(crate) settings: Settings,
