@@ -114,6 +114,7 @@
 
 mod bridge;
 mod client;
+mod fetch;
 mod link;
 mod pool;
 mod pull;
