@@ -207,9 +207,16 @@ fn a_second_sigint_exits_at_once_with_130() {
     conn.write_all(get("/forever").as_bytes()).unwrap();
     child.line("STARTED /forever");
     child.signal("-INT");
-    // The first signal is being handled when the second comes; give the
-    // loop a moment so that they are not one coalesced wake-up.
-    std::thread::sleep(Duration::from_millis(200));
+    // Two signals before the loop looks are one: wait until the first has
+    // been handled, which closes the listener.
+    let deadline = Instant::now() + BOUND;
+    while TcpStream::connect(&addr).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the first SIGINT closes the listener"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     child.signal("-INT");
     assert_eq!(child.exit_status().code(), Some(130));
 }

@@ -326,14 +326,18 @@ impl<F: HandlerFactory> Server<F> {
         let Some(signals) = &mut self.signals else {
             return;
         };
-        let pending: Option<i32> = signals.pending().last();
-        let Some(signal) = pending else {
+        let mut first = None;
+        for signal in signals.pending() {
+            if self.signalled {
+                log::warn!("signal {signal} again: exiting without waiting for the grace");
+                std::process::exit(128 + signal);
+            }
+            self.signalled = true;
+            first = Some(signal);
+        }
+        let Some(signal) = first else {
             return;
         };
-        if std::mem::replace(&mut self.signalled, true) {
-            log::warn!("signal {signal} again: exiting without waiting for the grace");
-            std::process::exit(128 + signal);
-        }
         log::info!("signal {signal}: shutting down gracefully");
         if self.shutdown_at.is_none() {
             self.begin_shutdown(core);
