@@ -38,7 +38,9 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".into());
     let delay = Duration::from_millis(args.next().and_then(|s| s.parse().ok()).unwrap_or(100));
-    let server = Server::bind(addr)?.handle(move |control| Delayed { control, delay })?;
+    let server = Server::bind(addr)?
+        .shutdown_on_signals()
+        .handle(move |control| Delayed { control, delay })?;
     println!("Listening on http://{}", server.addr());
     server.join()
 }

@@ -78,7 +78,7 @@ fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".into());
-    let server = Server::bind(addr)?.handle(|_| Echo {
+    let server = Server::bind(addr)?.shutdown_on_signals().handle(|_| Echo {
         length: None,
         buf: [0; 4096],
         start: 0,

@@ -33,8 +33,10 @@ fn main() -> std::io::Result<()> {
     };
     // The first loop runs on this thread: with one worker the process never
     // starts a thread, which makes every socket call cheaper.
+    // Ctrl-C (or SIGTERM): finish the requests in flight, then exit 0.
     let (server, main_loop) = Server::bind(addr)?
         .workers(workers)
+        .shutdown_on_signals()
         .handle_here(|_| Hello)?;
     println!("Listening on http://{}", server.addr());
     main_loop.run()?;

@@ -11,7 +11,7 @@ fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:3000".into());
-    let incoming = Server::bind(addr)?.incoming()?;
+    let incoming = Server::bind(addr)?.shutdown_on_signals().incoming()?;
     println!("Listening on http://{}", incoming.addr());
     for req in &incoming {
         // An error means the client went away: go on with the next one.

@@ -42,7 +42,10 @@ fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:3000".into());
     let threads = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let server = Server::bind(addr)?.threads(threads).handle(handle)?;
+    let server = Server::bind(addr)?
+        .threads(threads)
+        .shutdown_on_signals()
+        .handle(handle)?;
     println!("Listening on http://{}", server.addr());
     server.join()
 }

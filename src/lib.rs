@@ -40,6 +40,9 @@
 //! | to serve a socket you already have (bound first, or from systemd) | [`server::Server::from_listener`] |
 //! | who is calling; to refuse large bodies | [`server::Request::remote_addr`]; [`server::Server::max_body_size`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
+//! | a line per exchange in a log | [`server::AccessLog`] around the handler factory |
+//! | Ctrl-C / SIGTERM to shut down gracefully | [`server::Server::shutdown_on_signals`] |
+//! | the `http` crate's types | `Method`, `StatusCode`, `HeaderName`, `HeaderValue` are taken as they are; feature `http` adds `to_http()` (`Parts`) on heads |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`]
 //! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
@@ -52,9 +55,13 @@
 //! Callbacks run on the loop thread and must not block; a panic in one
 //! costs only its connection. The steady-state request path makes no heap
 //! allocation, and an idle keep-alive connection holds no buffer memory.
-//! The README explains the architecture (one reactor for both roles, a
-//! transport layer, sans-IO protocol machines) and lists every limit and
-//! default.
+//! Diagnostics go through the [`log`](https://docs.rs/log) facade: silent
+//! until the program installs a logger.
+//!
+//! The README has a cookbook (routing, reading a whole body with a limit,
+//! JSON, an access log, Ctrl-C), explains the architecture (one reactor
+//! for both roles, a transport layer, sans-IO protocol machines) and lists
+//! every limit and default.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
@@ -67,6 +74,7 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_types;
 pub mod hypersync;
 mod next;
 mod proto;
@@ -78,6 +86,7 @@ pub use body::{Decoder, Encoder};
 pub use control::{Control, Gone};
 pub use detached::Detached;
 pub use error::{Error, ParseError};
+pub use http_types::IntoStatus;
 pub use next::{Interest, Next};
 pub use proto::status::reason;
 pub use proto::Version;

@@ -78,9 +78,34 @@ impl Next {
     /// A reset connection ends the wait at once (`on_error`). A client
     /// that only closes its side (FIN) may still be waiting for the answer
     /// (HTTP allows half-close), so that is noticed when the response is
-    /// written; give long waits a [`timeout`](Next::timeout).
+    /// written.
+    ///
+    /// On a server, a wait without a [`timeout`](Next::timeout) of its own
+    /// ends after the server's `io_timeout` (30 s by default) with
+    /// `on_error(Error::Timeout)`: a thread that was to wake the exchange
+    /// and panicked, or dropped its `Control`, costs that connection, not
+    /// a client waiting for ever. [`wait_forever`](Next::wait_forever)
+    /// opts out.
     pub const fn wait() -> Next {
         Next::new(Interest::Wait)
+    }
+
+    /// Park the exchange until [`Control::ready`](crate::Control::ready),
+    /// with no deadline at all, not even the server's `io_timeout`: for a
+    /// wake-up that is sure to come (the waker cannot fail without waking),
+    /// such as a long poll whose producer lives as long as the server.
+    /// A reset or a shutdown still ends it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use nextloop::{Interest, Next};
+    ///
+    /// let next = Next::wait_forever();
+    /// assert_eq!(next.interest(), Interest::Wait);
+    /// assert_eq!(next.timeout_duration(), Some(Duration::MAX));
+    /// ```
+    pub const fn wait_forever() -> Next {
+        Next::wait().timeout(Duration::MAX)
     }
 
     /// The response is finished: the loop writes what framing still needs
@@ -95,7 +120,8 @@ impl Next {
     }
 
     /// Adds a timeout: if the handler is not called again within `d`, it gets
-    /// `on_error(Error::Timeout)`.
+    /// `on_error(Error::Timeout)`. `Duration::MAX` means no deadline (see
+    /// [`wait_forever`](Next::wait_forever)).
     pub const fn timeout(mut self, d: Duration) -> Next {
         self.timeout = Some(d);
         self

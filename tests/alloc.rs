@@ -128,6 +128,15 @@ fn hello_pipelined_allocates_nothing_per_request() {
     assert_zero_allocations(serve(counted(|| Hello)), &batch, 16);
 }
 
+/// No logger in this process: the access log only forwards.
+#[test]
+fn access_log_with_logging_off_allocates_nothing_per_request() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let batch: Vec<u8> = GET.repeat(16);
+    let factory = nextloop::server::AccessLog::new(counted(|| Hello));
+    assert_zero_allocations(serve(factory), &batch, 16);
+}
+
 #[test]
 fn echo_with_content_length_allocates_nothing_per_request() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -110,7 +110,10 @@ impl<'a> Request<'a> {
     /// # Panics
     ///
     /// If `method` is not a token (RFC 9110 §9.1).
-    pub fn set_method(&mut self, method: &str) -> &mut Self {
+    ///
+    /// `method` may be an `http::Method`.
+    pub fn set_method(&mut self, method: impl AsRef<str>) -> &mut Self {
+        let method = method.as_ref();
         assert!(is_token(method.as_bytes()), "invalid method {method:?}");
         self.method.clear();
         self.method.push_str(method);
@@ -163,8 +166,8 @@ impl<'a> Request<'a> {
     ///
     /// If `name` is not a token, or `value` holds CR, LF, NUL or another
     /// control byte, or a `Content-Length` is not a number.
-    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
+    pub fn header(&mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> &mut Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         match fields::added(name, value) {
             Added::ContentLength(n) => self.content_length = Some(n),
             Added::TransferEncoding => {}

@@ -55,6 +55,13 @@ impl<'a> Response<'a> {
 
     fields::borrowed_lookup!('a);
 
+    /// The head as `http::response::Parts` (`http` feature): status,
+    /// version and every field, copied (not the reason phrase).
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::response::Parts, http::Error> {
+        crate::http_types::response_parts(self.status(), self.version(), self.headers())
+    }
+
     /// The body length when known in advance: the `Content-Length`, or 0
     /// for a response without a body (HEAD, 204, 304). `None` for a
     /// chunked body or one that runs until the server closes.

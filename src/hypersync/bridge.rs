@@ -102,7 +102,10 @@ impl Bridge {
         ex.link.park();
         match ex.ready() {
             Some(next) if ex.link.unpark() => next,
-            _ => Next::wait(),
+            // The worker always wakes us, even when its handler panics
+            // (the `Response`'s drop): a handler may take longer than the
+            // server's io timeout.
+            _ => Next::wait_forever(),
         }
     }
 }

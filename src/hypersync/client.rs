@@ -1,31 +1,35 @@
 //! [`Client`]: blocking HTTP requests on top of the native
 //! [`client`](crate::client).
 //!
-//! Each call hands a small native handler (`Fetch`) to the client's loop
-//! and blocks on a channel for the response head. The body then streams
-//! through a bounded channel of chunks: the handler reads from the
-//! connection only while the channel has room, and parks
-//! ([`Next::wait()`]) when it is full; the reading thread wakes it with
-//! [`Control::ready`] after taking a chunk. So a slow reader makes the
-//! loop stop reading from the server — backpressure, not buffering —
-//! and the read timeout does not run against the reader's own slowness.
+//! Each call hands a small native handler (`Fetch`, in
+//! [`fetch`](super::fetch)) to the client's loop and blocks on a channel
+//! for the response head. The body then streams through a bounded channel
+//! of chunks: the handler reads from the connection only while the
+//! channel has room, and parks ([`Next::wait()`](crate::Next::wait)) when
+//! it is full; the reading thread wakes it after taking a chunk. So a slow
+//! reader makes the loop stop reading from the server — backpressure, not
+//! buffering — and the read timeout does not run against the reader's own
+//! slowness. A request body from an `io::Read` comes the other way the
+//! same way, pumped by a thread of its own.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::io::{self, Read};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::fetch::{pump, Fetch, Head, Link, Msg, Out};
 use super::Chunk;
-use crate::client::{self, Error, Handler};
+use crate::client::{self, Error};
 use crate::proto::fields::{self, is_field_value, is_token};
-use crate::{Control, Decoder, Encoder, Next, Version};
+use crate::Version;
 
 /// Body chunks in flight from the loop to the reading thread, at most.
-const CHUNKS: usize = 2;
+pub(super) const CHUNKS: usize = 2;
 /// Largest body chunk.
-const CHUNK: usize = 64 * 1024;
+pub(super) const CHUNK: usize = 64 * 1024;
 
 /// A blocking HTTP/1.1 client with a keep-alive pool.
 ///
@@ -113,7 +117,10 @@ impl Client {
     /// assert_eq!(res.status(), 204);
     /// # Ok::<(), nextloop::client::Error>(())
     /// ```
-    pub fn request(&self, method: &str, url: &str) -> RequestBuilder<'_> {
+    ///
+    /// `method` may be an `http::Method`.
+    pub fn request(&self, method: impl AsRef<str>, url: &str) -> RequestBuilder<'_> {
+        let method = method.as_ref();
         let error = (!is_token(method.as_bytes()))
             .then_some(Error::InvalidRequest("the method is not a valid token"));
         RequestBuilder {
@@ -121,7 +128,8 @@ impl Client {
             method: method.to_string(),
             url: url.to_string(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+            timeout: None,
             error,
         }
     }
@@ -150,9 +158,17 @@ pub struct RequestBuilder<'c> {
     method: String,
     url: String,
     headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
+    body: Body,
+    timeout: Option<Duration>,
     /// The first thing found wrong, reported by `send`.
     error: Option<Error>,
+}
+
+/// A request body as given to the builder.
+enum Body {
+    Bytes(Vec<u8>),
+    /// Read by the calling thread in `send`, with its length if known.
+    Reader(Box<dyn Read + Send>, Option<u64>),
 }
 
 impl fmt::Debug for RequestBuilder<'_> {
@@ -161,8 +177,8 @@ impl fmt::Debug for RequestBuilder<'_> {
             .field("method", &self.method)
             .field("url", &self.url)
             .field("headers", &self.headers.len())
-            .field("body", &self.body.len())
-            .finish()
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,8 +190,8 @@ impl RequestBuilder<'_> {
     /// An invalid name (not a token) or value (CR, LF, NUL or another
     /// control byte) makes [`send`](Self::send) fail with
     /// [`Error::InvalidRequest`].
-    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        let value = value.as_ref();
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         if !is_token(name.as_bytes()) {
             self.error
                 .get_or_insert(Error::InvalidRequest("a header name is not a valid token"));
@@ -194,7 +210,60 @@ impl RequestBuilder<'_> {
 
     /// Sets the body (sent with its `Content-Length`).
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
+        self.body = Body::Bytes(body.into());
+        self
+    }
+
+    /// Streams the body from `reader`, read on the calling thread during
+    /// [`send`](Self::send) in chunks of up to 64 KiB, as fast as the
+    /// connection takes them: with `Content-Length: len` if `len` is
+    /// given (the reader must then give exactly that much), else chunked.
+    ///
+    /// A read error fails the request with [`Error::Io`] (the connection
+    /// is closed: the server must not take a part for the whole). The body
+    /// is pumped by a thread of its own, so a server that answers while it
+    /// reads (an echo) is read from meanwhile; `send` returns at the
+    /// response head, and the rest of the body goes on behind it.
+    ///
+    /// ```no_run
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let file = std::fs::File::open("upload.bin")?;
+    /// let len = file.metadata()?.len();
+    /// let res = Client::new()
+    ///     .request("PUT", "http://127.0.0.1:3000/files/upload.bin")
+    ///     .body_reader(file, Some(len))
+    ///     .send()?;
+    /// assert_eq!(res.status(), 201);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn body_reader(mut self, reader: impl Read + Send + 'static, len: Option<u64>) -> Self {
+        self.body = Body::Reader(Box::new(reader), len);
+        self
+    }
+
+    /// Bounds the whole exchange — waiting for a connection, sending,
+    /// the response head and the body read through the
+    /// [`ClientResponse`] — to `d`. Past it, `send` or `read` fails with
+    /// [`Error::Timeout`] (as an [`io::Error`] of kind
+    /// [`TimedOut`](io::ErrorKind::TimedOut) from `read`) and the
+    /// exchange is given up. The native client's own timeouts (connect,
+    /// response, read) still apply within it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let res = Client::new()
+    ///     .request("GET", "http://127.0.0.1:3000/slow")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .send();
+    /// if let Err(e) = &res {
+    ///     assert!(e.is_timeout());
+    /// }
+    /// ```
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
         self
     }
 
@@ -203,196 +272,70 @@ impl RequestBuilder<'_> {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let deadline = self.timeout.and_then(|d| Instant::now().checked_add(d));
         let (tx, rx) = crossbeam_channel::bounded(CHUNKS);
         let link = Arc::new(Link::default());
+        let (body, reader) = match self.body {
+            Body::Bytes(bytes) => (Out::Bytes(bytes, 0), None),
+            Body::Reader(reader, len) => {
+                let (chunks, from_caller) = crossbeam_channel::bounded(CHUNKS);
+                let out = Out::Stream {
+                    chunks: from_caller,
+                    chunk: Chunk::default(),
+                    len,
+                    taken: false,
+                    done: false,
+                };
+                (out, Some((reader, chunks)))
+            }
+        };
         let fetch = Fetch {
             method: self.method,
             headers: self.headers,
-            body: self.body,
-            pos: 0,
+            body,
             tx,
             link: Arc::clone(&link),
+            deadline,
+            head_taken: false,
         };
         self.client.native.request(&self.url, fetch)?;
-        match rx.recv() {
+        if let Some((reader, chunks)) = reader {
+            // On a thread of its own, so that a server answering while it
+            // reads the body (an echo) is read from meanwhile.
+            let pumping_link = Arc::clone(&link);
+            let pumping = std::thread::Builder::new()
+                .name("nextloop-body".into())
+                .spawn(move || pump(reader, chunks, &pumping_link, deadline));
+            if let Err(e) = pumping {
+                link.cancel();
+                return Err(Error::Io(e));
+            }
+        }
+        match recv(&rx, deadline) {
             Ok(Msg::Head(head)) => Ok(ClientResponse {
                 head,
                 rx,
                 link,
                 chunk: Chunk::default(),
                 done: false,
+                deadline,
             }),
-            _ => Err(link.take_error().unwrap_or(Error::Shutdown)),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
+                Err(link.take_error().unwrap_or(Error::Shutdown))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                link.cancel();
+                Err(Error::Timeout)
+            }
         }
     }
 }
 
-/// What travels from the loop to the calling thread.
-enum Msg {
-    Head(Head),
-    Data(Vec<u8>),
-    End,
-}
-
-/// A response head, owned.
-struct Head {
-    status: u16,
-    reason: String,
-    version: Version,
-    headers: Vec<(String, Vec<u8>)>,
-}
-
-/// Shared by a `Fetch` on the loop and its `ClientResponse`.
-#[derive(Default)]
-struct Link {
-    /// The exchange's `Control`, from `on_request`.
-    control: OnceLock<Control>,
-    /// The fetch returned `Next::wait()` and nobody has woken it yet.
-    parked: AtomicBool,
-    /// The response was dropped: stop reading.
-    cancelled: AtomicBool,
-    /// The whole body was read (even if `End` did not fit in the channel).
-    complete: AtomicBool,
-    /// Why the exchange failed.
-    error: Mutex<Option<Error>>,
-}
-
-impl Link {
-    /// Wakes the fetch if it is parked (the reader made room, or left).
-    fn unpark(&self) {
-        if self.parked.swap(false, SeqCst) {
-            if let Some(control) = self.control.get() {
-                // Gone: the exchange ended; the channel says how.
-                let _ = control.ready(Next::read());
-            }
-        }
-    }
-
-    fn take_error(&self) -> Option<Error> {
-        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-/// The native handler behind one blocking call.
-struct Fetch {
-    method: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-    /// How much of the body is written.
-    pos: usize,
-    tx: Sender<Msg>,
-    link: Arc<Link>,
-}
-
-impl Fetch {
-    /// Parks until the reader makes room, looking once more after parking
-    /// so that room made in between is not missed.
-    fn park(&self) -> Option<Next> {
-        self.link.parked.store(true, SeqCst);
-        let go_on = !self.tx.is_full() || self.link.cancelled.load(SeqCst);
-        if go_on && self.link.parked.swap(false, SeqCst) {
-            return None;
-        }
-        // Either still full, or the reader took the parked bit and a
-        // wake-up is on its way.
-        Some(Next::wait())
-    }
-}
-
-impl Handler for Fetch {
-    fn on_request(&mut self, req: &mut client::Request<'_>) -> Next {
-        let _ = self.link.control.set(req.control());
-        self.pos = 0;
-        req.set_method(&self.method);
-        for (name, value) in &self.headers {
-            req.header(name, value);
-        }
-        if self.body.is_empty() {
-            return Next::read();
-        }
-        req.set_content_length(self.body.len() as u64);
-        Next::write()
-    }
-
-    fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
-        while self.pos < self.body.len() {
-            match body.write(&self.body[self.pos..]) {
-                Ok(n) => self.pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::write(),
-                Err(_) => return Next::remove(),
-            }
-        }
-        Next::read()
-    }
-
-    fn on_response(&mut self, res: client::Response<'_>) -> Next {
-        let head = Head {
-            status: res.status(),
-            reason: res.reason().to_string(),
-            version: res.version(),
-            headers: res
-                .headers()
-                .map(|(n, v)| (n.to_string(), v.to_vec()))
-                .collect(),
-        };
-        // The channel is empty: the head always fits. If the caller is
-        // gone, there is nobody to read the body.
-        match self.tx.try_send(Msg::Head(head)) {
-            Ok(()) => Next::read(),
-            Err(_) => Next::end(),
-        }
-    }
-
-    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            if self.link.cancelled.load(SeqCst) {
-                return Next::end();
-            }
-            if self.tx.is_full() {
-                match self.park() {
-                    Some(next) => return next,
-                    None => continue,
-                }
-            }
-            // Only what can be sent is taken off the connection.
-            let mut chunk = Vec::new();
-            let mut next = None;
-            while chunk.len() < CHUNK {
-                let room = buf.len().min(CHUNK - chunk.len());
-                match body.read(&mut buf[..room]) {
-                    Ok(0) => {
-                        self.link.complete.store(true, SeqCst);
-                        next = Some(Next::end());
-                        break;
-                    }
-                    Ok(n) => chunk.extend_from_slice(&buf[..n]),
-                    // WouldBlock: wait for more. Anything else: the
-                    // connection reports it through `on_error`.
-                    Err(_) => {
-                        next = Some(Next::read());
-                        break;
-                    }
-                }
-            }
-            if !chunk.is_empty() && self.tx.try_send(Msg::Data(chunk)).is_err() {
-                // Not full (only we send): the reader is gone.
-                return Next::end();
-            }
-            if let Some(next) = next {
-                if self.link.complete.load(SeqCst) {
-                    // If the channel is full, the reader learns the end
-                    // from `complete` once this handler is gone.
-                    let _ = self.tx.try_send(Msg::End);
-                }
-                return next;
-            }
-        }
-    }
-
-    fn on_error(&mut self, err: Error) -> Next {
-        *self.link.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
-        Next::remove()
+/// The next message, waiting until `deadline` at most.
+fn recv(rx: &Receiver<Msg>, deadline: Option<Instant>) -> Result<Msg, RecvTimeoutError> {
+    match deadline {
+        Some(at) => rx.recv_deadline(at),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
     }
 }
 
@@ -433,6 +376,7 @@ pub struct ClientResponse {
     link: Arc<Link>,
     chunk: Chunk,
     done: bool,
+    deadline: Option<Instant>,
 }
 
 impl ClientResponse {
@@ -451,15 +395,30 @@ impl ClientResponse {
         self.head.version
     }
 
-    /// The first field named `name` (ASCII case-insensitive), if its
-    /// value is UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        fields::utf8(self.header_bytes(name))
+    /// The first field named `name` (ASCII case-insensitive), as the
+    /// server's [`Request::header`](crate::server::Request::header) gives
+    /// it.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        fields::find(self.headers(), name)
     }
 
-    /// The first field named `name` (ASCII case-insensitive), as bytes.
-    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        fields::find(self.headers(), name)
+    /// Like [`header`](Self::header), if the value is UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        fields::utf8(self.header(name))
+    }
+
+    /// The body length declared by `Content-Length` (`Some(0)` where
+    /// there is no body: HEAD, 204, 304); `None` for a chunked or
+    /// close-delimited body.
+    pub fn content_length(&self) -> Option<u64> {
+        self.head.content_length
+    }
+
+    /// The head as `http::response::Parts` (`http` feature): status,
+    /// version and every field, copied (not the reason phrase).
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::response::Parts, http::Error> {
+        crate::http_types::response_parts(self.status(), self.version(), self.headers())
     }
 
     /// Every field, in order, as `(name, value)`.
@@ -480,13 +439,18 @@ impl Read for ClientResponse {
             if self.done || out.is_empty() {
                 return Ok(0);
             }
-            match self.rx.recv() {
+            match recv(&self.rx, self.deadline) {
                 Ok(Msg::Data(chunk)) => {
                     self.chunk = Chunk::new(chunk);
                     self.link.unpark();
                 }
                 Ok(Msg::End) => self.done = true,
                 Ok(Msg::Head(_)) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.done = true;
+                    self.link.cancel();
+                    return Err(Error::Timeout.into());
+                }
                 Err(_) if self.link.complete.load(SeqCst) => self.done = true,
                 Err(_) => {
                     self.done = true;
@@ -501,8 +465,7 @@ impl Read for ClientResponse {
 impl Drop for ClientResponse {
     /// Tells the fetch to stop reading, waking it if it is parked.
     fn drop(&mut self) {
-        self.link.cancelled.store(true, SeqCst);
-        self.link.unpark();
+        self.link.cancel();
     }
 }
 

@@ -114,6 +114,7 @@
 
 mod bridge;
 mod client;
+mod fetch;
 mod link;
 mod pool;
 mod pull;
@@ -224,6 +225,17 @@ impl Server {
         self
     }
 
+    /// Shuts the server down gracefully on the first SIGINT (Ctrl-C) or
+    /// SIGTERM: requests in flight finish within the grace, then
+    /// [`Listening::join`] returns (pull mode: the [`Incoming`]
+    /// iterators end once the requests taken are answered). A second
+    /// signal exits at once. See
+    /// [`server::Server::shutdown_on_signals`](crate::server::Server::shutdown_on_signals).
+    pub fn shutdown_on_signals(mut self) -> Server {
+        self.server = self.server.shutdown_on_signals();
+        self
+    }
+
     /// Push mode: starts the worker threads and the event loop; each
     /// request runs `handler` on a worker. The response is finished when
     /// the handler returns (if it did not finish it itself).
@@ -305,5 +317,19 @@ impl Chunk {
         out[..n].copy_from_slice(&rest[..n]);
         self.pos += n;
         Some(n)
+    }
+
+    /// Has all of it been read (or written)?
+    fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    /// Writes the unread rest to `out` until it is all written or `out`
+    /// fails (`WouldBlock` included); what was written stays written.
+    fn write_to(&mut self, out: &mut impl io::Write) -> io::Result<()> {
+        while !self.is_empty() {
+            self.pos += out.write(&self.bytes[self.pos..])?;
+        }
+        Ok(())
     }
 }

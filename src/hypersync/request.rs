@@ -1,5 +1,6 @@
 //! [`Request`]: an owned request head and its body as a blocking reader.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -188,6 +189,13 @@ impl Request {
         self.target().split_once('?').map(|(_, q)| q)
     }
 
+    /// The query's `name=value` pairs, decoded (`+` is a space, `%xx` a
+    /// byte; invalid UTF-8 is replaced). See
+    /// [`server::Request::query_pairs`](crate::server::Request::query_pairs).
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        target::query_pairs(self.query())
+    }
+
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
         self.head.version
@@ -203,6 +211,18 @@ impl Request {
     /// [`server::Request::local_addr`](crate::server::Request::local_addr)).
     pub fn local_addr(&self) -> SocketAddr {
         self.head.local_addr
+    }
+
+    /// The head as `http::request::Parts` (`http` feature): method, URI
+    /// (the target as sent), version and every field, copied.
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::request::Parts, http::Error> {
+        crate::http_types::request_parts(
+            self.method(),
+            self.target(),
+            self.version(),
+            self.headers(),
+        )
     }
 
     /// The first field named `name` (ASCII case-insensitive).
@@ -299,7 +319,7 @@ impl Request {
     /// ```
     pub fn respond(
         mut self,
-        status: u16,
+        status: impl crate::IntoStatus,
         headers: &[(&str, &str)],
         body: impl AsRef<[u8]>,
     ) -> io::Result<()> {

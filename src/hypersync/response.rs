@@ -144,7 +144,11 @@ impl Response {
     ///
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself), or once the head has been sent.
-    pub fn set_status(&mut self, status: u16) -> &mut Self {
+    ///
+    /// `status` is a `u16`, or an `http::StatusCode` with the `http`
+    /// feature ([`IntoStatus`](crate::IntoStatus)).
+    pub fn set_status(&mut self, status: impl crate::IntoStatus) -> &mut Self {
+        let status = status.into_status();
         server::response::assert_final(status);
         self.assert_head_open("set_status");
         self.status = status;
@@ -173,8 +177,8 @@ impl Response {
     ///         .header("Cache-Control", "max-age=3600");
     /// }
     /// ```
-    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
+    pub fn header(&mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> &mut Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         self.assert_head_open("header");
         if let Some(n) = checked_field(name, value) {
             self.content_length = Some(n);

@@ -9,8 +9,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// payload whose `Drop` panics (`panic_any` with such a value) would
 /// otherwise unwind through the caller. Should that second panic's payload
 /// panic on drop as well, it is leaked rather than dropped.
+///
+/// Each panic is logged (`log`, level `error`) with its message: the
+/// panic hook has already printed where it happened, and this says what
+/// it cost.
 pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(not a string)");
+        log::error!("a handler panicked: {message}; only its exchange is lost");
         if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
             std::mem::forget(again);
         }

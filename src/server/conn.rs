@@ -226,8 +226,9 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Sets the deadline the connection runs under now:
-    /// - in an exchange, the handler's own `Next` timeout; without one,
-    ///   the stall timer while it reads or writes (none while it waits);
+    /// - in an exchange, the handler's own `Next` timeout (a wait without
+    ///   one has the io timeout, see `apply`; none after `wait_forever`);
+    ///   without one, the stall timer while it reads or writes;
     /// - otherwise, while output is still pending, the stall timer: the
     ///   phase's own timer (keep-alive, head, linger) starts only once
     ///   everything is written, so a slow reader never has a response cut
@@ -403,7 +404,14 @@ impl<H: Handler> Conn<H> {
                 return self.apply(early, ctx);
             }
         }
-        let timeout = next.timeout.and_then(|d| after(ctx.clock.now, d));
+        let timeout = match next.timeout {
+            Some(d) => after(ctx.clock.now, d),
+            // A wait of no deadline of its own runs under the io timeout: a
+            // waker that panicked or dropped its `Control` must not hang the
+            // client for ever (`Next::wait_forever` opts out).
+            None if next.interest == Interest::Wait => ctx.clock.io,
+            None => None,
+        };
         // Still transferring under the stall timer, with no timeout of its
         // own: the running stall deadline stands (a handler's return is
         // not I/O progress), so there is nothing to re-arm.
@@ -740,6 +748,8 @@ impl<H: Handler> Conn<H> {
 
     /// A bad request: answer its status (if no head went out), then close.
     fn fail<F>(&mut self, e: ParseError, ctx: &mut Ctx<'_, F>) {
+        // TODO(part A): the peer address, once the connection keeps it.
+        log::debug!("connection {}: {} {e}; closing", self.key, e.status());
         let mut head = false;
         if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) {
             self.retire(ctx);
@@ -798,7 +808,13 @@ impl<H: Handler> Conn<H> {
         match &mut self.phase {
             Phase::Exchange(_) => {}
             // The client stopped reading our output: nobody to answer.
-            _ if stalled => return Some(Want::Remove),
+            _ if stalled => {
+                log::debug!(
+                    "connection {}: output stalled past io_timeout; closing",
+                    self.key
+                );
+                return Some(Want::Remove);
+            }
             _ => {}
         }
         match &mut self.phase {
@@ -814,6 +830,11 @@ impl<H: Handler> Conn<H> {
                 None
             }
             Phase::Exchange(ex) => {
+                log::debug!(
+                    "connection {}: exchange timed out ({:?})",
+                    self.key,
+                    ex.interest
+                );
                 let handler = &mut ex.handler;
                 match guard(|| handler.on_error(Error::Timeout)) {
                     Ok(next) => self.apply(next, ctx),

@@ -21,7 +21,11 @@ use crate::rt::{Core, Role};
 use crate::transport::Tcp;
 use crate::{Detached, Next};
 
+use signals::Signals;
+
 const LISTENER: Token = Token(usize::MAX - 1);
+/// SIGINT and SIGTERM, with `Server::shutdown_on_signals`.
+const SIGNALS: Token = Token(usize::MAX - 2);
 
 /// Connections accepted in one turn at most: a backlog of thousands is
 /// taken over several turns, with the connections already open served in
@@ -58,6 +62,10 @@ pub(crate) struct Server<F: HandlerFactory> {
     /// Shutting down: `Some(deadline)`, where `None` inside means the
     /// grace period never ends.
     shutdown_at: Option<Option<Instant>>,
+    /// SIGINT and SIGTERM, if the loop watches them.
+    signals: Option<Signals>,
+    /// A signal has started the shutdown: the next one exits.
+    signalled: bool,
 }
 
 /// What a loop is made of before it runs: everything here is `Send`, so
@@ -70,6 +78,7 @@ pub(crate) struct Parts<F> {
     factory: F,
     lease: Lease,
     settings: Settings,
+    signals: Option<Signals>,
 }
 
 impl<F: HandlerFactory> Parts<F> {
@@ -81,6 +90,10 @@ impl<F: HandlerFactory> Parts<F> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let signals = match settings.signals {
+            true => Some(signals::watch(poll.registry(), SIGNALS)?),
+            false => None,
+        };
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let lease = Lease::take(waker, settings.max_connections);
         Ok(Parts {
@@ -89,6 +102,7 @@ impl<F: HandlerFactory> Parts<F> {
             factory,
             lease,
             settings,
+            signals,
         })
     }
 
@@ -118,6 +132,8 @@ impl<F: HandlerFactory> Parts<F> {
             accept_ready: false,
             accept_paused: None,
             shutdown_at: None,
+            signals: self.signals,
+            signalled: false,
         };
         core.run(&mut server)
     }
@@ -160,11 +176,14 @@ impl<F: HandlerFactory> Role for Server<F> {
         self.clock = Clock::new(core.now, &self.settings);
     }
 
-    fn on_token(&mut self, _core: &mut Core<Self>, token: Token) {
+    fn on_token(&mut self, core: &mut Core<Self>, token: Token) {
         // Accepted after the batch: a connection accepted now could take
         // the slot of one removed earlier in the batch, and a later event
         // of the old one hit it.
         self.accept_ready |= token == LISTENER;
+        if token == SIGNALS {
+            self.on_signals(core);
+        }
     }
 
     fn on_wake(&mut self, core: &mut Core<Self>) {
@@ -267,10 +286,14 @@ impl<F: HandlerFactory> Server<F> {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(_) => {
+                Err(e) if is_transient_accept_error(&e) => {
+                    log::debug!("accept: {e} (that connection only)");
+                    continue;
+                }
+                Err(e) => {
                     // Out of descriptors or memory: the pending connections
                     // stay in the backlog; try again shortly.
+                    log::error!("accept: {e}; accepting again in {ACCEPT_BACKOFF:?}");
                     self.accept_paused = Some(Some(core.now + ACCEPT_BACKOFF));
                     return;
                 }
@@ -308,6 +331,30 @@ impl<F: HandlerFactory> Server<F> {
         }
     }
 
+    /// SIGINT or SIGTERM: the first starts a graceful shutdown, the next
+    /// ends the process at once (status 128 + the signal, as a shell says).
+    fn on_signals(&mut self, core: &mut Core<Self>) {
+        let Some(signals) = &mut self.signals else {
+            return;
+        };
+        let mut first = None;
+        for signal in signals.pending() {
+            if self.signalled {
+                log::warn!("signal {signal} again: exiting without waiting for the grace");
+                std::process::exit(128 + signal);
+            }
+            self.signalled = true;
+            first = Some(signal);
+        }
+        let Some(signal) = first else {
+            return;
+        };
+        log::info!("signal {signal}: shutting down gracefully");
+        if self.shutdown_at.is_none() {
+            self.begin_shutdown(core);
+        }
+    }
+
     /// The grace period is over: every connection left is closed.
     fn force_close(&mut self, core: &mut Core<Self>) {
         let keys: Vec<usize> = core.conns.iter().map(|(key, _)| key).collect();
@@ -324,4 +371,42 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     )
+}
+
+/// The signals a loop watches: a mio source (a self-pipe written by the
+/// signal handler, `signal-hook`), so the loop itself notices them and no
+/// thread is started for it. Each loop of a server has its own, and each
+/// gets every signal.
+mod signals {
+    use std::io;
+
+    use mio::{Interest, Registry, Token};
+
+    #[cfg(unix)]
+    pub(super) use signal_hook_mio::v1_0::Signals;
+
+    /// Registers SIGINT and SIGTERM with `registry` under `token`.
+    #[cfg(unix)]
+    pub(super) fn watch(registry: &Registry, token: Token) -> io::Result<Signals> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        registry.register(&mut signals, token, Interest::READABLE)?;
+        Ok(signals)
+    }
+
+    /// Nothing to watch off Unix.
+    #[cfg(not(unix))]
+    pub(super) struct Signals;
+
+    #[cfg(not(unix))]
+    impl Signals {
+        pub(super) fn pending(&mut self) -> std::iter::Empty<i32> {
+            std::iter::empty()
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn watch(_: &Registry, _: Token) -> io::Result<Signals> {
+        Ok(Signals)
+    }
 }

@@ -19,6 +19,7 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod access_log;
 pub(crate) mod conn;
 mod event_loop;
 mod handler;
@@ -30,6 +31,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use access_log::{Access, AccessLog, Logged, ACCESS_LOG_TARGET};
 pub use handler::{Handler, HandlerFactory};
 pub(crate) use request::Addrs;
 pub use request::Request;
@@ -59,6 +61,8 @@ pub(crate) struct Settings {
     pub nodelay: bool,
     /// Largest request body accepted, unless an exchange says otherwise.
     pub max_body_size: Option<u64>,
+    /// Shut down on SIGINT / SIGTERM.
+    pub signals: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +81,7 @@ impl Default for Settings {
             linger_timeout: Duration::from_secs(2),
             nodelay: true,
             max_body_size: None,
+            signals: false,
         }
     }
 }
@@ -102,6 +107,7 @@ impl Default for Settings {
 /// | [`backlog`](Server::backlog) | 1024 ([`bind`](Server::bind)); as given ([`from_listener`](Server::from_listener)) |
 /// | [`nodelay`](Server::nodelay) | `true` |
 /// | [`max_body_size`](Server::max_body_size) | none |
+/// | [`shutdown_on_signals`](Server::shutdown_on_signals) | off |
 ///
 /// # Sharing a port
 ///
@@ -292,6 +298,42 @@ impl Server {
     /// to finish before their connections are closed.
     pub fn shutdown_grace(mut self, d: Duration) -> Server {
         self.settings.shutdown_grace = d;
+        self
+    }
+
+    /// Shuts the server down gracefully on the first SIGINT (Ctrl-C) or
+    /// SIGTERM, as [`Listening::shutdown`] does: accepting stops, exchanges
+    /// in flight finish within the [`shutdown_grace`](Server::shutdown_grace),
+    /// then [`Listening::join`] (or [`ServerLoop::run`]) returns and `main`
+    /// can return 0. A second signal exits the process at once (status 128
+    /// + the signal number, as a shell reports it).
+    ///
+    /// Each loop watches the signals itself (through `signal-hook`: the
+    /// signal handler only writes to a pipe the loop polls), so no thread
+    /// is started for it. The signals' handlers stay installed for the
+    /// process's life; while no loop is running, SIGINT and SIGTERM then
+    /// do nothing. Only on Unix; elsewhere this does nothing.
+    ///
+    /// ```no_run
+    /// use nextloop::server::{Handler, Response, Server};
+    /// use nextloop::Next;
+    ///
+    /// struct Hello;
+    /// impl Handler for Hello {
+    ///     fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+    ///         res.body(b"Hello, World!");
+    ///         Next::end()
+    ///     }
+    /// }
+    ///
+    /// let server = Server::bind("127.0.0.1:3000")?
+    ///     .shutdown_on_signals()
+    ///     .handle(|_| Hello)?;
+    /// server.join()?; // after Ctrl-C, once the exchanges in flight are done
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown_on_signals(mut self) -> Server {
+        self.settings.signals = true;
         self
     }
 

@@ -1,5 +1,6 @@
 //! [`Request`]: a borrowed view of a request head.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
@@ -138,9 +139,37 @@ impl<'a> Request<'a> {
         self.target.split_once('?').map(|(_, q)| q)
     }
 
+    /// The query's `name=value` pairs, decoded (`+` is a space, `%xx` a
+    /// byte; invalid UTF-8 is replaced). Borrowed unless decoding changed
+    /// something: no allocation for plain pairs.
+    ///
+    /// ```
+    /// # use nextloop::server::Request;
+    /// fn page(req: &Request<'_>) -> u32 {
+    ///     // `/list?page=3&sort=name` gives 3; no or a bad `page` gives 1.
+    ///     req.query_pairs()
+    ///         .find(|(name, _)| name == "page")
+    ///         .and_then(|(_, value)| value.parse().ok())
+    ///         .unwrap_or(1)
+    /// }
+    /// ```
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
+        target::query_pairs(self.query())
+    }
+
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
         self.version
+    }
+
+    /// The head as `http::request::Parts` (`http` feature): method, URI
+    /// (the target as sent), version and every field, copied.
+    ///
+    /// Fails if the `http` crate does not take the method or target as
+    /// they are (the server has already checked both for HTTP/1).
+    #[cfg(feature = "http")]
+    pub fn to_http(&self) -> Result<http::request::Parts, http::Error> {
+        crate::http_types::request_parts(self.method, self.target, self.version, self.headers())
     }
 
     fields::borrowed_lookup!('a);

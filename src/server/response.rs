@@ -99,7 +99,11 @@ impl<'a> Response<'a> {
     ///
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
     /// the server itself).
-    pub fn set_status(&mut self, status: u16) -> &mut Self {
+    ///
+    /// `status` is a `u16`, or an `http::StatusCode` with the `http`
+    /// feature ([`IntoStatus`](crate::IntoStatus)).
+    pub fn set_status(&mut self, status: impl crate::IntoStatus) -> &mut Self {
+        let status = status.into_status();
         assert_final(status);
         if status != self.status {
             self.status = status;
@@ -119,8 +123,10 @@ impl<'a> Response<'a> {
     /// another control byte (the checks that keep a response from being
     /// split), or a `Content-Length` is not a number; or after
     /// [`body`](Self::body).
-    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
+    ///
+    /// `name` and `value` may be `http::HeaderName` and `HeaderValue`.
+    pub fn header(&mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> &mut Self {
+        let (name, value) = (name.as_ref(), value.as_ref());
         assert!(
             !self.head.is_sealed(),
             "Response::header called after Response::body"
@@ -181,6 +187,15 @@ impl<'a> Response<'a> {
         let server = self.server_fields(encoder, keep_alive);
         self.head.seal(&server, bytes, self.exchange.head);
         self
+    }
+
+    /// The body bytes given with [`body`](Self::body), if it was called
+    /// (none where no body is sent).
+    pub(crate) fn body_given(&self) -> u64 {
+        match self.content_length {
+            Some(n) if self.head.is_sealed() && !self.has_no_body() => n,
+            _ => 0,
+        }
     }
 
     /// A response that carries no body whatever its fields say: to HEAD,

@@ -1,6 +1,8 @@
 //! Request targets (RFC 9112 §3.2): which of the four forms a target is
 //! in, whether that form fits the method, and its path and authority.
 
+use std::borrow::Cow;
+
 use crate::proto::fields::valid_host;
 use crate::proto::Error;
 
@@ -89,6 +91,14 @@ fn split_absolute(target: &str) -> Option<(&str, &str)> {
         Some(rest) => rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len())),
         None => ("", rest),
     })
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` query, decoded
+/// (`+` is a space, `%xx` a byte; invalid UTF-8 is replaced).
+pub(crate) fn query_pairs(
+    query: Option<&str>,
+) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
 }
 
 #[cfg(test)]
