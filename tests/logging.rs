@@ -76,6 +76,8 @@ fn access_log_writes_a_line_per_exchange_through_log() {
         wait_for("for the request", |r| r.2.contains("/access-through-log"));
     assert_eq!(level, Level::Info);
     assert_eq!(target, ACCESS_LOG_TARGET);
+    let peer = c.reader.get_ref().local_addr().unwrap();
+    assert!(line.starts_with(&format!("{peer} ")), "{line}");
     assert!(
         line.contains("\"GET /access-through-log?q=1 HTTP/1.1\" 200 13 "),
         "{line}"
@@ -131,6 +133,8 @@ fn a_bad_request_is_logged_at_debug_with_its_status() {
     assert_eq!(level, Level::Debug);
     assert!(target.starts_with("nextloop"), "{target}");
     assert!(line.contains("Content-Length"), "{line}");
+    let peer = c.reader.get_ref().local_addr().unwrap();
+    assert!(line.starts_with(&peer.to_string()), "{line}");
 }
 
 struct Panics;

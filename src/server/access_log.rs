@@ -217,8 +217,7 @@ impl<H: Handler, L: Fn(&Access<'_>)> Handler for Logged<H, L> {
                 start: Instant::now(),
                 status: None,
                 bytes: 0,
-                // TODO(part A): `request.remote_addr()` once the Request has it.
-                peer: None,
+                peer: Some(request.remote_addr()),
             });
         }
         self.inner.on_request(request)

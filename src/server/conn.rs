@@ -748,8 +748,7 @@ impl<H: Handler> Conn<H> {
 
     /// A bad request: answer its status (if no head went out), then close.
     fn fail<F>(&mut self, e: ParseError, ctx: &mut Ctx<'_, F>) {
-        // TODO(part A): the peer address, once the connection keeps it.
-        log::debug!("connection {}: {} {e}; closing", self.key, e.status());
+        log::debug!("{}: {} {e}; closing", self.addrs.remote, e.status());
         let mut head = false;
         if let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Closing) {
             self.retire(ctx);
