@@ -193,7 +193,7 @@ impl<F: HandlerFactory> Driver<F> {
         let settings = Settings::default();
         let mut timers = Timers::default();
         let clock = Clock::new(Instant::now(), &settings);
-        let conn = Conn::new(0, 0, &mut timers, &clock);
+        let conn = Conn::new(0, 0, false, &mut timers, &clock);
         Driver {
             _poll: poll,
             lease,

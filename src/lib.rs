@@ -69,6 +69,8 @@ mod next;
 mod proto;
 mod rt;
 pub mod server;
+#[cfg(feature = "__tls")]
+pub mod tls;
 mod transport;
 
 pub use control::{Control, Gone};

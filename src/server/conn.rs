@@ -160,6 +160,9 @@ pub(crate) struct Conn<H> {
     writes: usize,
     phase: Phase<H>,
     timer: Timer,
+    /// What the TLS handshake settled (`None` in clear, or until then).
+    #[cfg(feature = "__tls")]
+    tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -168,7 +171,15 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
-    pub(crate) fn new(key: usize, slot: usize, timers: &mut Timers, clock: &Clock) -> Self {
+    /// A new connection; `secure`: a TLS handshake comes first, under the
+    /// head timeout (as if its head had begun).
+    pub(crate) fn new(
+        key: usize,
+        slot: usize,
+        secure: bool,
+        timers: &mut Timers,
+        clock: &Clock,
+    ) -> Self {
         let mut conn = Conn {
             key,
             slot,
@@ -178,10 +189,13 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
-            phase: Phase::Head { started: false },
+            phase: Phase::Head { started: secure },
             timer: Timer::Phase,
+            #[cfg(feature = "__tls")]
+            tls: None,
         };
-        conn.deadline.set(clock.keep_alive, key, timers);
+        let deadline = if secure { clock.head } else { clock.keep_alive };
+        conn.deadline.set(deadline, key, timers);
         conn
     }
 
@@ -331,9 +345,14 @@ impl<H: Handler> Conn<H> {
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
+        #[cfg(feature = "__tls")]
+        let tls = self.tls.as_deref();
         let result = guard(|| {
             let mut handler = factory.create(control);
-            let next = handler.on_request(Request::new(&head));
+            let req = Request::new(&head);
+            #[cfg(feature = "__tls")]
+            let req = req.with_tls(tls);
+            let next = handler.on_request(req);
             (handler, next)
         });
         self.rbuf.consume(len);
@@ -841,6 +860,11 @@ impl<'a, F: HandlerFactory> Machine<Ctx<'a, F>> for Conn<F::Output> {
 
     fn start_linger(&mut self, ctx: &mut Ctx<'a, F>) {
         Conn::start_linger(self, ctx);
+    }
+
+    #[cfg(feature = "__tls")]
+    fn on_tls(&mut self, info: Box<crate::tls::TlsInfo>) {
+        self.tls = Some(info);
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Request<'a> {
     version: Version,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    #[cfg(feature = "__tls")]
+    tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 impl<'a> Request<'a> {
@@ -40,7 +42,22 @@ impl<'a> Request<'a> {
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
+            #[cfg(feature = "__tls")]
+            tls: None,
         }
+    }
+
+    #[cfg(feature = "__tls")]
+    pub(crate) fn with_tls(mut self, tls: Option<&'a crate::tls::TlsInfo>) -> Request<'a> {
+        self.tls = tls;
+        self
+    }
+
+    /// What the connection's TLS handshake settled (ALPN protocol, server
+    /// name); `None` in clear. Features `tls` or `tls-ring`.
+    #[cfg(feature = "__tls")]
+    pub fn tls(&self) -> Option<&'a crate::tls::TlsInfo> {
+        self.tls
     }
 
     /// The method, e.g. `GET`. Methods are case-sensitive.
