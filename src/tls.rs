@@ -141,7 +141,9 @@ fn pem_error(path: &Path, e: rustls::pki_types::pem::Error) -> io::Error {
 
 /// A server configuration for one certificate chain and its key: TLS 1.2
 /// and 1.3 with the provider of [`provider`], no client certificates,
-/// ALPN `http/1.1`.
+/// ALPN `http/1.1`, and resumption by stateless tickets (encrypted with
+/// keys rotated every 6 hours, as rustls's ticketer does), so the server
+/// keeps no session state per client.
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -153,6 +155,12 @@ pub fn server_config(
         .with_single_cert(cert_chain, key)
         .map_err(invalid)?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    #[cfg(feature = "tls")]
+    let ticketer = rustls::crypto::aws_lc_rs::Ticketer::new();
+    #[cfg(not(feature = "tls"))]
+    let ticketer = rustls::crypto::ring::Ticketer::new();
+    config.ticketer = ticketer.map_err(invalid)?;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
 }
 

@@ -90,6 +90,7 @@ pub(crate) trait Machine<C> {
     /// The TLS handshake has completed: what it settled (ALPN protocol,
     /// server name).
     #[cfg(feature = "__tls")]
+    #[allow(clippy::boxed_local)] // kept boxed by the server's connection
     fn on_tls(&mut self, info: Box<crate::tls::TlsInfo>) {
         let _ = info;
     }
