@@ -432,3 +432,22 @@ impl Handler for PathEcho {
         Next::end()
     }
 }
+
+#[test]
+fn hypersync_requests_see_the_tls_handshake_too() {
+    let (ca, leaf) = pki();
+    let native = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .tls(leaf.server_config());
+    let server = nextloop::hypersync::Server::from(native)
+        .threads(2)
+        .handle(|req, res| {
+            let tls = req.tls().expect("a TLS request");
+            let alpn = String::from_utf8_lossy(tls.alpn().unwrap()).into_owned();
+            let _ = write!(res, "{} {alpn}", tls.server_name().unwrap());
+        })
+        .unwrap();
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send(get("/"));
+    assert_eq!(c.response().body_str(), "localhost http/1.1");
+}

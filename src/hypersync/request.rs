@@ -76,6 +76,9 @@ struct Head {
     version: Version,
     content_length: Option<u64>,
     has_body: bool,
+    /// What the connection's TLS handshake settled.
+    #[cfg(feature = "__tls")]
+    tls: Option<crate::tls::TlsInfo>,
 }
 
 /// The body: chunks from the loop, read through.
@@ -118,6 +121,8 @@ impl Request {
                 version: req.version(),
                 content_length: req.content_length(),
                 has_body: req.has_body(),
+                #[cfg(feature = "__tls")]
+                tls: req.tls().cloned(),
             },
             body: Body {
                 chunks,
@@ -186,6 +191,14 @@ impl Request {
     /// HTTP/1.0 or HTTP/1.1.
     pub fn version(&self) -> Version {
         self.head.version
+    }
+
+    /// What the connection's TLS handshake settled (ALPN protocol, server
+    /// name); `None` in clear (see
+    /// [`server::Request::tls`](crate::server::Request::tls)).
+    #[cfg(feature = "__tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.head.tls.as_ref()
     }
 
     /// The first field named `name` (ASCII case-insensitive).
