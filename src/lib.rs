@@ -38,6 +38,7 @@
 //! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
 //! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
+//! | HTTPS: a server with a certificate, `https://` URLs in the clients | feature `tls` (or `tls-ring`): `Server::tls_pem` / `Server::tls`, `Request::tls`, and the `tls` module |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`](body::Decoder)
 //! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
