@@ -370,9 +370,24 @@ fn next_remove_over_tls_closes_without_a_handover() {
     c.send(get("/"));
     assert_eq!(rx.recv_timeout(BOUND).unwrap(), "dropped");
     assert!(rx.try_recv().is_err(), "no on_remove over TLS");
-    let mut rest = Vec::new();
-    let _ = c.reader.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "{rest:?}");
+    // Closed with close_notify: a clean end, no response.
+    assert_eq!(c.read_to_close().unwrap(), b"");
+}
+
+#[test]
+fn an_idle_connection_closed_at_its_keep_alive_timeout_says_close_notify() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(
+        move |s| s.tls(config).keep_alive_timeout(Duration::from_millis(200)),
+        |_| Hello,
+    );
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send(get("/"));
+    assert_eq!(c.response().status, 200);
+    let start = Instant::now();
+    assert_eq!(c.read_to_close().unwrap(), b"");
+    assert!(start.elapsed() < BOUND);
 }
 
 /// Answers after a delay given by a channel: a request in flight.

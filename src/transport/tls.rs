@@ -498,6 +498,28 @@ impl Transport for Tls {
     }
 }
 
+impl Drop for Tls {
+    /// A connection dropped without the staged close (idle at its
+    /// keep-alive timeout or at shutdown, `Next::remove()`) still says
+    /// `close_notify`, if nothing else is waiting to go out: one
+    /// non-blocking write, no buffer from the pool.
+    fn drop(&mut self) {
+        let rec = &mut self.rec;
+        if !self.secured || rec.closing || rec.failed || !rec.outgoing.is_empty() {
+            return;
+        }
+        let mut record = [0; 64];
+        let side = &mut self.side;
+        let n = guard(|| match side {
+            Side::Server(c) => notify_into(c, &mut rec.incoming, &mut record),
+            Side::Client(c) => notify_into(c, &mut rec.incoming, &mut record),
+        });
+        if let Ok(n @ 1..) = n {
+            let _ = self.tcp.write_some(&record[..n]);
+        }
+    }
+}
+
 impl Source for Tls {
     fn register(
         &mut self,
@@ -696,6 +718,18 @@ fn close_notify<E: Engine>(conn: &mut E, rec: &mut Records, pool: &mut BufPool) 
     rec.incoming.consume(discard.min(rec.incoming.len()));
     rec.plain.clear();
     rec.plain_pos = 0;
+}
+
+/// Encodes `close_notify` into `record` if rustls can write now; returns
+/// its length (0 if it cannot).
+fn notify_into<E: Engine>(conn: &mut E, incoming: &mut ReadBuf, record: &mut [u8]) -> usize {
+    let UnbufferedStatus { state, .. } = conn.process(incoming.data_mut());
+    match state {
+        Ok(ConnectionState::WriteTraffic(mut traffic)) => {
+            traffic.queue_close_notify(record).unwrap_or(0)
+        }
+        _ => 0,
+    }
 }
 
 /// Encrypts plaintext of `app` into `out` while it has room for a record.
