@@ -35,6 +35,8 @@ cd "$root"
 OUT=${OUT:-bench/last-run-tls.md}
 command_line="DURATION=$DURATION REPS=$REPS CONNS=$CONNS IDLE=$IDLE NICE=$NICE bench/run_tls.sh"
 peers_target=${PEERS_TARGET_DIR:-$root/bench/target}
+# nextloop's own build directory (CARGO_TARGET_DIR is honoured).
+target_dir=${CARGO_TARGET_DIR:-$root/target}
 work=$(mktemp -d /tmp/nextloop-bench-tls.XXXXXX)
 server_pid=
 
@@ -87,7 +89,7 @@ our_rustls=$(version_of rustls Cargo.lock)
     || die "rustls differs: nextloop $our_rustls, peer $peer_rustls (pin the peer's)"
 
 declare -A bin=(
-    [nextloop]=target/release/examples/hello_tls
+    [nextloop]=$target_dir/release/examples/hello_tls
     [hyper]=$peers_target/release/hyper-tls-hello
 )
 

@@ -466,3 +466,43 @@ fn hypersync_requests_see_the_tls_handshake_too() {
     c.send(get("/"));
     assert_eq!(c.response().body_str(), "localhost http/1.1");
 }
+
+#[test]
+fn expect_100_continue_over_tls() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| Echo::new());
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let interim = c.response();
+    assert_eq!(interim.status, 100);
+    c.send("hello");
+    let res = c.response();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "hello");
+}
+
+#[test]
+fn strict_framing_over_tls_answers_400_then_closes_cleanly() {
+    let (ca, leaf) = pki();
+    let server = serve_tls(&leaf);
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    let res = c.response();
+    assert_eq!(res.status, 400);
+    assert!(res.closes());
+    assert_eq!(c.read_to_close().unwrap(), b"");
+}
+
+#[test]
+fn workers_each_serve_tls() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config).workers(2), |_| Hello);
+    let client = client_config(&ca);
+    for _ in 0..8 {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(get("/"));
+        assert_eq!(c.response().body_str(), "Hello, World!");
+    }
+}
