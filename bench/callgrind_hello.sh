@@ -49,7 +49,7 @@ s.close()
 PY
 }
 ir() {
-    callgrind_control --dump >/dev/null "$pid"
+    callgrind_control --dump "$pid" >/dev/null 2>&1
     sleep 1
     local f
     f=$(ls -t "$work"/cg.* | head -n 1)
