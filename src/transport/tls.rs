@@ -52,6 +52,9 @@ pub(crate) const MAX_INCOMING: usize = 128 * 1024;
 /// content type, tag, explicit nonce of TLS 1.2).
 const RECORD_OVERHEAD: usize = 64;
 
+/// Socket reads one `fill` makes at most (each up to a record buffer).
+const READS_PER_FILL: usize = 8;
+
 /// Plaintext encrypted into one record at most.
 const MAX_FRAGMENT: usize = 16 * 1024;
 
@@ -294,7 +297,15 @@ impl Tls {
         input_closed: &mut bool,
         progress: &mut bool,
     ) -> io::Result<()> {
-        loop {
+        for reads in 0.. {
+            if reads == READS_PER_FILL {
+                // Records that carry nothing for the machine (empty ones,
+                // a flood of them) must not keep the loop here: "progress"
+                // sends the connection back through the reactor, whose
+                // share per turn bounds it.
+                *progress = true;
+                return Ok(());
+            }
             if self.rec.plain_pos < self.rec.plain.len() {
                 // The machine's buffer is full: read on once it has room.
                 return Ok(());
@@ -344,6 +355,7 @@ impl Tls {
                 None => return Ok(()),
             }
         }
+        Ok(())
     }
 
     /// The TCP input ended (without `close_notify`).
