@@ -3,22 +3,27 @@
 //! A connection machine never sees a socket. The reactor (`rt/`) moves
 //! bytes between a [`Transport`] and the machine's buffers: [`fill`]
 //! appends what the peer sent to the read buffer, [`flush`] writes the
-//! write buffer out, [`shutdown_write`] ends our side. Plain TCP is
-//! [`Tcp`].
+//! write buffer out, [`shutdown_write`] ends our side. The reactor holds a
+//! [`Stream`]: plain TCP ([`Tcp`]) or TLS over it (`Tls`, in `tls.rs`,
+//! features `tls` and `tls-ring`), so plain TCP pays one branch for TLS.
 //!
-//! The trait is shaped for transports that are not a bare socket:
+//! What TLS (rustls is sans-IO) does with the same calls:
 //!
-//! - **TLS** (rustls is sans-IO): `fill` reads ciphertext until the socket
-//!   is drained and hands the machine the plaintext; records that a read
-//!   provokes (handshake replies, alerts, tickets) are written by `flush`,
-//!   which the reactor calls after every step whenever
-//!   [`wants_flush`](Transport::wants_flush) says so, even with an empty
-//!   write buffer; plaintext already decrypted but not yet delivered makes
+//! - `fill` reads ciphertext until the socket is drained (or the read
+//!   buffer is full) and hands the machine the plaintext; the records a
+//!   read provokes (handshake replies, alerts, tickets) are written before
+//!   it returns, and whatever could not go out makes
+//!   [`wants_flush`](Transport::wants_flush) true, so the reactor flushes
+//!   even with an empty write buffer;
+//! - plaintext already decrypted but not yet delivered makes
 //!   [`may_read`](Transport::may_read) true, so the reactor delivers it
 //!   without waiting for a readiness event that will not come;
-//!   `shutdown_write` queues `close_notify` before the TCP shutdown.
-//! - **A QUIC stream** would implement the same four calls over its
-//!   connection's stream buffers.
+//! - `shutdown_write` queues `close_notify` before the TCP shutdown;
+//! - [`release`](Transport::release) gives the record buffers back to the
+//!   pool while the connection is parked.
+//!
+//! A QUIC stream would implement the same calls over its connection's
+//! stream buffers.
 //!
 //! [`fill`]: Transport::fill
 //! [`flush`]: Transport::flush
