@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Resident memory per idle keep-alive connection of a running server.
 
-    idle_rss.py PID PORT [N]
+    idle_rss.py PID PORT [N] [--tls]
 
 Opens 100 connections as a warm-up, reads the server's VmRSS, opens N more
 (default 9000; stay under the server's connection limit), each answering
@@ -10,11 +10,15 @@ and prints the growth per connection in KiB. The connections are opened
 all at once and then read, well inside a keep-alive timeout of a few
 seconds, and the first one must still answer afterwards: a server that
 closed idle connections before the reading would look cheaper than it
-is. 127.0.0.1 only.
+is. 127.0.0.1 only. With --tls every connection is TLS (the certificate
+is not verified: the point is the server's memory, not its identity).
 """
 
 import socket
+import ssl
 import sys
+
+TLS = None
 
 GET = b"GET / HTTP/1.1\r\nHost: idle\r\n\r\n"
 
@@ -51,6 +55,8 @@ def served_connections(port, n):
     socks = []
     for _ in range(n):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if TLS is not None:
+            sock = TLS.wrap_socket(sock, server_hostname="localhost")
         sock.sendall(GET)
         socks.append(sock)
     for sock in socks:
@@ -59,8 +65,14 @@ def served_connections(port, n):
 
 
 def main():
-    pid, port = int(sys.argv[1]), int(sys.argv[2])
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 9000
+    global TLS
+    args = [a for a in sys.argv[1:] if a != "--tls"]
+    if "--tls" in sys.argv[1:]:
+        TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        TLS.check_hostname = False
+        TLS.verify_mode = ssl.CERT_NONE
+    pid, port = int(args[0]), int(args[1])
+    n = int(args[2]) if len(args) > 2 else 9000
     held = served_connections(port, 100)
     before = rss_kib(pid)
     held += served_connections(port, n)

@@ -200,7 +200,7 @@ impl<F: HandlerFactory> Driver<F> {
             remote: ([127, 0, 0, 1], 40000).into(),
             local: ([127, 0, 0, 1], 3000).into(),
         };
-        let conn = Conn::new(0, 0, addrs, &mut timers, &clock);
+        let conn = Conn::new(0, 0, addrs, false, &mut timers, &clock);
         Driver {
             _poll: poll,
             lease,

@@ -43,6 +43,7 @@
 //! | a line per exchange in a log | [`server::AccessLog`] around the handler factory |
 //! | Ctrl-C / SIGTERM to shut down gracefully | [`server::Server::shutdown_on_signals`] |
 //! | the `http` crate's types | `Method`, `StatusCode`, `HeaderName`, `HeaderValue` are taken as they are; feature `http` adds `to_http()` (`Parts`) on heads |
+//! | HTTPS: a server with a certificate, `https://` URLs in the clients | feature `tls` (or `tls-ring`): `Server::tls_pem` / `Server::tls`, `Request::tls`, and the `tls` module |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`]
 //! (`io::Read`; `WouldBlock` means "return [`Next::read()`] and you will be
@@ -80,6 +81,8 @@ mod next;
 mod proto;
 mod rt;
 pub mod server;
+#[cfg(feature = "__tls")]
+pub mod tls;
 mod transport;
 
 pub use body::{Decoder, Encoder};

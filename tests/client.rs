@@ -1086,8 +1086,8 @@ mod errors {
     fn invalid_urls_and_requests() {
         let client = Client::new();
         for (url, what) in [
-            ("https://example.com/", "https:// is not supported"),
-            ("example.com", "missing the http:// scheme"),
+            ("ftp://example.com/", "only http:// and https:// URLs"),
+            ("example.com", "missing the http:// or https:// scheme"),
             ("http://h:99999/", "port out of range"),
         ] {
             let err = client.get(url).unwrap_err();

@@ -968,6 +968,11 @@ impl Conn {
 
     /// Reading or writing failed: the connection is over.
     pub(crate) fn on_io_error(&mut self, err: io::Error, ctx: &mut Ctx<'_>) {
+        #[cfg(feature = "__tls")]
+        if err.get_ref().is_some_and(|e| e.is::<rustls::Error>()) {
+            // A certificate or handshake failure: told as it is.
+            return self.fail(Cause::Io(Some(err)), ctx);
+        }
         let cause = match err.kind() {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
@@ -1084,7 +1089,7 @@ impl Conn {
                 match &mut cause {
                     Cause::PeerClosed if unanswered => Error::Closed,
                     Cause::PeerClosed => Error::Incomplete,
-                    Cause::Io(e) => e.take().map_or(Error::Closed, Error::Io),
+                    Cause::Io(e) => e.take().map_or(Error::Closed, Error::from_io),
                     Cause::Malformed(m) => Error::Malformed(m.reason()),
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,

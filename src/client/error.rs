@@ -15,14 +15,15 @@ use std::net::SocketAddr;
 /// ```
 /// use nextloop::client::Error;
 ///
-/// let err = Error::InvalidUrl("only http:// URLs are supported");
-/// assert_eq!(err.to_string(), "invalid URL: only http:// URLs are supported");
+/// let err = Error::InvalidUrl("missing host");
+/// assert_eq!(err.to_string(), "invalid URL: missing host");
 /// assert!(Error::ConnectTimeout.is_timeout());
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The URL is not of the form `http://host[:port][/path][?query]`.
+    /// The URL is not of the form `http://host[:port][/path][?query]` (or
+    /// `https://` with a TLS feature).
     InvalidUrl(&'static str),
     /// The request as built cannot be sent (an invalid method or field).
     InvalidRequest(&'static str),
@@ -70,6 +71,20 @@ pub enum Error {
     TooManyRequests,
     /// The client shut down before the exchange completed.
     Shutdown,
+    /// TLS: the server's certificate is not signed by a trusted root (see
+    /// [`Builder::add_root`](crate::client::Builder::add_root)).
+    UnknownIssuer,
+    /// TLS: the server's certificate is not valid for the URL's host.
+    NameMismatch,
+    /// TLS: the server's certificate has expired (or is not valid yet).
+    CertificateExpired,
+    /// TLS: the server's certificate was refused for another reason.
+    BadCertificate(String),
+    /// TLS: the handshake failed (the server refused it, no version or
+    /// protocol in common, or it closed the connection during it).
+    Handshake(String),
+    /// TLS: what the server answered is not TLS (plain HTTP on that port?).
+    NotTls,
     /// Another I/O error on an established connection.
     Io(io::Error),
 }
@@ -100,7 +115,13 @@ impl Error {
             | Error::Timeout => io::ErrorKind::TimedOut,
             Error::Closed | Error::Aborted => io::ErrorKind::ConnectionAborted,
             Error::Incomplete => io::ErrorKind::UnexpectedEof,
-            Error::Malformed(_) => io::ErrorKind::InvalidData,
+            Error::Malformed(_)
+            | Error::UnknownIssuer
+            | Error::NameMismatch
+            | Error::CertificateExpired
+            | Error::BadCertificate(_)
+            | Error::Handshake(_)
+            | Error::NotTls => io::ErrorKind::InvalidData,
             Error::Resolve { error, .. } | Error::Connect { error, .. } | Error::Io(error) => {
                 error.kind()
             }
@@ -143,6 +164,22 @@ impl fmt::Display for Error {
             Error::Malformed(what) => write!(f, "malformed response from the server: {what}"),
             Error::TooManyRequests => f.write_str("too many requests in flight on this client"),
             Error::Shutdown => f.write_str("the client has shut down"),
+            Error::UnknownIssuer => {
+                f.write_str("TLS: the server's certificate is not signed by a trusted authority")
+            }
+            Error::NameMismatch => {
+                f.write_str("TLS: the server's certificate is not valid for this host name")
+            }
+            Error::CertificateExpired => {
+                f.write_str("TLS: the server's certificate has expired or is not valid yet")
+            }
+            Error::BadCertificate(why) => {
+                write!(f, "TLS: the server's certificate was refused: {why}")
+            }
+            Error::Handshake(why) => write!(f, "TLS handshake failed: {why}"),
+            Error::NotTls => {
+                f.write_str("TLS: the server did not answer in TLS (plain HTTP on this port?)")
+            }
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }
     }
@@ -157,6 +194,44 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+impl Error {
+    /// An I/O error of a connection, with TLS failures told apart.
+    pub(crate) fn from_io(e: io::Error) -> Error {
+        #[cfg(feature = "__tls")]
+        if let Some(tls) = e.get_ref().and_then(tls_error) {
+            return tls;
+        }
+        Error::Io(e)
+    }
+}
+
+/// What a TLS failure means to a user.
+#[cfg(feature = "__tls")]
+fn tls_error(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<Error> {
+    use rustls::{CertificateError as C, InvalidMessage as M};
+    if let Some(failure) = e.downcast_ref::<crate::transport::tls::Failure>() {
+        return Some(match failure {
+            crate::transport::tls::Failure::Truncated => Error::Incomplete,
+            other => Error::Handshake(other.to_string()),
+        });
+    }
+    Some(match e.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => Error::UnknownIssuer,
+            C::NotValidForName | C::NotValidForNameContext { .. } => Error::NameMismatch,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => Error::CertificateExpired,
+            other => Error::BadCertificate(other.to_string()),
+        },
+        rustls::Error::InvalidMessage(M::InvalidContentType | M::UnknownProtocolVersion) => {
+            Error::NotTls
+        }
+        other => Error::Handshake(other.to_string()),
+    })
 }
 
 impl From<Error> for io::Error {

@@ -34,7 +34,7 @@ use crate::rt::guard::guard;
 use crate::rt::reactor::{Entry, Handover};
 use crate::rt::timer::{after, Timers};
 use crate::rt::{Core, Role};
-use crate::transport::Tcp;
+use crate::transport::{Stream, Tcp};
 use crate::{Detached, Next};
 
 pub(crate) use crate::rt::reactor::WAKER;
@@ -70,6 +70,9 @@ struct Client {
     resolved: Receiver<Resolved>,
     /// Every `Client` handle is gone: finish what is in flight, then end.
     shutting_down: bool,
+    /// The TLS configuration, made at the first `https://` connection.
+    #[cfg(feature = "__tls")]
+    tls: Option<Arc<crate::tls::ClientConfig>>,
 }
 
 impl Parts {
@@ -92,6 +95,8 @@ impl Parts {
             resolver,
             resolved,
             shutting_down: false,
+            #[cfg(feature = "__tls")]
+            tls: None,
         };
         core.run(&mut client)
     }
@@ -439,7 +444,7 @@ impl Client {
         };
         let mut last = None;
         for (i, &addr) in addrs.iter().enumerate() {
-            let io = match Tcp::connect(addr) {
+            let io = match self.dial(host_key, addr) {
                 Ok(io) => io,
                 Err(e) => {
                     last = Some((addr, e));
@@ -515,13 +520,34 @@ impl Client {
         self.mark(host_key);
     }
 
+    /// Starts connecting to `addr` for the host: TCP, with TLS over it for
+    /// an `https://` host.
+    fn dial(&mut self, host_key: usize, addr: SocketAddr) -> io::Result<Stream> {
+        let tcp = Tcp::connect(addr)?;
+        #[cfg(feature = "__tls")]
+        if let Some(host) = self.hosts.get(host_key).filter(|h| h.https) {
+            let name = host.name.trim_start_matches('[').trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(name.to_string())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let config = match &self.tls {
+                Some(config) => config,
+                None => self.tls.insert(self.settings.tls.build()?),
+            };
+            let tls = crate::transport::Tls::connect(tcp, config, name)?;
+            return Ok(Stream::Tls(Box::new(tls)));
+        }
+        #[cfg(not(feature = "__tls"))]
+        let _ = host_key;
+        Ok(Stream::Tcp(tcp))
+    }
+
     /// A connecting socket reported an event: connected, failed, or
     /// (spuriously) neither yet.
     fn check_connect(&mut self, core: &mut Core<Self>, key: usize) {
         let Some(entry) = core.conns.get_mut(key) else {
             return;
         };
-        match entry.io.connect_result() {
+        match entry.io.tcp().connect_result() {
             None => return,
             Some(Err(e)) => return self.connect_failed(core, key, Some(e)),
             Some(Ok(())) => {}
@@ -555,7 +581,8 @@ impl Client {
             }
             let addr = dial.addrs[dial.next];
             dial.next += 1;
-            let Ok(io) = Tcp::connect(addr) else {
+            let host_key = core.conns[key].conn.host;
+            let Ok(io) = self.dial(host_key, addr) else {
                 continue;
             };
             if core.replace_io(key, io).is_ok() {

@@ -140,6 +140,54 @@ pub(crate) struct Settings {
     pub pinned: Vec<(Box<str>, Vec<IpAddr>)>,
     /// How other names are looked up ([`Builder::resolver`]).
     pub lookup: Lookup,
+    /// TLS: roots trusted besides (or, without `system_roots`, instead
+    /// of) the system's, or a configuration of the user's own.
+    #[cfg(feature = "__tls")]
+    pub tls: TlsSettings,
+}
+
+/// How the client sets up TLS ([`Builder::add_root`] and the like).
+#[cfg(feature = "__tls")]
+#[derive(Clone, Debug)]
+pub(crate) struct TlsSettings {
+    pub system_roots: bool,
+    pub roots: Vec<crate::tls::CertificateDer<'static>>,
+    pub config: Option<Arc<crate::tls::ClientConfig>>,
+}
+
+#[cfg(feature = "__tls")]
+impl Default for TlsSettings {
+    fn default() -> TlsSettings {
+        TlsSettings {
+            system_roots: true,
+            roots: Vec::new(),
+            config: None,
+        }
+    }
+}
+
+#[cfg(feature = "__tls")]
+impl TlsSettings {
+    /// The configuration `https://` connections use.
+    pub(crate) fn build(&self) -> io::Result<Arc<crate::tls::ClientConfig>> {
+        if let Some(config) = &self.config {
+            return Ok(Arc::clone(config));
+        }
+        let mut roots = if self.system_roots {
+            crate::tls::system_roots()
+        } else {
+            crate::tls::RootCertStore::empty()
+        };
+        for root in &self.roots {
+            roots.add(root.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a root certificate: {e}"),
+                )
+            })?;
+        }
+        crate::tls::client_config(roots).map(Arc::new)
+    }
 }
 
 impl Settings {
@@ -169,6 +217,8 @@ impl Default for Settings {
             max_drain: 64 * 1024,
             pinned: Vec::new(),
             lookup: Lookup::system(),
+            #[cfg(feature = "__tls")]
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -260,6 +310,42 @@ impl Builder {
         lookup: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
     ) -> Builder {
         self.settings.lookup = Lookup(Arc::new(lookup));
+        self
+    }
+
+    /// Trusts `root` for `https://` servers, besides the system's roots
+    /// (features `tls` or `tls-ring`). Servers are verified against the
+    /// roots, their certificate's names against the URL's host, and SNI
+    /// names the host.
+    #[cfg(feature = "__tls")]
+    pub fn add_root(mut self, root: crate::tls::CertificateDer<'static>) -> Builder {
+        self.settings.tls.roots.push(root);
+        self
+    }
+
+    /// Trusts every certificate in this PEM file (curl's `--cacert`),
+    /// besides the system's roots.
+    #[cfg(feature = "__tls")]
+    pub fn add_root_pem(mut self, path: impl AsRef<std::path::Path>) -> io::Result<Builder> {
+        let certs = crate::tls::load_certs(path)?;
+        self.settings.tls.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// Trusts only the roots given with [`add_root`](Self::add_root), not
+    /// the system's.
+    #[cfg(feature = "__tls")]
+    pub fn no_system_roots(mut self) -> Builder {
+        self.settings.tls.system_roots = false;
+        self
+    }
+
+    /// Uses this rustls configuration for `https://` (your roots, client
+    /// certificates, versions, ALPN); the root settings above are then
+    /// not used.
+    #[cfg(feature = "__tls")]
+    pub fn tls_config(mut self, config: Arc<crate::tls::ClientConfig>) -> Builder {
+        self.settings.tls.config = Some(config);
         self
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Host {
     /// As in the URL, lower-cased; IPv6 literals in brackets.
     pub name: Box<str>,
     pub port: u16,
+    /// Connections to it speak TLS (`https://`).
+    pub https: bool,
     /// Exchanges waiting for a connection, in arrival order.
     pub waiting: VecDeque<usize>,
     /// Connections, connecting or connected, least recently added first.
@@ -93,6 +95,7 @@ impl Host {
         Host {
             name: url.host().into(),
             port: url.port(),
+            https: url.is_https(),
             waiting: VecDeque::new(),
             open: Vec::new(),
             connecting: 0,
@@ -177,13 +180,12 @@ pub(crate) struct Hosts {
 }
 
 impl Hosts {
-    /// The host of `url`, added if new. Hosts are few: a scan, which
+    /// The host of `url` (scheme, name and port), added if new. Hosts are few: a scan, which
     /// allocates nothing, beats hashing here.
     pub(crate) fn find_or_insert(&mut self, url: &Url) -> usize {
-        let found = self
-            .hosts
-            .iter()
-            .find(|(_, h)| h.port == url.port() && *h.name == *url.host());
+        let found = self.hosts.iter().find(|(_, h)| {
+            h.port == url.port() && h.https == url.is_https() && *h.name == *url.host()
+        });
         match found {
             Some((key, _)) => key,
             None => self.hosts.insert(Host::new(url)),

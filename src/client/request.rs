@@ -252,7 +252,7 @@ impl<'a> Request<'a> {
 
         // The request line and Host go in front of the handler's fields.
         let mut port = ArrayBuf::<8>::new();
-        if self.url.port() != 80 {
+        if !self.url.port_is_default() {
             port.push(b":");
             port.push_u64(u64::from(self.url.port()));
         }

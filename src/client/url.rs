@@ -1,7 +1,9 @@
-//! A tiny strict parser for `http://host[:port][/path][?query]` URLs.
+//! A tiny strict parser for `http://host[:port][/path][?query]` URLs (and
+//! `https://` with a TLS feature).
 //!
-//! Only what the client needs: the host (a name, an IPv4 address or a
-//! bracketed IPv6 literal), the port (80 unless given), and the request
+//! Only what the client needs: the scheme, the host (a name, an IPv4
+//! address or a bracketed IPv6 literal), the port (80 or 443 unless
+//! given), and the request
 //! target. Anything else — another scheme, user info, spaces or non-ASCII
 //! bytes that should have been percent-encoded — is refused with a reason
 //! rather than guessed at. A `#fragment` is never sent and is dropped.
@@ -17,19 +19,24 @@ pub(crate) struct Url {
     port: u16,
     /// The host is an IP address (no name to resolve).
     ip: Option<IpAddr>,
+    /// `https://`.
+    https: bool,
 }
 
 impl Url {
     /// Parses `s`; the error says what is wrong with it.
     pub(crate) fn parse(s: &str) -> Result<Url, &'static str> {
-        let Some(rest) = strip_prefix_ignore_case(s, "http://") else {
-            return Err(if strip_prefix_ignore_case(s, "https://").is_some() {
-                "https:// is not supported (no TLS); use http://"
-            } else if s.contains("://") {
-                "only http:// URLs are supported"
-            } else {
-                "missing the http:// scheme"
-            });
+        let (rest, https) = if let Some(rest) = strip_prefix_ignore_case(s, "http://") {
+            (rest, false)
+        } else if let Some(rest) = strip_prefix_ignore_case(s, "https://") {
+            if !cfg!(feature = "__tls") {
+                return Err("https:// needs nextloop's `tls` feature; use http://");
+            }
+            (rest, true)
+        } else if s.contains("://") {
+            return Err("only http:// and https:// URLs are supported");
+        } else {
+            return Err("missing the http:// or https:// scheme");
         };
         let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, after) = rest.split_at(auth_end);
@@ -62,6 +69,7 @@ impl Url {
             return Err("invalid character in host");
         }
         let port = match port {
+            None if https => 443,
             None => 80,
             Some("") => return Err("empty port after ':'"),
             Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
@@ -92,7 +100,18 @@ impl Url {
             host_end: host.len(),
             port,
             ip,
+            https,
         })
+    }
+
+    /// Is it an `https://` URL?
+    pub(crate) fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// Does the port need saying in `Host` (not the scheme's default)?
+    pub(crate) fn port_is_default(&self) -> bool {
+        self.port == if self.https { 443 } else { 80 }
     }
 
     /// The host as written (lower-cased); IPv6 literals keep their brackets.
@@ -156,15 +175,30 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "__tls")]
+    #[test]
+    fn https_urls_default_to_port_443() {
+        let url = Url::parse("HTTPS://Example.com/a").unwrap();
+        assert!(url.is_https() && url.port_is_default());
+        assert_eq!(
+            (url.host(), url.port(), url.target()),
+            ("example.com", 443, "/a")
+        );
+        let url = Url::parse("https://h:80/").unwrap();
+        assert!(url.is_https() && !url.port_is_default());
+        assert!(!Url::parse("http://h/").unwrap().is_https());
+    }
+
     #[test]
     fn invalid_urls() {
         let cases = [
+            #[cfg(not(feature = "__tls"))]
             (
                 "https://h/",
-                "https:// is not supported (no TLS); use http://",
+                "https:// needs nextloop's `tls` feature; use http://",
             ),
-            ("ftp://h/", "only http:// URLs are supported"),
-            ("example.com/x", "missing the http:// scheme"),
+            ("ftp://h/", "only http:// and https:// URLs are supported"),
+            ("example.com/x", "missing the http:// or https:// scheme"),
             ("http://", "missing host"),
             ("http:///x", "missing host"),
             ("http://:80/", "missing host"),

@@ -80,6 +80,9 @@ struct Head {
     has_body: bool,
     remote_addr: SocketAddr,
     local_addr: SocketAddr,
+    /// What the connection's TLS handshake settled.
+    #[cfg(feature = "__tls")]
+    tls: Option<crate::tls::TlsInfo>,
 }
 
 /// The body: chunks from the loop, read through.
@@ -124,6 +127,8 @@ impl Request {
                 has_body: req.has_body(),
                 remote_addr: req.remote_addr(),
                 local_addr: req.local_addr(),
+                #[cfg(feature = "__tls")]
+                tls: req.tls().cloned(),
             },
             body: Body {
                 chunks,
@@ -223,6 +228,14 @@ impl Request {
             self.version(),
             self.headers(),
         )
+    }
+
+    /// What the connection's TLS handshake settled (ALPN protocol, server
+    /// name); `None` in clear (see
+    /// [`server::Request::tls`](crate::server::Request::tls)).
+    #[cfg(feature = "__tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.head.tls.as_ref()
     }
 
     /// The first field named `name` (ASCII case-insensitive).

@@ -70,8 +70,25 @@ impl ReadBuf {
         self.end = 0;
     }
 
+    /// Capacity of its storage.
+    #[cfg(feature = "__tls")]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Storage of `size` bytes (at least what is buffered), keeping the
+    /// buffered bytes.
+    #[cfg(feature = "__tls")]
+    pub(crate) fn resize(&mut self, size: usize) {
+        let mut buf = vec![0; size.max(self.len())].into_boxed_slice();
+        buf[..self.len()].copy_from_slice(self.data());
+        self.end = self.len();
+        self.start = 0;
+        self.buf = buf;
+    }
+
     /// Appends bytes (for tests and fuzzing); returns how many fit.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "__tls"))]
     pub(crate) fn push(&mut self, bytes: &[u8]) -> usize {
         let spare = self.spare();
         let n = spare.len().min(bytes.len());
@@ -144,7 +161,15 @@ pub(crate) struct BufPool {
     max_write_capacity: usize,
     /// How many buffers of each kind to keep at most.
     max_kept: usize,
+    /// TLS record buffers (ciphertext in and out), of [`RECORD_BUF`] bytes.
+    #[cfg(feature = "__tls")]
+    records: Vec<Box<[u8]>>,
 }
+
+/// The size of a TLS record buffer: one record of the largest kind (16 KiB
+/// of plaintext, 2 KiB of TLS 1.2 expansion, a 5-byte header).
+#[cfg(feature = "__tls")]
+pub(crate) const RECORD_BUF: usize = 16 * 1024 + 2048 + 5;
 
 impl BufPool {
     pub(crate) fn new(read_size: usize, max_write_capacity: usize, max_kept: usize) -> BufPool {
@@ -155,6 +180,32 @@ impl BufPool {
             write_bytes: 0,
             max_write_capacity,
             max_kept,
+            #[cfg(feature = "__tls")]
+            records: Vec::new(),
+        }
+    }
+
+    /// Gives a TLS record buffer storage if it has none.
+    #[cfg(feature = "__tls")]
+    pub(crate) fn attach_record(&mut self, rb: &mut ReadBuf) {
+        if !rb.is_allocated() {
+            rb.buf = self
+                .records
+                .pop()
+                .unwrap_or_else(|| vec![0; RECORD_BUF].into_boxed_slice());
+        }
+    }
+
+    /// Takes the storage of an empty TLS record buffer back (one that grew
+    /// for a large handshake message is freed).
+    #[cfg(feature = "__tls")]
+    pub(crate) fn release_record(&mut self, rb: &mut ReadBuf) {
+        if rb.is_allocated() && rb.is_empty() {
+            let buf = std::mem::take(&mut rb.buf);
+            let kept = (self.records.len() + 1) * RECORD_BUF;
+            if buf.len() == RECORD_BUF && self.records.len() < self.max_kept && kept <= KEPT_BYTES {
+                self.records.push(buf);
+            }
         }
     }
 

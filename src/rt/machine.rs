@@ -87,6 +87,14 @@ pub(crate) trait Machine<C> {
         let _ = ctx;
     }
 
+    /// The TLS handshake has completed: what it settled (ALPN protocol,
+    /// server name).
+    #[cfg(feature = "__tls")]
+    #[allow(clippy::boxed_local)] // kept boxed by the server's connection
+    fn on_tls(&mut self, info: Box<crate::tls::TlsInfo>) {
+        let _ = info;
+    }
+
     /// Not connected yet: the reactor does not run it.
     fn is_connecting(&self) -> bool {
         false

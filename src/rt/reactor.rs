@@ -29,7 +29,7 @@ use super::guard::guard;
 use super::machine::{Machine, Want};
 use super::timer::Timers;
 use crate::control::{Lease, Shared};
-use crate::transport::{Tcp, Transport};
+use crate::transport::{Stream, Transport};
 use crate::Detached;
 
 /// The token of the loop's one `mio::Waker`.
@@ -42,7 +42,7 @@ const READS_PER_TURN: usize = 32;
 /// A connection in the slab: its transport, its machine, and whether it
 /// is queued to run again.
 pub(crate) struct Entry<C> {
-    pub io: Tcp,
+    pub io: Stream,
     pub conn: C,
     /// In `rerun`: it used up its share of a turn and runs again at the
     /// end of it. Once only, however many events it gets meanwhile.
@@ -256,7 +256,7 @@ impl<R: Role> Core<R> {
     /// socket is dropped).
     pub(crate) fn insert(
         &mut self,
-        mut io: Tcp,
+        mut io: Stream,
         conn: impl FnOnce(usize, &mut Self) -> R::Conn,
     ) -> io::Result<usize> {
         let key = self.conns.vacant_key();
@@ -276,7 +276,7 @@ impl<R: Role> Core<R> {
 
     /// Gives connection `key` a new transport (the next address of a
     /// connect that failed). `Err`: registering it failed.
-    pub(crate) fn replace_io(&mut self, key: usize, mut io: Tcp) -> io::Result<()> {
+    pub(crate) fn replace_io(&mut self, key: usize, mut io: Stream) -> io::Result<()> {
         self.poll.registry().register(
             &mut io,
             Token(key),
@@ -362,7 +362,9 @@ impl<R: Role> Core<R> {
         let remove = match outcome {
             Outcome::Parked | Outcome::Yielded => {
                 let bufs = entry.conn.bufs();
-                R::Conn::pool(&mut ctx).release(bufs.rbuf, bufs.wbuf);
+                let pool = R::Conn::pool(&mut ctx);
+                pool.release(bufs.rbuf, bufs.wbuf);
+                entry.io.release(pool);
                 if matches!(outcome, Outcome::Yielded)
                     && !std::mem::replace(&mut entry.queued, true)
                 {
@@ -400,8 +402,14 @@ impl<R: Role> Core<R> {
         bufs.wbuf.clear();
         self.pool.release(bufs.rbuf, bufs.wbuf);
         if let Some(taker) = taker {
-            let conn = entry.io.detach(read_buf);
-            let _ = guard(move || taker.take(conn));
+            // A transport that cannot be handed over (TLS) is closed, and
+            // the taker dropped.
+            let _ = guard(move || match entry.io.detach(read_buf) {
+                Some(conn) => taker.take(conn),
+                None => drop(taker),
+            });
+        } else {
+            entry.io.release(&mut self.pool);
         }
     }
 }
@@ -419,7 +427,7 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
         let wbuf_len = {
             let bufs = conn.bufs();
             if (!bufs.wbuf.is_empty() || io.wants_flush()) && io.may_write() {
-                match io.flush(bufs.wbuf) {
+                match io.flush(bufs.wbuf, M::pool(ctx)) {
                     Ok(0) => {}
                     Ok(_) => unblocked = conn.on_written(ctx),
                     Err(e) => match conn.on_write_error(e, ctx) {
@@ -436,6 +444,10 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
                 let bufs = conn.bufs();
                 match io.fill(bufs.rbuf, M::pool(ctx), bufs.input_closed) {
                     Ok(true) => {
+                        #[cfg(feature = "__tls")]
+                        if let Some(info) = io.take_tls_info() {
+                            conn.on_tls(info);
+                        }
                         conn.on_read(ctx);
                         reads += 1;
                         if reads == READS_PER_TURN {
@@ -454,7 +466,7 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
             Want::Flush | Want::Idle => return parked(io),
             Want::Yield => return Outcome::Yielded,
             Want::Close if wbuf_len == 0 && !io.wants_flush() => {
-                io.shutdown_write();
+                io.shutdown_write(M::pool(ctx));
                 conn.start_linger(ctx);
             }
             Want::Close => return parked(io),
@@ -466,7 +478,7 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
 
 /// Waiting for an event — unless a reset is known already, which no
 /// event will report again.
-fn parked(io: &mut Tcp) -> Outcome {
+fn parked(io: &mut Stream) -> Outcome {
     match io.pending_error() {
         Some(e) => Outcome::Failed(e),
         None => Outcome::Parked,
@@ -475,7 +487,7 @@ fn parked(io: &mut Tcp) -> Outcome {
 
 /// Lingering close: reads and throws away input, at most
 /// [`READS_PER_TURN`] reads; removed once the peer has closed.
-fn discard<C, M: Machine<C>>(io: &mut Tcp, conn: &mut M, ctx: &mut C) -> Outcome {
+fn discard<C, M: Machine<C>>(io: &mut Stream, conn: &mut M, ctx: &mut C) -> Outcome {
     for _ in 0..READS_PER_TURN {
         let bufs = conn.bufs();
         if *bufs.input_closed {

@@ -165,6 +165,9 @@ pub(crate) struct Conn<H> {
     phase: Phase<H>,
     timer: Timer,
     addrs: Addrs,
+    /// What the TLS handshake settled (`None` in clear, or until then).
+    #[cfg(feature = "__tls")]
+    tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -173,10 +176,13 @@ fn drop_handler<H>(handler: H) {
 }
 
 impl<H: Handler> Conn<H> {
+    /// A new connection; `secure`: a TLS handshake comes first, under the
+    /// head timeout (as if its head had begun).
     pub(crate) fn new(
         key: usize,
         slot: usize,
         addrs: Addrs,
+        secure: bool,
         timers: &mut Timers,
         clock: &Clock,
     ) -> Self {
@@ -189,11 +195,14 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
-            phase: Phase::Head { started: false },
+            phase: Phase::Head { started: secure },
             timer: Timer::Phase,
             addrs,
+            #[cfg(feature = "__tls")]
+            tls: None,
         };
-        conn.deadline.set(clock.keep_alive, key, timers);
+        let deadline = if secure { clock.head } else { clock.keep_alive };
+        conn.deadline.set(deadline, key, timers);
         conn
     }
 
@@ -346,9 +355,14 @@ impl<H: Handler> Conn<H> {
         let factory = &mut *ctx.factory;
         let addrs = &self.addrs;
         let limit = Cell::new(ctx.settings.max_body_size);
+        #[cfg(feature = "__tls")]
+        let tls = self.tls.as_deref();
         let result = guard(|| {
             let mut handler = factory.create(control);
-            let next = handler.on_request(Request::new(&head, addrs, &limit));
+            let req = Request::new(&head, addrs, &limit);
+            #[cfg(feature = "__tls")]
+            let req = req.with_tls(tls);
+            let next = handler.on_request(req);
             (handler, next)
         });
         self.rbuf.consume(len);
@@ -906,6 +920,11 @@ impl<'a, F: HandlerFactory> Machine<Ctx<'a, F>> for Conn<F::Output> {
 
     fn start_linger(&mut self, ctx: &mut Ctx<'a, F>) {
         Conn::start_linger(self, ctx);
+    }
+
+    #[cfg(feature = "__tls")]
+    fn on_tls(&mut self, info: Box<crate::tls::TlsInfo>) {
+        self.tls = Some(info);
     }
 }
 

@@ -18,7 +18,7 @@ use crate::rt::buf::BufPool;
 use crate::rt::reactor::{Entry, Handover, WAKER};
 use crate::rt::timer::{after, Timers};
 use crate::rt::{Core, Role};
-use crate::transport::Tcp;
+use crate::transport::{Stream, Tcp};
 use crate::{Detached, Next};
 
 use signals::Signals;
@@ -302,11 +302,23 @@ impl<F: HandlerFactory> Server<F> {
                 continue;
             };
             let addrs = Addrs { remote, local };
+            let tcp = Tcp::accepted(sock, self.settings.nodelay);
+            #[cfg(feature = "__tls")]
+            let io = match &self.settings.tls {
+                Some(config) => match crate::transport::Tls::accepted(tcp, config) {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(_) => continue,
+                },
+                None => Stream::Tcp(tcp),
+            };
+            #[cfg(not(feature = "__tls"))]
+            let io = Stream::Tcp(tcp);
+            let secure = !matches!(io, Stream::Tcp(_));
             let exchanges = &mut self.exchanges;
             let clock = &self.clock;
-            let _ = core.insert(Tcp::accepted(sock, self.settings.nodelay), |key, core| {
+            let _ = core.insert(io, |key, core| {
                 let slot = exchanges.insert(key);
-                Conn::new(key, slot, addrs, &mut core.timers, clock)
+                Conn::new(key, slot, addrs, secure, &mut core.timers, clock)
             });
         }
         // The share of this turn is used, the backlog maybe not: the

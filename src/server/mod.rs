@@ -63,6 +63,9 @@ pub(crate) struct Settings {
     pub max_body_size: Option<u64>,
     /// Shut down on SIGINT / SIGTERM.
     pub signals: bool,
+    /// Serve TLS with this configuration.
+    #[cfg(feature = "__tls")]
+    pub tls: Option<std::sync::Arc<crate::tls::ServerConfig>>,
 }
 
 impl Default for Settings {
@@ -82,6 +85,8 @@ impl Default for Settings {
             nodelay: true,
             max_body_size: None,
             signals: false,
+            #[cfg(feature = "__tls")]
+            tls: None,
         }
     }
 }
@@ -335,6 +340,45 @@ impl Server {
     pub fn shutdown_on_signals(mut self) -> Server {
         self.settings.signals = true;
         self
+    }
+
+    /// Serves TLS (feature `tls` or `tls-ring`) with `config`: TLS 1.2 and
+    /// 1.3 as it allows, several certificates by SNI through its
+    /// certificate resolver. A config that advertises no ALPN protocol is
+    /// given `http/1.1`. Every HTTP/1 rule, limit and timeout holds as in
+    /// clear; the head timeout runs from the accept, so it bounds the
+    /// handshake too. A handler sees what the handshake settled in
+    /// [`Request::tls`].
+    ///
+    /// A handler that returns [`Next::remove()`](crate::Next::remove) on
+    /// a TLS connection gets no [`on_remove`](Handler::on_remove): the
+    /// session cannot leave the loop, so the connection is closed instead.
+    #[cfg(feature = "__tls")]
+    pub fn tls(mut self, config: std::sync::Arc<crate::tls::ServerConfig>) -> Server {
+        let config = if config.alpn_protocols.is_empty() {
+            let mut config = (*config).clone();
+            config.alpn_protocols = vec![crate::tls::ALPN_HTTP11.to_vec()];
+            std::sync::Arc::new(config)
+        } else {
+            config
+        };
+        self.settings.tls = Some(config);
+        self
+    }
+
+    /// Serves TLS with the PEM certificate chain and private key in these
+    /// files (PKCS#8, PKCS#1 or SEC1 keys, as `openssl` writes them); see
+    /// [`tls`](Self::tls) and [`tls::server_config`](crate::tls::server_config).
+    #[cfg(feature = "__tls")]
+    pub fn tls_pem(
+        self,
+        cert_chain: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> io::Result<Server> {
+        let certs = crate::tls::load_certs(cert_chain)?;
+        let key = crate::tls::load_key(key)?;
+        let config = crate::tls::server_config(certs, key)?;
+        Ok(self.tls(std::sync::Arc::new(config)))
     }
 
     /// Starts the event loop(s), each on a new thread; each request gets a

@@ -35,6 +35,8 @@ pub struct Request<'a> {
     body: BodyKind,
     addrs: &'a Addrs,
     max_body_size: &'a Cell<Option<u64>>,
+    #[cfg(feature = "__tls")]
+    tls: Option<&'a crate::tls::TlsInfo>,
 }
 
 /// The two ends of a connection: the client's address and the server's.
@@ -58,6 +60,8 @@ impl<'a> Request<'a> {
             body: head.framing.body,
             addrs,
             max_body_size,
+            #[cfg(feature = "__tls")]
+            tls: None,
         }
     }
 
@@ -96,6 +100,19 @@ impl<'a> Request<'a> {
     /// on `0.0.0.0` or `[::]`, the address the client actually reached.
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs.local
+    }
+
+    #[cfg(feature = "__tls")]
+    pub(crate) fn with_tls(mut self, tls: Option<&'a crate::tls::TlsInfo>) -> Request<'a> {
+        self.tls = tls;
+        self
+    }
+
+    /// What the connection's TLS handshake settled (ALPN protocol, server
+    /// name); `None` in clear. Features `tls` or `tls-ring`.
+    #[cfg(feature = "__tls")]
+    pub fn tls(&self) -> Option<&'a crate::tls::TlsInfo> {
+        self.tls
     }
 
     /// The method, e.g. `GET`. Methods are case-sensitive.

@@ -80,6 +80,70 @@ impl Tcp {
     }
 }
 
+impl Tcp {
+    /// Reads once into `buf` (not empty): `Some(0)` at the end of input,
+    /// `Some(n)` for `n` bytes, `None` when it would block. Keeps the
+    /// readiness: a short read means drained, and a new edge will come.
+    #[inline]
+    pub(crate) fn read_some(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let ready = &mut self.ready;
+        let room = buf.len();
+        loop {
+            match self.sock.read(buf) {
+                Ok(0) => {
+                    ready.readable = false;
+                    return Ok(Some(0));
+                }
+                Ok(n) => {
+                    if n < room && !ready.read_closed {
+                        // Drained: with edge-triggered readiness, new bytes
+                        // bring a new event. (After a FIN we read on to see 0.)
+                        ready.readable = false;
+                    }
+                    return Ok(Some(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready.readable = false;
+                    return Ok(None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    ready.error = false;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Writes once from `buf` (not empty); returns how much went out, 0
+    /// when the socket is full. Keeps the readiness: a short write means
+    /// full, and a new edge will come.
+    #[inline]
+    pub(crate) fn write_some(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.sock.write(buf) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    if n < buf.len() {
+                        // The socket buffer is full; the next edge says when not.
+                        self.ready.writable = false;
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.ready.writable = false;
+                    return Ok(0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.ready.error = false;
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
 impl Transport for Tcp {
     fn update(&mut self, event: &Event) {
         let r = &mut self.ready;
@@ -108,76 +172,42 @@ impl Transport for Tcp {
         pool: &mut BufPool,
         input_closed: &mut bool,
     ) -> io::Result<bool> {
-        let ready = &mut self.ready;
-        if !ready.readable || *input_closed {
+        if !self.ready.readable || *input_closed {
             return Ok(false);
         }
         pool.attach_read(rbuf);
         let spare = rbuf.spare();
-        let room = spare.len();
-        if room == 0 {
+        if spare.is_empty() {
             // Full, and the machine is not consuming: the read is still owed.
             return Ok(false);
         }
-        loop {
-            match self.sock.read(spare) {
-                Ok(0) => {
-                    *input_closed = true;
-                    ready.readable = false;
-                    return Ok(true);
-                }
-                Ok(n) => {
-                    rbuf.filled(n);
-                    if n < room && !ready.read_closed {
-                        // Drained: with edge-triggered readiness, new bytes
-                        // bring a new event. (After a FIN we read on to see 0.)
-                        ready.readable = false;
-                    }
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready.readable = false;
-                    return Ok(false);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    ready.error = false;
-                    return Err(e);
-                }
+        match self.read_some(spare)? {
+            Some(0) => {
+                *input_closed = true;
+                Ok(true)
             }
+            Some(n) => {
+                rbuf.filled(n);
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 
-    fn flush(&mut self, wbuf: &mut WriteBuf) -> io::Result<usize> {
+    fn flush(&mut self, wbuf: &mut WriteBuf, _pool: &mut BufPool) -> io::Result<usize> {
         let mut written = 0;
         while !wbuf.is_empty() {
-            match self.sock.write(wbuf.pending()) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    written += n;
-                    let short = n < wbuf.len();
-                    wbuf.advance(n);
-                    if short {
-                        // The socket buffer is full; the next edge says when not.
-                        self.ready.writable = false;
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.ready.writable = false;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.ready.error = false;
-                    return Err(e);
-                }
+            let n = self.write_some(wbuf.pending())?;
+            written += n;
+            wbuf.advance(n);
+            if !self.ready.writable {
+                break;
             }
         }
         Ok(written)
     }
 
-    fn shutdown_write(&mut self) {
+    fn shutdown_write(&mut self, _pool: &mut BufPool) {
         let _ = self.sock.shutdown(Shutdown::Write);
     }
 
@@ -194,8 +224,8 @@ impl Transport for Tcp {
         )
     }
 
-    fn detach(self, read_buf: Vec<u8>) -> Detached {
-        Detached::new(self.sock.into(), read_buf)
+    fn detach(self, read_buf: Vec<u8>) -> Option<Detached> {
+        Some(Detached::new(self.sock.into(), read_buf))
     }
 }
 
