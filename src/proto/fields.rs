@@ -215,9 +215,9 @@ impl ByteClass {
 /// `tchar` (RFC 9110 §5.6.2).
 static TCHAR: ByteClass = ByteClass::alnum_and(b"!#$%&'*+-.^_`|~");
 
-/// What `uri-host [":" port]` may contain: unreserved, sub-delims, `:`,
-/// `[ ]` for IP literals and `%` for escapes.
-static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=:[]%");
+/// What a reg-name or IPv4 address may contain (RFC 3986 §3.2.2):
+/// unreserved, sub-delims and `%` for escapes.
+static REG_NAME: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=%");
 
 /// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
 /// obs-text — no CR, LF, NUL or other control byte? Written without
@@ -239,9 +239,75 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().fold(true, |ok, &b| ok & is_tchar(b))
 }
 
-/// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
+/// `uri-host [":" port]` (RFC 3986 §3.2.2, RFC 9110 §7.2): a reg-name
+/// or IPv4 address, or an IP literal in closed brackets; a port of digits.
 pub(crate) fn valid_host(v: &[u8]) -> bool {
-    v.iter().fold(true, |ok, &b| ok & HOST.contains(b))
+    split_host(v).is_some()
+}
+
+/// `uri-host [":" port]` split into the host and the port (`None`
+/// without a `:`; the port may be empty); `None` if invalid.
+pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let (host, port) = match v {
+        [b'[', rest @ ..] => {
+            let end = rest.iter().position(|&b| b == b']')?;
+            if !is_ip_literal(&rest[..end]) {
+                return None;
+            }
+            let (host, after) = v.split_at(end + 2);
+            match after {
+                [] => (host, None),
+                [b':', port @ ..] => (host, Some(port)),
+                _ => return None,
+            }
+        }
+        _ => match v.iter().position(|&b| b == b':') {
+            Some(i) => (&v[..i], Some(&v[i + 1..])),
+            None => (v, None),
+        },
+    };
+    let host_ok = host.first() == Some(&b'[') || is_reg_name(host);
+    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
+    (host_ok && port_ok).then_some((host, port))
+}
+
+/// reg-name (IPv4 addresses are reg-names too): `%` only in escapes.
+fn is_reg_name(s: &[u8]) -> bool {
+    let chars = s.iter().fold(true, |ok, &b| ok & REG_NAME.contains(b));
+    chars && {
+        let mut rest = s;
+        loop {
+            match rest.iter().position(|&b| b == b'%') {
+                None => break true,
+                Some(i) => match &rest[i + 1..] {
+                    [a, b, tail @ ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                        rest = tail;
+                    }
+                    _ => break false,
+                },
+            }
+        }
+    }
+}
+
+/// The inside of `[...]`: an IPv6 address or IPvFuture
+/// (`v` HEXDIG+ `.` (unreserved / sub-delims / `:`)+).
+fn is_ip_literal(s: &[u8]) -> bool {
+    match s {
+        [b'v' | b'V', rest @ ..] => {
+            let dot = rest.iter().position(|&b| b == b'.');
+            dot.is_some_and(|d| {
+                let (version, tail) = (&rest[..d], &rest[d + 1..]);
+                !version.is_empty()
+                    && version.iter().all(u8::is_ascii_hexdigit)
+                    && !tail.is_empty()
+                    && tail
+                        .iter()
+                        .all(|&b| b != b'%' && (b == b':' || REG_NAME.contains(b)))
+            })
+        }
+        _ => std::str::from_utf8(s).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()),
+    }
 }
 
 #[cfg(test)]

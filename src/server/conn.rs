@@ -16,7 +16,7 @@ use crate::proto::date::DateCache;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
-use crate::proto::h1::request::{self as head, Limits};
+use crate::proto::h1::request::{self as head, Limits, Scan};
 use crate::proto::h1::response::status_line;
 use crate::proto::status::reason;
 use crate::proto::{self, Version};
@@ -74,8 +74,9 @@ impl Clock {
 
 enum Phase<H> {
     /// Waiting for a request head. `started`: some of it has arrived and
-    /// the head timeout runs; otherwise the connection is idle.
-    Head { started: bool },
+    /// the head timeout runs; otherwise the connection is idle. `scan`: how
+    /// far its lines have been checked.
+    Head { started: bool, scan: Scan },
     /// A handler owns the connection.
     Exchange(Exchange<H>),
     /// The response is done; skipping the rest of an unread request body.
@@ -178,7 +179,10 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
-            phase: Phase::Head { started: false },
+            phase: Phase::Head {
+                started: false,
+                scan: Scan::default(),
+            },
             timer: Timer::Phase,
         };
         conn.deadline.set(clock.keep_alive, key, timers);
@@ -187,7 +191,7 @@ impl<H: Handler> Conn<H> {
 
     /// Is the connection idle between requests (nothing buffered, no handler)?
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false })
+        matches!(self.phase, Phase::Head { started: false, .. })
             && self.rbuf.is_empty()
             && self.wbuf.is_empty()
     }
@@ -229,8 +233,8 @@ impl<H: Handler> Conn<H> {
                 None => (Timer::Stall, c.io),
             },
             _ if !self.wbuf.is_empty() => (Timer::Stall, c.io),
-            Phase::Head { started: false } => (Timer::Phase, c.keep_alive),
-            Phase::Head { started: true } | Phase::Drain { .. } => (Timer::Phase, c.head),
+            Phase::Head { started: false, .. } => (Timer::Phase, c.keep_alive),
+            Phase::Head { started: true, .. } | Phase::Drain { .. } => (Timer::Phase, c.head),
             Phase::Closing | Phase::Lingering => (Timer::Phase, c.linger),
         };
         self.timer = timer;
@@ -259,7 +263,7 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn advance<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Want {
         loop {
             let want = match self.phase {
-                Phase::Head { started } => self.step_head(started, ctx),
+                Phase::Head { started, .. } => self.step_head(started, ctx),
                 Phase::Exchange(_) => self.step_exchange(ctx),
                 Phase::Drain { .. } => self.step_drain(ctx),
                 Phase::Closing => Some(Want::Close),
@@ -306,14 +310,23 @@ impl<H: Handler> Conn<H> {
             return Some(Want::Read);
         }
         if !started {
-            self.set_phase(Phase::Head { started: true }, ctx);
+            self.set_phase(
+                Phase::Head {
+                    started: true,
+                    scan: Scan::default(),
+                },
+                ctx,
+            );
         }
         let limits = Limits {
             max_head: ctx.settings.max_head_size,
         };
         let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..ctx.settings.max_headers];
-        let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
+        let Phase::Head { scan, .. } = &mut self.phase else {
+            unreachable!("step_head outside a head")
+        };
+        let (len, head) = match scan.parse(self.rbuf.data(), fields, limits) {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {
                 // A partial head and the peer has gone: nobody to answer.
@@ -406,7 +419,9 @@ impl<H: Handler> Conn<H> {
         let interest = ex.interest;
         let head_written = ex.encoder.is_some();
         match interest {
-            Interest::Remove => Some(Want::Remove),
+            // Responses already finished go out first (RFC 9112 §9.3.2:
+            // in order, none lost), under the stall timer.
+            Interest::Remove => Some(Want::FlushRemove),
             Interest::Wait => Some(Want::Idle),
             Interest::End if head_written => {
                 self.end_exchange(ctx);
@@ -537,18 +552,17 @@ impl<H: Handler> Conn<H> {
             && !ended
             && ex.body_error.is_none();
         self.apply(next, ctx);
-        if next.interest == Interest::Remove {
-            // The handler's choice stands, whatever state its body is in.
-            return Some(Want::Remove);
-        }
         let Phase::Exchange(ex) = &mut self.phase else {
             return None;
         };
-        if ex.body_error.is_none()
-            && self.input_closed
-            && self.rbuf.is_empty()
-            && !ex.decoder.is_done()
-        {
+        // A malformed body is the server's to answer (400 if no head went
+        // out), whatever the handler asked for after `read` told it.
+        let malformed = ex.body_error.is_some();
+        if !malformed && next.interest == Interest::Remove {
+            // The handler's choice stands, whatever state its body is in.
+            return None;
+        }
+        if !malformed && self.input_closed && self.rbuf.is_empty() && !ex.decoder.is_done() {
             // The body can never complete, whatever the handler asks next.
             ex.body_error = Some(proto::Error::Truncated);
         }
@@ -655,6 +669,7 @@ impl<H: Handler> Conn<H> {
     fn next_head(&self) -> Phase<H> {
         Phase::Head {
             started: head::starts_request(self.rbuf.data()),
+            scan: Scan::default(),
         }
     }
 
@@ -751,16 +766,18 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn on_deadline<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
         let stalled = self.timer == Timer::Stall;
         match &mut self.phase {
+            // Removed, and the output before it is not taken: give up.
+            Phase::Exchange(ex) if ex.interest == Interest::Remove => return Some(Want::Remove),
             Phase::Exchange(_) => {}
             // The client stopped reading our output: nobody to answer.
             _ if stalled => return Some(Want::Remove),
             _ => {}
         }
         match &mut self.phase {
-            Phase::Head { started: false } | Phase::Closing | Phase::Lingering => {
+            Phase::Head { started: false, .. } | Phase::Closing | Phase::Lingering => {
                 Some(Want::Remove)
             }
-            Phase::Head { started: true } => {
+            Phase::Head { started: true, .. } => {
                 self.fail(ParseError::HeadTimeout, ctx);
                 None
             }
