@@ -14,7 +14,8 @@ pub enum Error {
     /// The peer closed or reset the connection, or another I/O error happened.
     Io(io::Error),
     /// The request body was malformed (for example a bad chunk size).
-    /// The server answers 400 if no response head was sent, else closes.
+    /// The server answers 400 if no response head was sent, else closes,
+    /// whatever [`Next`](crate::Next) the handler returns.
     Parse(ParseError),
     /// The server is shutting down and the grace period is over.
     Shutdown,
