@@ -68,9 +68,11 @@ fn parse_whole<'h, 'b>(
     let target = req.path.unwrap_or_default();
     let headers: &'h [httparse::Header<'b>] = req.headers;
     // httparse takes a lone LF for a line end; we do not (RFC 9112 §2.2).
+    // (Anything unexpected here only sends the head the slow way, through
+    // `Scan`, which judges it line by line.)
     let line_end = empty_lines(buf) + method.len() + target.len() + "  HTTP/1.1".len();
     let crlf_after = |at: usize| {
-        let rest = &buf[at..];
+        let rest = buf.get(at..).unwrap_or_default();
         let ws = rest
             .iter()
             .take_while(|&&b| b == b' ' || b == b'\t')
@@ -80,7 +82,7 @@ fn parse_whole<'h, 'b>(
     if !crlf_after(line_end)
         || !headers
             .iter()
-            .all(|h| crlf_after(offset_in(buf, h.value) + h.value.len()))
+            .all(|h| crlf_after(offset_in(buf, h.value).wrapping_add(h.value.len())))
         || buf[len - 2] != b'\r'
     {
         return Err(Error::Malformed("invalid line ending"));
@@ -105,9 +107,10 @@ fn parse_whole<'h, 'b>(
     )))
 }
 
-/// Where `part` (a subslice of `buf`) starts in `buf`.
+/// Where `part` (a subslice of `buf`) starts in `buf` (past its end if
+/// `part` is not in it).
 fn offset_in(buf: &[u8], part: &[u8]) -> usize {
-    part.as_ptr() as usize - buf.as_ptr() as usize
+    (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
 }
 
 /// A request head read line by line as it arrives, so that a head costs
