@@ -248,44 +248,53 @@ pub(crate) fn valid_host(v: &[u8]) -> bool {
 /// `uri-host [":" port]` split into the host and the port (`None`
 /// without a `:`; the port may be empty); `None` if invalid.
 pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-    let (host, port) = match v {
-        [b'[', rest @ ..] => {
-            let end = rest.iter().position(|&b| b == b']')?;
-            if !is_ip_literal(&rest[..end]) {
-                return None;
-            }
-            let (host, after) = v.split_at(end + 2);
-            match after {
-                [] => (host, None),
-                [b':', port @ ..] => (host, Some(port)),
-                _ => return None,
-            }
+    let (host, port) = if let [b'[', rest @ ..] = v {
+        let end = rest.iter().position(|&b| b == b']')?;
+        if !is_ip_literal(&rest[..end]) {
+            return None;
         }
-        _ => match v.iter().position(|&b| b == b':') {
+        let (host, after) = v.split_at(end + 2);
+        match after {
+            [] => (host, None),
+            [b':', port @ ..] => (host, Some(port)),
+            _ => return None,
+        }
+    } else {
+        // One pass: reg-name bytes up to the first `:` (hot: every Host).
+        let mut escapes = false;
+        let mut colon = None;
+        for (i, &b) in v.iter().enumerate() {
+            if !REG_NAME.contains(b) {
+                if b != b':' {
+                    return None;
+                }
+                colon = Some(i);
+                break;
+            }
+            escapes |= b == b'%';
+        }
+        let (host, port) = match colon {
             Some(i) => (&v[..i], Some(&v[i + 1..])),
             None => (v, None),
-        },
+        };
+        if escapes && !escapes_ok(host) {
+            return None;
+        }
+        (host, port)
     };
-    let host_ok = host.first() == Some(&b'[') || is_reg_name(host);
     let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
-    (host_ok && port_ok).then_some((host, port))
+    port_ok.then_some((host, port))
 }
 
-/// reg-name (IPv4 addresses are reg-names too): `%` only in escapes.
-fn is_reg_name(s: &[u8]) -> bool {
-    let chars = s.iter().fold(true, |ok, &b| ok & REG_NAME.contains(b));
-    chars && {
-        let mut rest = s;
-        loop {
-            match rest.iter().position(|&b| b == b'%') {
-                None => break true,
-                Some(i) => match &rest[i + 1..] {
-                    [a, b, tail @ ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
-                        rest = tail;
-                    }
-                    _ => break false,
-                },
-            }
+/// Every `%` in `s` starts an escape: two hex digits.
+fn escapes_ok(mut s: &[u8]) -> bool {
+    loop {
+        match s.iter().position(|&b| b == b'%') {
+            None => return true,
+            Some(i) => match &s[i + 1..] {
+                [a, b, tail @ ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => s = tail,
+                _ => return false,
+            },
         }
     }
 }
@@ -338,6 +347,48 @@ mod tests {
         assert_eq!(find(fields, "C"), None);
         assert_eq!(utf8(find(fields, "B")), None);
         assert_eq!(utf8(find(fields, "A")), Some("1"));
+    }
+
+    #[test]
+    fn hosts_are_uri_host_and_port() {
+        for ok in [
+            &b""[..],
+            b"a",
+            b"a.example:8080",
+            b"127.0.0.1:3000",
+            b"a:",
+            b"a%2Db",
+            b"!$&'()*+,;=-._~",
+            b"[::1]",
+            b"[::1]:80",
+            b"[::ffff:1.2.3.4]",
+            b"[v1F.a:b~]:1",
+        ] {
+            assert!(valid_host(ok), "{:?}", ok.escape_ascii().to_string());
+        }
+        for bad in [
+            &b"[::1"[..],
+            b"::1]",
+            b"::1",
+            b"[::g]",
+            b"[a.b]",
+            b"[]",
+            b"[v1.]",
+            b"[v.a]",
+            b"[fe80::1%25eth0]",
+            b"[::1]x",
+            b"[::1]:8a",
+            b"a[b]",
+            b"a:8o",
+            b"a:1:2",
+            b"a%zz",
+            b"a%2",
+            b"a b",
+            b"a/b",
+            b"u@a",
+        ] {
+            assert!(!valid_host(bad), "{:?}", bad.escape_ascii().to_string());
+        }
     }
 
     #[test]
