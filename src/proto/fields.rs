@@ -219,6 +219,9 @@ static TCHAR: ByteClass = ByteClass::alnum_and(b"!#$%&'*+-.^_`|~");
 /// unreserved, sub-delims and `%` for escapes.
 static REG_NAME: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=%");
 
+/// A reg-name's bytes and `:`: what a `Host` outside brackets holds.
+static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=%:");
+
 /// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
 /// obs-text — no CR, LF, NUL or other control byte? Written without
 /// short-circuiting so that it compiles to SIMD compares.
@@ -247,43 +250,51 @@ pub(crate) fn valid_host(v: &[u8]) -> bool {
 
 /// `uri-host [":" port]` split into the host and the port (`None`
 /// without a `:`; the port may be empty); `None` if invalid.
+#[inline]
 pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-    let (host, port) = if let [b'[', rest @ ..] = v {
-        let end = rest.iter().position(|&b| b == b']')?;
-        if !is_ip_literal(&rest[..end]) {
-            return None;
+    if v.first() == Some(&b'[') {
+        return split_ip_literal(v);
+    }
+    // One pass without a branch per byte (hot: every request's Host).
+    let (chars, colons, escapes) = v.iter().fold((true, 0u32, false), |(ok, c, e), &b| {
+        (
+            ok & HOST.contains(b),
+            c + u32::from(b == b':'),
+            e | (b == b'%'),
+        )
+    });
+    let (host, port) = match colons {
+        _ if !chars => return None,
+        0 => (v, None),
+        1 => {
+            let i = v.iter().position(|&b| b == b':')?;
+            (&v[..i], Some(&v[i + 1..]))
         }
-        let (host, after) = v.split_at(end + 2);
-        match after {
-            [] => (host, None),
-            [b':', port @ ..] => (host, Some(port)),
-            _ => return None,
-        }
-    } else {
-        // One pass: reg-name bytes up to the first `:` (hot: every Host).
-        let mut escapes = false;
-        let mut colon = None;
-        for (i, &b) in v.iter().enumerate() {
-            if !REG_NAME.contains(b) {
-                if b != b':' {
-                    return None;
-                }
-                colon = Some(i);
-                break;
-            }
-            escapes |= b == b'%';
-        }
-        let (host, port) = match colon {
-            Some(i) => (&v[..i], Some(&v[i + 1..])),
-            None => (v, None),
-        };
-        if escapes && !escapes_ok(host) {
-            return None;
-        }
-        (host, port)
+        _ => return None,
     };
-    let port_ok = port.is_none_or(|p| p.iter().all(u8::is_ascii_digit));
-    port_ok.then_some((host, port))
+    if escapes && !escapes_ok(host) {
+        return None;
+    }
+    digits(port).then_some((host, port))
+}
+
+/// [`split_host`] of `[` IP-literal `]` [ `:` port ].
+fn split_ip_literal(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let end = v.iter().position(|&b| b == b']')?;
+    if !is_ip_literal(&v[1..end]) {
+        return None;
+    }
+    let (host, port) = match v.split_at(end + 1) {
+        (host, []) => (host, None),
+        (host, [b':', port @ ..]) => (host, Some(port)),
+        _ => return None,
+    };
+    digits(port).then_some((host, port))
+}
+
+/// No port, or one of digits only.
+fn digits(port: Option<&[u8]>) -> bool {
+    port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
 }
 
 /// Every `%` in `s` starts an escape: two hex digits.

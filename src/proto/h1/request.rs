@@ -43,6 +43,7 @@ pub(crate) fn parse<'h, 'b>(
 /// The one parse of a whole head: httparse, CRLF line ends, the target,
 /// the fields. `Ok(None)`: no end of head yet. Its errors are the verdict
 /// only once [`Scan`] has found every line of the head valid.
+#[inline]
 fn parse_whole<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
@@ -339,6 +340,7 @@ pub(crate) struct Fields {
 
 impl Fields {
     /// Adds the field `name: value`.
+    #[inline]
     fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
         // Only these five matter here; most fields are none of them, and
         // their lengths tell at once.
