@@ -252,40 +252,37 @@ pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     if v.first() == Some(&b'[') {
         return split_ip_literal(v);
     }
-    // One pass up to the first `:` (hot: every request's Host); almost
-    // every byte is a plain reg-name byte, so the branch is predictable.
-    let mut escapes = false;
-    let mut colon = None;
-    for (i, &b) in v.iter().enumerate() {
-        match HOST_KIND[b as usize] {
-            0 => {}
-            PERCENT => escapes = true,
-            COLON => {
-                colon = Some(i);
-                break;
-            }
-            _ => return None,
-        }
+    // One pass without a branch per byte (hot: every request's Host):
+    // each byte adds its kind's count.
+    if v.len() > FIELD as usize {
+        return None; // (a count could overflow into the next)
     }
-    let (host, port) = match colon {
-        Some(i) => (&v[..i], Some(&v[i + 1..])),
-        None => (v, None),
-    };
-    if escapes && !escapes_ok(host) {
+    let counts = v.iter().fold(0u64, |sum, &b| sum + HOST_KIND[b as usize]);
+    let (colons, escapes, others) = (counts & FIELD, counts >> 20 & FIELD, counts >> 40);
+    if others != 0 || colons > 1 {
         return None;
     }
-    // (A second `:` is not a digit.)
+    let (host, port) = if colons == 0 {
+        (v, None)
+    } else {
+        // Found from the end: the port is short.
+        let i = v.iter().rposition(|&b| b == b':')?;
+        (&v[..i], Some(&v[i + 1..]))
+    };
+    if escapes != 0 && !escapes_ok(host) {
+        return None;
+    }
     digits(port).then_some((host, port))
 }
 
-const NOT_HOST: u8 = 1;
-const COLON: u8 = 2;
-const PERCENT: u8 = 4;
+/// A count in [`HOST_KIND`]'s sums.
+const FIELD: u64 = (1 << 20) - 1;
 
-/// For each byte, what it is in a `Host` outside brackets: a reg-name
-/// byte (0), `:`, `%`, or none of these (`NOT_HOST`).
-static HOST_KIND: [u8; 256] = {
-    let mut kinds = [NOT_HOST; 256];
+/// For each byte, what it adds to the counts of a `Host` outside
+/// brackets: nothing for a reg-name byte; one colon (bits 0..20), one `%`
+/// (bits 20..40), or one byte that has no place there (bits 40..).
+static HOST_KIND: [u64; 256] = {
+    let mut kinds = [1 << 40; 256];
     let mut b = 0;
     while b < 256 {
         if REG_NAME.0[b] {
@@ -293,8 +290,8 @@ static HOST_KIND: [u8; 256] = {
         }
         b += 1;
     }
-    kinds[b':' as usize] = COLON;
-    kinds[b'%' as usize] = PERCENT;
+    kinds[b':' as usize] = 1;
+    kinds[b'%' as usize] = 1 << 20;
     kinds
 };
 
