@@ -666,6 +666,7 @@ impl<H: Handler> Conn<H> {
     /// Waiting for the next head after an exchange: started if anything
     /// but empty lines is buffered (a CRLF that some clients send after a
     /// body does not start a request).
+    #[inline]
     fn next_head(&self) -> Phase<H> {
         Phase::Head {
             started: head::starts_request(self.rbuf.data()),

@@ -145,7 +145,7 @@ impl Scan {
     /// (`buf` grows between calls; nothing before the head is consumed
     /// meanwhile). `Ok(None)`: read more. `Ok(Some((len, head)))`: the head
     /// takes `len` bytes (leading empty lines included); the body follows.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse<'h, 'b>(
         &mut self,
         buf: &'b [u8],
