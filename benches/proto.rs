@@ -174,12 +174,53 @@ fn hpack(c: &mut Criterion) {
     group.finish();
 }
 
+/// A head of nearly 16 KiB (the default limit): 90 fields of ~175 bytes.
+fn big_head() -> Vec<u8> {
+    let mut head = b"GET /big HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..90 {
+        head.extend_from_slice(format!("X-Field-{i:02}: {}\r\n", "v".repeat(165)).as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    assert!(head.len() > 16_000 && head.len() < 16 * 1024);
+    head
+}
+
+/// Feeds `head` a byte per read; out of line so that callgrind can count
+/// its calls (`--toggle-collect='proto::trickle'`).
+#[inline(never)]
+fn trickle<F: nextloop::server::HandlerFactory>(driver: &mut Driver<F>, head: &[u8]) -> usize {
+    driver.output.clear();
+    for byte in head.chunks(1) {
+        driver.feed(black_box(byte));
+    }
+    driver.output.len()
+}
+
+/// A 16 KiB head arriving one byte per read: the total work for a head
+/// must stay linear in its length, whatever the split.
+fn trickled(c: &mut Criterion) {
+    let head = big_head();
+    let mut driver = Driver::new(|_| Hello);
+    let mut group = c.benchmark_group("exchange");
+    group.throughput(Throughput::Bytes(head.len() as u64));
+    group.sample_size(10);
+    group.bench_function("head16k_byte_by_byte", |b| {
+        b.iter(|| {
+            let out = trickle(&mut driver, &head);
+            assert!(out > 0, "answered");
+            black_box(out)
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     hpack,
     head_parsing,
     response_encoding,
     exchange,
-    pipelined
+    pipelined,
+    trickled
 );
 criterion_main!(benches);

@@ -17,7 +17,8 @@ pub enum Error {
     /// The peer closed or reset the connection, or another I/O error happened.
     Io(io::Error),
     /// The request body was malformed (for example a bad chunk size).
-    /// The server answers 400 if no response head was sent, else closes.
+    /// The server answers 400 if no response head was sent, else closes,
+    /// whatever [`Next`](crate::Next) the handler returns.
     Parse(ParseError),
     /// The server is shutting down and the grace period is over.
     Shutdown,
@@ -65,6 +66,9 @@ pub enum ParseError {
     Chunked(&'static str),
     /// HTTP/1.1 request without exactly one valid `Host` (400).
     Host,
+    /// An `Expect` field asks for anything but `100-continue` (417,
+    /// RFC 9110 §10.1.1).
+    Expectation,
     /// The peer closed its side before the request body was complete (400).
     Truncated,
     /// The head did not arrive in time (408).
@@ -95,6 +99,7 @@ impl ParseError {
             | ParseError::Host
             | ParseError::Truncated => 400,
             ParseError::HeadTimeout => 408,
+            ParseError::Expectation => 417,
             ParseError::TargetTooLong => 414,
             ParseError::HeadTooLarge => 431,
             ParseError::BodyTooLarge => 413,
@@ -113,6 +118,7 @@ impl fmt::Display for ParseError {
             ParseError::Host => f.write_str("HTTP/1.1 request needs exactly one valid Host"),
             ParseError::Truncated => f.write_str("request body cut short"),
             ParseError::HeadTimeout => f.write_str("request head timed out"),
+            ParseError::Expectation => f.write_str("only 100-continue can be expected"),
             ParseError::MethodTooLong => f.write_str("method too long"),
             ParseError::TargetTooLong => f.write_str("request target too long"),
             ParseError::HeadTooLarge => f.write_str("request head too large"),
@@ -132,6 +138,7 @@ impl From<proto::Error> for ParseError {
             proto::Error::Framing(what) => ParseError::Framing(what),
             proto::Error::Chunked(what) => ParseError::Chunked(what),
             proto::Error::Host => ParseError::Host,
+            proto::Error::Expectation => ParseError::Expectation,
             proto::Error::Truncated => ParseError::Truncated,
             proto::Error::MethodTooLong => ParseError::MethodTooLong,
             proto::Error::TargetTooLong => ParseError::TargetTooLong,

@@ -267,7 +267,7 @@ impl<F: HandlerFactory> Driver<F> {
                     self.removed = self.conn.input_closed;
                     return;
                 }
-                Want::Remove => self.removed = true,
+                Want::Remove | Want::FlushRemove => self.removed = true,
             }
         }
     }
@@ -573,24 +573,30 @@ mod tests {
         }
     }
 
-    /// An error inside a line that has not ended is answered as soon as
-    /// it is seen, however the bytes came: the server must not wait for
-    /// the end of the line only when it has seen part of it before (found
-    /// by the `connection` fuzz target against a parse-once-per-line
-    /// shortcut).
+    /// A line is judged once it has ended, never before, however the bytes
+    /// came: an error inside an unfinished line waits for its line end
+    /// (an earlier shortcut that judged partial lines broke
+    /// split-invariance; the `connection` fuzz target is the judge).
     #[test]
-    fn an_error_in_an_unfinished_line_does_not_depend_on_splits() {
+    fn an_error_in_a_line_is_answered_when_the_line_ends() {
         for input in [
-            &b"2\x1f"[..],
-            b"G(T / HTTP/1.1",
+            &b"G(T / HTTP/1.1"[..],
             b"GET /a\x01b",
+            b"GET / HTTP/1.2",
             b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x01c",
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2",
         ] {
-            let whole = drive(input, &[], false);
-            let byte_by_byte: Vec<usize> = (1..input.len()).collect();
-            let split = drive(input, &byte_by_byte, false);
+            let unfinished = drive(input, &[], false);
+            assert!(unfinished.output.is_empty(), "{input:?}");
+            let line = [input, b"\r\n"].concat();
+            let whole = drive(&line, &[], false);
+            let byte_by_byte: Vec<usize> = (1..line.len()).collect();
+            let split = drive(&line, &byte_by_byte, false);
             let text = String::from_utf8_lossy(&whole.output);
-            assert!(text.starts_with("HTTP/1.1 400"), "{input:?}: {text:?}");
+            assert!(
+                text.starts_with("HTTP/1.1 400") || text.starts_with("HTTP/1.1 505"),
+                "{input:?}: {text:?}"
+            );
             assert_eq!(whole.output, split.output, "{input:?}");
         }
     }

@@ -114,7 +114,12 @@ impl Next {
         Next::new(Interest::End)
     }
 
-    /// Drop the connection now, without finishing the response.
+    /// Drop the connection without finishing the response. On the server,
+    /// responses of earlier pipelined requests that are already finished
+    /// are written first (bounded by the `io_timeout`); a response this
+    /// handler has begun is cut there. Then `on_remove` gets the
+    /// connection. After a malformed request body the server answers
+    /// `400` and closes instead, if no response head has gone out.
     pub const fn remove() -> Next {
         Next::new(Interest::Remove)
     }

@@ -1761,9 +1761,12 @@ mod peer_close {
     }
 
     #[test]
-    fn remove_after_a_malformed_chunk_calls_on_remove() {
-        // Same contract, with the body error coming from the framing: the
-        // handler reads "hello", then its read fails on the bad chunk size.
+    fn remove_after_a_malformed_chunk_is_answered_400_not_handed_over() {
+        // The body error comes from the framing: the handler reads "hello",
+        // then its read fails on the bad chunk size and it answers with
+        // Next::remove(). The framing is the server's job: it answers 400
+        // and closes (no head had gone out), and keeps the connection to
+        // do so instead of handing it over.
         let (factory, controls, log) = probe(Plan::default());
         let server = serve(factory);
         let mut c = Client::connect(server.addr());
@@ -1776,10 +1779,12 @@ mod peer_close {
         log.wait_for(Ev::Dropped("/read-bad".into()));
         let events = log.events();
         assert!(
-            events.contains(&Ev::Removed("/read-bad".into())),
-            "Next::remove() must end in on_remove: {events:?}"
+            !events.contains(&Ev::Removed("/read-bad".into())),
+            "a connection being answered 400 is not handed over: {events:?}"
         );
-        assert_eq!(read_until_closed(&mut c), b"", "removed, not answered");
+        let answer = String::from_utf8(read_until_closed(&mut c)).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer:?}");
+        assert!(answer.contains("\r\nConnection: close\r\n"), "{answer:?}");
         assert_eq!(control.ready(Next::write()), Err(Gone));
     }
 

@@ -52,6 +52,8 @@ struct Echo {
     method: String,
     path: String,
     body: Vec<u8>,
+    /// Written the natural way: any read error ends in `Next::remove()`.
+    remove_on_error: bool,
 }
 
 impl Handler for Echo {
@@ -74,7 +76,9 @@ impl Handler for Echo {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::read(),
                 // A malformed body: the server must refuse it whatever the
                 // handler asks for next, so ask to answer normally.
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Next::write(),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData && !self.remove_on_error => {
+                    return Next::write()
+                }
                 Err(_) => return Next::remove(),
             }
         }
@@ -251,6 +255,23 @@ fn cases() -> Vec<Case> {
         case!(chunk_size_leading_zeros, chunked(b"0005\r\nhello\r\n000\r\n\r\n"), Accepted(HELLO), closed: false),
         case!(chunk_extensions, chunked(b"5;name=value;q=\"a b;c\"\r\nhello\r\n0;last\r\n\r\n"), Accepted(HELLO), closed: false),
         case!(chunk_extension_bws, chunked(b"5 \t; a = b\r\nhello\r\n0\r\n\r\n"), Accepted(HELLO), closed: false),
+        // --- Chunk extensions (RFC 9112 §7.1.1) ---------------------------
+        case!(chunk_ext_quoted_pair, chunked(b"5;a=\"x\\\"y\\\\\";b\r\nhello\r\n0;c=\"\"\r\n\r\n"), Accepted(HELLO), closed: false),
+        case!(chunk_ext_several_with_bws, chunked(b"5 ;a ;b= c\t; d =\"e f\"\r\nhello\r\n0 ; g\r\n\r\n"), Accepted(HELLO), closed: false),
+        case!(chunk_ext_empty_name, chunked(b"5;\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_empty_name_with_value, chunked(b"5;=v\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_empty_between, chunked(b"5;a;;b\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_unclosed_quote, chunked(b"5;a=\"b\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_space_inside_name, chunked(b"5;a b=c\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_equals_without_value, chunked(b"5;a=\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_equals_without_value_then_more, chunked(b"5;a=;b\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_value_not_token, chunked(b"5;a=b@c\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_text_after_quote, chunked(b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_trailing_bws, chunked(b"5;a \r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_last_chunk_empty_name, chunked(b"5\r\nhello\r\n0;\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_last_chunk_unclosed_quote, chunked(b"5\r\nhello\r\n0;a=\"\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_last_chunk_space_inside_name, chunked(b"5\r\nhello\r\n0;a b\r\n\r\n"), Status(400), closed: true),
+        case!(chunk_ext_last_chunk_equals_without_value, chunked(b"5\r\nhello\r\n0;a=\r\n\r\n"), Status(400), closed: true),
         case!(chunk_trailers, chunked(b"5\r\nhello\r\n0\r\nExpires: never\r\nX-Sum: 5\r\n\r\n"), Accepted(HELLO), closed: false),
         case!(chunk_empty_body, chunked(b"0\r\n\r\n"), Accepted("POST / len=0 body="), closed: false),
         case!(chunk_size_empty, chunked(b"\r\nhello\r\n0\r\n\r\n"), Status(400), closed: true),
@@ -304,6 +325,21 @@ fn cases() -> Vec<Case> {
         case!(field_name_invalid_char, get_with(b"X(A): b"), Status(400), closed: true),
         case!(field_without_colon, get_with(b"X-A b"), Status(400), closed: true),
         case!(field_obs_text_value, get_with(b"X-A: caf\xc3\xa9"), Accepted(EMPTY_GET), closed: false),
+        // --- Bare LF in the head: refused (RFC 9112 §2.2 allows either) ----
+        case!(bare_lf_after_request_line, b"GET / HTTP/1.1\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(bare_lf_after_field, b"GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n", Status(400), closed: true),
+        case!(bare_lf_ending_head, b"GET / HTTP/1.1\r\nHost: a\r\n\n", Status(400), closed: true),
+        case!(bare_lf_only_line_ends, b"GET / HTTP/1.1\nHost: a\n\n", Status(400), closed: true),
+        case!(bare_lf_hides_te, post("X:\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n", "hello"), Status(400), closed: true),
+        case!(bare_lf_after_empty_value, post("X:\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"), Status(400), closed: true),
+        // --- Expect (RFC 9110 §10.1.1) ------------------------------------
+        case!(expect_continue, post("Expect: 100-continue\r\nContent-Length: 5\r\n", "hello"), Accepted(HELLO), closed: false),
+        case!(expect_continue_any_case, post("Expect: 100-Continue\r\nContent-Length: 5\r\n", "hello"), Accepted(HELLO), closed: false),
+        case!(expect_other, post("Expect: something\r\nContent-Length: 5\r\n", "hello"), Status(417), closed: true),
+        case!(expect_continue_and_other, post("Expect: 100-continue, x\r\nContent-Length: 5\r\n", "hello"), Status(417), closed: true),
+        case!(expect_continue_lookalike, get_with(b"Expect: 100-continued"), Status(417), closed: true),
+        case!(expect_with_params, get_with(b"Expect: 100-continue;a=b"), Status(417), closed: true),
+        case!(expect_other_http10, b"GET / HTTP/1.0\r\nExpect: x\r\n\r\n", Status(417), closed: true),
         // --- Request line (RFC 9112 §3, §2.2) ----------------------------
         case!(method_invalid_char, b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(method_empty, b" / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
@@ -345,6 +381,36 @@ fn cases() -> Vec<Case> {
         case!(host_with_userinfo, b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", Status(400), closed: true),
         case!(host_with_port, b"GET / HTTP/1.1\r\nHost: a.example:8080\r\n\r\n", Accepted(EMPTY_GET), closed: false),
         case!(host_ip_literal, b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_ip_literal_no_port, b"GET / HTTP/1.1\r\nHost: [2001:db8::7]\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_ipv4_embedded, b"GET / HTTP/1.1\r\nHost: [::ffff:10.0.0.1]:8\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_ipvfuture, b"GET / HTTP/1.1\r\nHost: [v7.a:b!]\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_ipv4, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_escape, b"GET / HTTP/1.1\r\nHost: a%2Db\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_sub_delims, b"GET / HTTP/1.1\r\nHost: a!$&'()*+,;=b\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_empty_port, b"GET / HTTP/1.1\r\nHost: a:\r\n\r\n", Accepted(EMPTY_GET), closed: false),
+        case!(host_ip_literal_unclosed, b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", Status(400), closed: true),
+        case!(host_ip_literal_unopened, b"GET / HTTP/1.1\r\nHost: ::1]\r\n\r\n", Status(400), closed: true),
+        case!(host_ipv6_unbracketed, b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", Status(400), closed: true),
+        case!(host_ip_literal_not_ipv6, b"GET / HTTP/1.1\r\nHost: [::g]\r\n\r\n", Status(400), closed: true),
+        case!(host_ip_literal_reg_name, b"GET / HTTP/1.1\r\nHost: [a.b]\r\n\r\n", Status(400), closed: true),
+        case!(host_ip_literal_zone, b"GET / HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n", Status(400), closed: true),
+        case!(host_ip_literal_empty, b"GET / HTTP/1.1\r\nHost: []\r\n\r\n", Status(400), closed: true),
+        case!(host_ipvfuture_empty, b"GET / HTTP/1.1\r\nHost: [v1.]\r\n\r\n", Status(400), closed: true),
+        case!(host_text_after_literal, b"GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", Status(400), closed: true),
+        case!(host_brackets_in_reg_name, b"GET / HTTP/1.1\r\nHost: a[b]\r\n\r\n", Status(400), closed: true),
+        case!(host_port_not_digits, b"GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n", Status(400), closed: true),
+        case!(host_two_ports, b"GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", Status(400), closed: true),
+        case!(host_bad_escape, b"GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", Status(400), closed: true),
+        case!(host_cut_escape, b"GET / HTTP/1.1\r\nHost: a%2\r\n\r\n", Status(400), closed: true),
+        case!(target_absolute_ip_literal, b"GET http://[::1]:8/x HTTP/1.1\r\nHost: a\r\n\r\n", Accepted("GET /x len=0 body="), closed: false),
+        case!(target_absolute_unclosed_literal, b"GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_absolute_bad_port, b"GET http://a:b/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_absolute_bare_ipv6, b"GET http://::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_connect_ip_literal, b"CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: false),
+        case!(target_connect_unclosed_literal, b"CONNECT [::1:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_connect_two_ports, b"CONNECT a:1:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_connect_bad_escape, b"CONNECT a%g0:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
+        case!(target_connect_empty_port, b"CONNECT a: HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(host_name_any_case, b"GET / HTTP/1.1\r\nhOST: a\r\n\r\n", Accepted(EMPTY_GET), closed: false),
         case!(host_missing_http10, b"GET / HTTP/1.0\r\n\r\n", Accepted(EMPTY_GET), closed: true),
         case!(connection_close, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", Accepted(EMPTY_GET), closed: true),
@@ -397,7 +463,11 @@ fn check(addr: SocketAddr, case: &Case, bytes: &[u8], split: Option<usize>) -> R
     if let (Err(e), Accepted(_)) = (&sent, case.expect) {
         return Err(format!("sending failed: {e}"));
     }
-    let res = read_response(&mut c.reader, false).map_err(|e| format!("no response: {e}"))?;
+    let mut res = read_response(&mut c.reader, false).map_err(|e| format!("no response: {e}"))?;
+    if res.status == 100 {
+        // `Expect: 100-continue`: the interim answer, then the real one.
+        res = read_response(&mut c.reader, false).map_err(|e| format!("no response: {e}"))?;
+    }
     let body = String::from_utf8_lossy(&res.body).into_owned();
     match case.expect {
         Status(want) => {
@@ -529,6 +599,138 @@ fn table_over_tcp() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Every refused case again, with the handler written the natural way
+/// (`Err(_) => return Next::remove()` on a failed read): the framing is
+/// the server's, so the answers must not change.
+#[test]
+fn refused_cases_are_answered_whatever_the_handler_returns() {
+    let server = serve(|_| Echo {
+        remove_on_error: true,
+        ..Echo::default()
+    });
+    let addr = server.addr();
+    let failures: Vec<String> = cases()
+        .iter()
+        .filter(|c| matches!(c.expect, Status(_)) && !is_known_bug(c.name))
+        .filter_map(|case| {
+            let bytes = wire(case);
+            catching(|| check(addr, case, &bytes, None))
+                .err()
+                .map(|e| format!("{}: {e}", case.name))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Heads that are not finished but have a complete line that is already
+/// invalid, and the status they get at once (not a 408 when the head
+/// timeout fires).
+const EARLY: &[(&str, &[u8], u16)] = &[
+    ("bad version", b"GET / HTTP/1.2\r\n", 505),
+    ("garbage version", b"GET / HTTP/x.1\r\n", 400),
+    ("bad method", b"G(T / HTTP/1.1\r\n", 400),
+    ("bad target", b"GET /a#b HTTP/1.1\r\n", 400),
+    ("bare LF after request line", b"GET / HTTP/1.1\n", 400),
+    (
+        "invalid Content-Length",
+        b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n",
+        400,
+    ),
+    (
+        "overflowing Content-Length",
+        b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n",
+        400,
+    ),
+    (
+        "second, differing Content-Length",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n",
+        400,
+    ),
+    (
+        "Content-Length with Transfer-Encoding",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        400,
+    ),
+    (
+        "control byte in a field",
+        b"GET / HTTP/1.1\r\nX-A: a\x01b\r\n",
+        400,
+    ),
+    (
+        "bare CR in a field",
+        b"GET / HTTP/1.1\r\nX-A: a\rb\r\n",
+        400,
+    ),
+    ("space before colon", b"GET / HTTP/1.1\r\nHost : a\r\n", 400),
+    ("obs-fold", b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n", 400),
+    (
+        "bare LF after a field",
+        b"GET / HTTP/1.1\r\nX:\nTransfer-Encoding: chunked\r\n",
+        400,
+    ),
+    ("invalid Host", b"GET / HTTP/1.1\r\nHost: [::1\r\n", 400),
+    (
+        "second Host",
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n",
+        400,
+    ),
+    (
+        "chunked not last",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n",
+        400,
+    ),
+    ("bad Expect", b"GET / HTTP/1.1\r\nExpect: x\r\n", 417),
+];
+
+/// Each [`EARLY`] head, sent whole and split at every byte, is answered
+/// with its status without the rest of the head; the head timeout (long
+/// here) would answer 408.
+#[test]
+fn a_complete_invalid_line_is_answered_at_once() {
+    let server = serve_with(
+        |s| s.head_timeout(Duration::from_secs(60)),
+        |_| Echo::default(),
+    );
+    let addr = server.addr();
+    let failures: Vec<String> = thread::scope(|s| {
+        let workers: Vec<_> = EARLY
+            .iter()
+            .map(|&(name, head, status)| {
+                s.spawn(move || {
+                    for split in std::iter::once(None).chain((1..head.len()).map(Some)) {
+                        let result = catching(|| {
+                            let mut c = connect(addr);
+                            match split {
+                                None => c.send(head),
+                                Some(k) => {
+                                    c.send(&head[..k]);
+                                    thread::sleep(Duration::from_millis(1));
+                                    c.send(&head[k..]);
+                                }
+                            }
+                            let res = read_response(&mut c.reader, false)
+                                .map_err(|e| format!("no answer: {e}"))?;
+                            if res.status != status || !res.closes() {
+                                return Err(format!("got {res:?}, expected {status} and close"));
+                            }
+                            Ok(())
+                        });
+                        if let Err(e) = result {
+                            return Some(format!("{name} split at {split:?}: {e}"));
+                        }
+                    }
+                    None
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub(crate) enum Error {
     Version,
     /// An HTTP/1.1 request without exactly one valid `Host`.
     Host,
+    /// An `Expect` other than `100-continue`.
+    Expectation,
     // In the framing fields:
     /// Ambiguous or invalid framing.
     Framing(&'static str),
@@ -47,6 +49,7 @@ impl Error {
             Error::HeadTooLarge => "head too large",
             Error::Version => "HTTP version not supported",
             Error::Host => "not exactly one valid Host",
+            Error::Expectation => "expectation not supported",
             Error::UnknownCoding => "transfer coding not implemented",
             Error::Truncated => "body cut short",
             Error::BodyTooLarge => "body too large",

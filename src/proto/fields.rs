@@ -215,9 +215,9 @@ impl ByteClass {
 /// `tchar` (RFC 9110 §5.6.2).
 static TCHAR: ByteClass = ByteClass::alnum_and(b"!#$%&'*+-.^_`|~");
 
-/// What `uri-host [":" port]` may contain: unreserved, sub-delims, `:`,
-/// `[ ]` for IP literals and `%` for escapes.
-static HOST: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=:[]%");
+/// What a reg-name or IPv4 address may contain (RFC 3986 §3.2.2):
+/// unreserved, sub-delims and `%` for escapes.
+static REG_NAME: ByteClass = ByteClass::alnum_and(b"-._~!$&'()*+,;=%");
 
 /// Does `value` hold only what a field value may: HTAB, SP, VCHAR and
 /// obs-text — no CR, LF, NUL or other control byte? Written without
@@ -239,9 +239,112 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().fold(true, |ok, &b| ok & is_tchar(b))
 }
 
-/// `uri-host [":" port]`: reg-name, IPv4 or a bracketed IP literal.
+/// `uri-host [":" port]` (RFC 3986 §3.2.2, RFC 9110 §7.2): a reg-name
+/// or IPv4 address, or an IP literal in closed brackets; a port of digits.
 pub(crate) fn valid_host(v: &[u8]) -> bool {
-    v.iter().fold(true, |ok, &b| ok & HOST.contains(b))
+    split_host(v).is_some()
+}
+
+/// `uri-host [":" port]` split into the host and the port (`None`
+/// without a `:`; the port may be empty); `None` if invalid.
+#[inline]
+pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    if v.first() == Some(&b'[') {
+        return split_ip_literal(v);
+    }
+    // One pass without a branch per byte (hot: every request's Host):
+    // each byte adds its kind's count.
+    if v.len() > FIELD as usize {
+        return None; // (a count could overflow into the next)
+    }
+    let counts = v.iter().fold(0u64, |sum, &b| sum + HOST_KIND[b as usize]);
+    let (colons, escapes, others) = (counts & FIELD, counts >> 20 & FIELD, counts >> 40);
+    if others != 0 || colons > 1 {
+        return None;
+    }
+    let (host, port) = if colons == 0 {
+        (v, None)
+    } else {
+        // Found from the end: the port is short.
+        let i = v.iter().rposition(|&b| b == b':')?;
+        (&v[..i], Some(&v[i + 1..]))
+    };
+    if escapes != 0 && !escapes_ok(host) {
+        return None;
+    }
+    digits(port).then_some((host, port))
+}
+
+/// A count in [`HOST_KIND`]'s sums.
+const FIELD: u64 = (1 << 20) - 1;
+
+/// For each byte, what it adds to the counts of a `Host` outside
+/// brackets: nothing for a reg-name byte; one colon (bits 0..20), one `%`
+/// (bits 20..40), or one byte that has no place there (bits 40..).
+static HOST_KIND: [u64; 256] = {
+    let mut kinds = [1 << 40; 256];
+    let mut b = 0;
+    while b < 256 {
+        if REG_NAME.0[b] {
+            kinds[b] = 0;
+        }
+        b += 1;
+    }
+    kinds[b':' as usize] = 1;
+    kinds[b'%' as usize] = 1 << 20;
+    kinds
+};
+
+/// [`split_host`] of `[` IP-literal `]` [ `:` port ].
+fn split_ip_literal(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let end = v.iter().position(|&b| b == b']')?;
+    if !is_ip_literal(&v[1..end]) {
+        return None;
+    }
+    let (host, port) = match v.split_at(end + 1) {
+        (host, []) => (host, None),
+        (host, [b':', port @ ..]) => (host, Some(port)),
+        _ => return None,
+    };
+    digits(port).then_some((host, port))
+}
+
+/// No port, or one of digits only.
+fn digits(port: Option<&[u8]>) -> bool {
+    port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
+}
+
+/// Every `%` in `s` starts an escape: two hex digits.
+fn escapes_ok(mut s: &[u8]) -> bool {
+    loop {
+        match s.iter().position(|&b| b == b'%') {
+            None => return true,
+            Some(i) => match &s[i + 1..] {
+                [a, b, tail @ ..] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => s = tail,
+                _ => return false,
+            },
+        }
+    }
+}
+
+/// The inside of `[...]`: an IPv6 address or IPvFuture
+/// (`v` HEXDIG+ `.` (unreserved / sub-delims / `:`)+).
+fn is_ip_literal(s: &[u8]) -> bool {
+    match s {
+        [b'v' | b'V', rest @ ..] => {
+            let dot = rest.iter().position(|&b| b == b'.');
+            dot.is_some_and(|d| {
+                let (version, tail) = (&rest[..d], &rest[d + 1..]);
+                !version.is_empty()
+                    && version.iter().all(u8::is_ascii_hexdigit)
+                    && !tail.is_empty()
+                    && tail
+                        .iter()
+                        .all(|&b| b != b'%' && (b == b':' || REG_NAME.contains(b)))
+            })
+        }
+        _ => std::str::from_utf8(s).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()),
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +375,48 @@ mod tests {
         assert_eq!(find(fields, "C"), None);
         assert_eq!(utf8(find(fields, "B")), None);
         assert_eq!(utf8(find(fields, "A")), Some("1"));
+    }
+
+    #[test]
+    fn hosts_are_uri_host_and_port() {
+        for ok in [
+            &b""[..],
+            b"a",
+            b"a.example:8080",
+            b"127.0.0.1:3000",
+            b"a:",
+            b"a%2Db",
+            b"!$&'()*+,;=-._~",
+            b"[::1]",
+            b"[::1]:80",
+            b"[::ffff:1.2.3.4]",
+            b"[v1F.a:b~]:1",
+        ] {
+            assert!(valid_host(ok), "{:?}", ok.escape_ascii().to_string());
+        }
+        for bad in [
+            &b"[::1"[..],
+            b"::1]",
+            b"::1",
+            b"[::g]",
+            b"[a.b]",
+            b"[]",
+            b"[v1.]",
+            b"[v.a]",
+            b"[fe80::1%25eth0]",
+            b"[::1]x",
+            b"[::1]:8a",
+            b"a[b]",
+            b"a:8o",
+            b"a:1:2",
+            b"a%zz",
+            b"a%2",
+            b"a b",
+            b"a/b",
+            b"u@a",
+        ] {
+            assert!(!valid_host(bad), "{:?}", bad.escape_ascii().to_string());
+        }
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub(crate) enum Want {
     Discard,
     /// Drop the connection now.
     Remove,
+    /// Drop the connection once what is buffered has been written (the
+    /// machine's own timer bounds the wait).
+    FlushRemove,
 }
 
 /// A connection's buffers, as the reactor fills and flushes them.

@@ -471,7 +471,8 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
             }
             Want::Close => return parked(io),
             Want::Discard => return discard(io, conn, ctx),
-            Want::Remove => return Outcome::Remove,
+            Want::FlushRemove if wbuf_len > 0 && !conn.output_closed() => return parked(io),
+            Want::Remove | Want::FlushRemove => return Outcome::Remove,
         }
     }
 }

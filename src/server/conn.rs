@@ -17,7 +17,7 @@ use crate::proto::date::DateCache;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
-use crate::proto::h1::request::{self as head, Limits};
+use crate::proto::h1::request::{self as head, Limits, Scan};
 use crate::proto::h1::response::status_line;
 use crate::proto::status::reason;
 use crate::proto::{self, Version};
@@ -75,8 +75,9 @@ impl Clock {
 
 enum Phase<H> {
     /// Waiting for a request head. `started`: some of it has arrived and
-    /// the head timeout runs; otherwise the connection is idle.
-    Head { started: bool },
+    /// the head timeout runs; otherwise the connection is idle. `scan`: how
+    /// far its lines have been checked.
+    Head { started: bool, scan: Scan },
     /// A handler owns the connection.
     Exchange(Exchange<H>),
     /// The response is done; skipping the rest of an unread request body.
@@ -195,7 +196,10 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
-            phase: Phase::Head { started: secure },
+            phase: Phase::Head {
+                started: secure,
+                scan: Scan::default(),
+            },
             timer: Timer::Phase,
             addrs,
             #[cfg(feature = "__tls")]
@@ -208,7 +212,7 @@ impl<H: Handler> Conn<H> {
 
     /// Is the connection idle between requests (nothing buffered, no handler)?
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false })
+        matches!(self.phase, Phase::Head { started: false, .. })
             && self.rbuf.is_empty()
             && self.wbuf.is_empty()
     }
@@ -251,8 +255,8 @@ impl<H: Handler> Conn<H> {
                 None => (Timer::Stall, c.io),
             },
             _ if !self.wbuf.is_empty() => (Timer::Stall, c.io),
-            Phase::Head { started: false } => (Timer::Phase, c.keep_alive),
-            Phase::Head { started: true } | Phase::Drain { .. } => (Timer::Phase, c.head),
+            Phase::Head { started: false, .. } => (Timer::Phase, c.keep_alive),
+            Phase::Head { started: true, .. } | Phase::Drain { .. } => (Timer::Phase, c.head),
             Phase::Closing | Phase::Lingering => (Timer::Phase, c.linger),
         };
         self.timer = timer;
@@ -281,7 +285,7 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn advance<F: HandlerFactory<Output = H>>(&mut self, ctx: &mut Ctx<'_, F>) -> Want {
         loop {
             let want = match self.phase {
-                Phase::Head { started } => self.step_head(started, ctx),
+                Phase::Head { started, .. } => self.step_head(started, ctx),
                 Phase::Exchange(_) => self.step_exchange(ctx),
                 Phase::Drain { .. } => self.step_drain(ctx),
                 Phase::Closing => Some(Want::Close),
@@ -328,14 +332,23 @@ impl<H: Handler> Conn<H> {
             return Some(Want::Read);
         }
         if !started {
-            self.set_phase(Phase::Head { started: true }, ctx);
+            self.set_phase(
+                Phase::Head {
+                    started: true,
+                    scan: Scan::default(),
+                },
+                ctx,
+            );
         }
         let limits = Limits {
             max_head: ctx.settings.max_head_size,
         };
         let mut fields = [MaybeUninit::uninit(); MAX_HEADERS];
         let fields = &mut fields[..ctx.settings.max_headers];
-        let (len, head) = match head::parse(self.rbuf.data(), fields, limits) {
+        let Phase::Head { scan, .. } = &mut self.phase else {
+            unreachable!("step_head outside a head")
+        };
+        let (len, head) = match scan.parse(self.rbuf.data(), fields, limits) {
             Ok(Some(parsed)) => parsed,
             Ok(None) if self.input_closed => {
                 // A partial head and the peer has gone: nobody to answer.
@@ -451,7 +464,9 @@ impl<H: Handler> Conn<H> {
         let interest = ex.interest;
         let head_written = ex.encoder.is_some();
         match interest {
-            Interest::Remove => Some(Want::Remove),
+            // Responses already finished go out first (RFC 9112 §9.3.2:
+            // in order, none lost), under the stall timer.
+            Interest::Remove => Some(Want::FlushRemove),
             Interest::Wait => Some(Want::Idle),
             Interest::End if head_written => {
                 self.end_exchange(ctx);
@@ -582,22 +597,19 @@ impl<H: Handler> Conn<H> {
             && before == (self.rbuf.len(), ex.decoder.clone())
             && !ended
             && ex.body_error.is_none();
-        // The server's own limit is answered (413) even if the handler
-        // gives up on the body it could not read.
-        let over_limit = ex.body_error == Some(proto::Error::BodyTooLarge);
         self.apply(next, ctx);
-        if next.interest == Interest::Remove && !over_limit {
-            // The handler's choice stands, whatever state its body is in.
-            return Some(Want::Remove);
-        }
         let Phase::Exchange(ex) = &mut self.phase else {
             return None;
         };
-        if ex.body_error.is_none()
-            && self.input_closed
-            && self.rbuf.is_empty()
-            && !ex.decoder.is_done()
-        {
+        // A malformed body (400) or one over the limit (413) is the
+        // server's to answer if no head went out, whatever the handler
+        // asked for after `read` told it.
+        let malformed = ex.body_error.is_some();
+        if !malformed && next.interest == Interest::Remove {
+            // The handler's choice stands, whatever state its body is in.
+            return None;
+        }
+        if !malformed && self.input_closed && self.rbuf.is_empty() && !ex.decoder.is_done() {
             // The body can never complete, whatever the handler asks next.
             ex.body_error = Some(proto::Error::Truncated);
         }
@@ -707,9 +719,11 @@ impl<H: Handler> Conn<H> {
     /// Waiting for the next head after an exchange: started if anything
     /// but empty lines is buffered (a CRLF that some clients send after a
     /// body does not start a request).
+    #[inline]
     fn next_head(&self) -> Phase<H> {
         Phase::Head {
             started: head::starts_request(self.rbuf.data()),
+            scan: Scan::default(),
         }
     }
 
@@ -819,6 +833,8 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn on_deadline<F>(&mut self, ctx: &mut Ctx<'_, F>) -> Option<Want> {
         let stalled = self.timer == Timer::Stall;
         match &mut self.phase {
+            // Removed, and the output before it is not taken: give up.
+            Phase::Exchange(ex) if ex.interest == Interest::Remove => return Some(Want::Remove),
             Phase::Exchange(_) => {}
             // The client stopped reading our output: nobody to answer.
             _ if stalled => {
@@ -831,10 +847,10 @@ impl<H: Handler> Conn<H> {
             _ => {}
         }
         match &mut self.phase {
-            Phase::Head { started: false } | Phase::Closing | Phase::Lingering => {
+            Phase::Head { started: false, .. } | Phase::Closing | Phase::Lingering => {
                 Some(Want::Remove)
             }
-            Phase::Head { started: true } => {
+            Phase::Head { started: true, .. } => {
                 self.fail(ParseError::HeadTimeout, ctx);
                 None
             }

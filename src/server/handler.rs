@@ -77,7 +77,9 @@ pub trait Handler {
     /// The connection is being dropped while this handler owns it (after
     /// [`Next::remove()`] or a fatal error); the handler gets the
     /// connection, with the bytes read past the request head that no
-    /// exchange consumed (see [`Detached`]).
+    /// exchange consumed (see [`Detached`]). Not after a malformed request
+    /// body: the server keeps the connection to answer it (`400`, or a cut
+    /// response) and close it.
     ///
     /// Default: drop it (closing the connection).
     fn on_remove(self, conn: Detached)

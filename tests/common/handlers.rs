@@ -18,8 +18,10 @@ impl Handler for Hello {
 }
 
 /// Echoes the request body as the response body, streamed through a
-/// fixed buffer (a copy of `examples/echo.rs`). The response has the
-/// request's Content-Length, or is chunked when the request was.
+/// fixed buffer (as `examples/echo.rs` did before it learned to answer a
+/// body that arrived whole with its length). The response has the
+/// request's Content-Length, or is chunked when the request was: the
+/// tests using it check exactly that framing.
 pub struct Echo {
     length: Option<u64>,
     buf: [u8; 4096],

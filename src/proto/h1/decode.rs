@@ -51,8 +51,24 @@ enum ChunkState {
     Size,
     /// Whitespace after the size: only more whitespace or `;` may follow.
     SizeWs,
-    /// Inside chunk extensions, until CR.
-    Ext,
+    /// After a `;`: optional whitespace, then an extension name.
+    ExtNameStart,
+    /// Inside an extension name (a token).
+    ExtName,
+    /// Whitespace after a name: `=`, `;` or more whitespace may follow.
+    ExtNameWs,
+    /// After `=`: optional whitespace, then a token or a quoted string.
+    ExtValStart,
+    /// Inside a token value.
+    ExtVal,
+    /// Inside a quoted-string value.
+    ExtQuoted,
+    /// After a backslash in a quoted string.
+    ExtQuotedPair,
+    /// After a value: `;`, whitespace before one, or CR.
+    ExtValEnd,
+    /// Whitespace after a value: only `;` or more whitespace may follow.
+    ExtValWs,
     /// Saw CR ending the size line.
     SizeLf,
     Data,
@@ -207,19 +223,12 @@ impl Chunked {
                     }
                     b';' => {
                         self.count_line()?;
-                        Ext
+                        ExtNameStart
                     }
                     _ => return Err(err("whitespace inside chunk size")),
                 },
-                Ext => match b {
-                    b'\r' => SizeLf,
-                    b'\n' => return Err(err("bare LF in chunk extension")),
-                    b'\t' | b' '..=b'~' | 0x80.. => {
-                        self.count_line()?;
-                        Ext
-                    }
-                    _ => return Err(err("control byte in chunk extension")),
-                },
+                ExtNameStart | ExtName | ExtNameWs | ExtValStart | ExtVal | ExtQuoted
+                | ExtQuotedPair | ExtValEnd | ExtValWs => self.extension(b)?,
                 SizeLf => {
                     if b != b'\n' {
                         return Err(err("bare CR in chunk size line"));
@@ -274,11 +283,49 @@ impl Chunked {
         self.count_line()?;
         match b {
             b'\r' => Ok(ChunkState::SizeLf),
-            b';' => Ok(ChunkState::Ext),
+            b';' => Ok(ChunkState::ExtNameStart),
             b' ' | b'\t' => Ok(ChunkState::SizeWs),
             b'\n' => Err(err("bare LF after chunk size")),
             _ => Err(err("invalid chunk size")),
         }
+    }
+
+    /// A byte of the chunk extensions (RFC 9112 §7.1.1):
+    /// `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )`, a name a token,
+    /// a value a token or a closed quoted-string.
+    fn extension(&mut self, b: u8) -> Result<ChunkState, Error> {
+        use ChunkState::*;
+        let ws = b == b' ' || b == b'\t';
+        let next = match (self.state, b) {
+            (SizeLf, _) => unreachable!(),
+            (ExtQuoted, b'"') => ExtValEnd,
+            (ExtQuoted, b'\\') => ExtQuotedPair,
+            (ExtQuoted, b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..) => ExtQuoted,
+            (ExtQuoted, b'\r' | b'\n') => {
+                return Err(err("unclosed quoted string in chunk extension"))
+            }
+            (ExtQuoted, _) => return Err(err("control byte in chunk extension")),
+            (ExtQuotedPair, b'\t' | b' '..=b'~' | 0x80..) => ExtQuoted,
+            (ExtQuotedPair, _) => return Err(err("invalid quoted pair in chunk extension")),
+            (ExtNameStart | ExtValStart, _) if ws => self.state,
+            (ExtNameStart | ExtName, _) if is_tchar(b) => ExtName,
+            (ExtNameStart, _) => return Err(err("empty chunk extension name")),
+            (ExtName | ExtNameWs, b'=') => ExtValStart,
+            (ExtName | ExtNameWs, _) if ws => ExtNameWs,
+            (ExtValStart, b'"') => ExtQuoted,
+            (ExtValStart | ExtVal, _) if is_tchar(b) => ExtVal,
+            (ExtValStart, _) => return Err(err("chunk extension without a value after =")),
+            (ExtName | ExtNameWs | ExtVal | ExtValEnd | ExtValWs, b';') => ExtNameStart,
+            (ExtName | ExtVal | ExtValEnd, b'\r') => SizeLf,
+            (ExtVal | ExtValEnd | ExtValWs, _) if ws => ExtValWs,
+            (_, b'\n') => return Err(err("bare LF in chunk extension")),
+            (_, b'\r') => return Err(err("whitespace before the end of a chunk size line")),
+            _ => return Err(err("invalid chunk extension")),
+        };
+        if next != SizeLf {
+            self.count_line()?;
+        }
+        Ok(next)
     }
 
     fn count_line(&mut self) -> Result<(), Error> {
@@ -443,6 +490,12 @@ mod tests {
             b"next",
         ),
         ("empty body", b"0\r\n\r\n", b"", b""),
+        (
+            "extension grammar",
+            b"2 ; a ; b = c\t;d=\"x\\\"y\\\\\" ;e\r\nhi\r\n0 ;f=\"\";g\r\n\r\n",
+            b"hi",
+            b"",
+        ),
     ];
 
     #[test]
@@ -483,6 +536,33 @@ mod tests {
         ("space before trailer colon", b"0\r\nA : b\r\n\r\n"),
         ("trailer without colon", b"0\r\nnot a field\r\n\r\n"),
         ("trailer with empty name", b"0\r\n: b\r\n\r\n"),
+        ("empty ext name", b"5;\r\nhello\r\n0\r\n\r\n"),
+        ("empty ext name before =", b"5;=a\r\nhello\r\n0\r\n\r\n"),
+        ("empty ext name between ;", b"5;a;;b\r\nhello\r\n0\r\n\r\n"),
+        ("space inside ext name", b"5;a b\r\nhello\r\n0\r\n\r\n"),
+        ("ext = without value", b"5;a=\r\nhello\r\n0\r\n\r\n"),
+        (
+            "ext = without value before ;",
+            b"5;a=;b\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("ext value not a token", b"5;a=b(c\r\nhello\r\n0\r\n\r\n"),
+        ("space inside ext value", b"5;a=b c\r\nhello\r\n0\r\n\r\n"),
+        ("unclosed quote", b"5;a=\"b\r\nhello\r\n0\r\n\r\n"),
+        (
+            "text after closing quote",
+            b"5;a=\"b\"c\r\nhello\r\n0\r\n\r\n",
+        ),
+        (
+            "control byte in quoted pair",
+            b"5;a=\"\\\x01\"\r\nhello\r\n0\r\n\r\n",
+        ),
+        (
+            "whitespace before CRLF after ext",
+            b"5;a \r\nhello\r\n0\r\n\r\n",
+        ),
+        ("text without ; after size", b"5 a\r\nhello\r\n0\r\n\r\n"),
+        ("bad ext on last chunk", b"5\r\nhello\r\n0;a=\r\n\r\n"),
+        ("unclosed quote on last chunk", b"0;a=\"\r\n\r\n"),
     ];
 
     #[test]

@@ -26,31 +26,39 @@ pub(crate) struct Limits {
     pub max_head: usize,
 }
 
-/// Parses a request head from the start of `buf`.
+/// Parses a request head from the start of `buf` in one go (a fresh
+/// [`Scan`]).
 ///
 /// `Ok(None)`: incomplete, read more. `Ok(Some((len, head)))`: the head
 /// takes `len` bytes (leading empty lines included); the body follows.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse<'h, 'b>(
     buf: &'b [u8],
     headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
     limits: Limits,
 ) -> Result<Option<(usize, Head<'h, 'b>)>, Error> {
+    Scan::default().parse(buf, headers, limits)
+}
+
+/// The one parse of a whole head: httparse, CRLF line ends, the target,
+/// the fields. `Ok(None)`: no end of head yet. Its errors are the verdict
+/// only once [`Scan`] has found every line of the head valid.
+#[inline]
+fn parse_whole<'h, 'b>(
+    buf: &'b [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
+    limits: Limits,
+) -> Result<Option<(usize, Head<'h, 'b>)>, Error> {
     let mut req = httparse::Request::new(&mut []);
-    let status = match req.parse_with_uninit_headers(buf, headers) {
-        Ok(status) => status,
-        Err(httparse::Error::Version) => match version_error(buf) {
-            Some(e) => return Err(e),
-            None if buf.len() >= limits.max_head => return Err(too_large(buf)),
-            None => return Ok(None),
-        },
-        Err(e) => return Err(parse_error(e)),
-    };
+    let status = req
+        .parse_with_uninit_headers(buf, headers)
+        .map_err(|e| match e {
+            httparse::Error::Version => Error::Malformed("invalid HTTP version"),
+            e => parse_error(e),
+        })?;
     let len = match status {
         httparse::Status::Complete(len) if len <= limits.max_head => len,
         httparse::Status::Complete(_) => return Err(Error::HeadTooLarge),
-        httparse::Status::Partial if buf.len() >= limits.max_head => {
-            return Err(too_large(buf));
-        }
         httparse::Status::Partial => return Ok(None),
     };
     let version = match req.version {
@@ -59,9 +67,33 @@ pub(crate) fn parse<'h, 'b>(
     };
     let method = req.method.unwrap_or_default();
     let target = req.path.unwrap_or_default();
-    target::check(method, target)?;
     let headers: &'h [httparse::Header<'b>] = req.headers;
-    let (framing, expect_continue) = framing(version, headers)?;
+    // httparse takes a lone LF for a line end; we do not (RFC 9112 §2.2).
+    // (Anything unexpected here only sends the head the slow way, through
+    // `Scan`, which judges it line by line.)
+    let line_end = empty_lines(buf) + method.len() + target.len() + "  HTTP/1.1".len();
+    let crlf_after = |at: usize| {
+        let rest = buf.get(at..).unwrap_or_default();
+        let ws = rest
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        rest.get(ws) == Some(&b'\r')
+    };
+    if !crlf_after(line_end)
+        || !headers
+            .iter()
+            .all(|h| crlf_after(offset_in(buf, h.value).wrapping_add(h.value.len())))
+        || buf[len - 2] != b'\r'
+    {
+        return Err(Error::Malformed("invalid line ending"));
+    }
+    target::check(method, target)?;
+    let mut fields = Fields::default();
+    for h in headers {
+        fields.add(h.name.as_bytes(), h.value)?;
+    }
+    let (framing, expect_continue) = fields.framing(version)?;
     Ok(Some((
         len,
         Head {
@@ -74,6 +106,137 @@ pub(crate) fn parse<'h, 'b>(
             is_head: method == "HEAD",
         },
     )))
+}
+
+/// Where `part` (a subslice of `buf`) starts in `buf` (past its end if
+/// `part` is not in it).
+fn offset_in(buf: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize)
+}
+
+/// A request head read line by line as it arrives, so that a head costs
+/// time linear in its length however it is split, and a complete line
+/// that is already invalid is answered at once.
+///
+/// The verdict on a head is that of its first invalid line, in order, or
+/// if every line is valid, of the whole head ([`parse_whole`]): the same
+/// however the bytes came, since it looks at complete lines only. A line
+/// not yet ended is never judged.
+///
+/// A head that comes in one read skips the line-by-line scan when valid:
+/// the one parse of the whole head is all it costs.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Scan {
+    /// Some bytes have been scanned (so the whole-head shortcut is past).
+    begun: bool,
+    /// The request line has been checked.
+    request_line: bool,
+    /// Where the first line not yet checked starts.
+    line: usize,
+    /// How far the bytes have been searched for the end of that line.
+    seen: usize,
+    /// Field lines checked.
+    count: usize,
+    fields: Fields,
+}
+
+impl Scan {
+    /// Parses as much of the head at the start of `buf` as has arrived
+    /// (`buf` grows between calls; nothing before the head is consumed
+    /// meanwhile). `Ok(None)`: read more. `Ok(Some((len, head)))`: the head
+    /// takes `len` bytes (leading empty lines included); the body follows.
+    #[inline(always)]
+    pub(crate) fn parse<'h, 'b>(
+        &mut self,
+        buf: &'b [u8],
+        headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
+        limits: Limits,
+    ) -> Result<Option<(usize, Head<'h, 'b>)>, Error> {
+        let max_fields = headers.len();
+        if !self.begun {
+            // Most heads come whole and valid: one parse.
+            let whole = parse_whole(buf, headers, limits);
+            if let Ok(Some(head)) = whole {
+                return Ok(Some(head));
+            }
+            // Otherwise the lines decide, in order.
+            return match self.scan(buf, limits, max_fields)? {
+                Some(_) => whole,
+                None => Ok(None),
+            };
+        }
+        match self.scan(buf, limits, max_fields)? {
+            Some(_) => parse_whole(buf, headers, limits),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks the lines completed since the last call. `Ok(Some(len))`:
+    /// all are valid and the head ends after `len` bytes.
+    fn scan(
+        &mut self,
+        buf: &[u8],
+        limits: Limits,
+        max_fields: usize,
+    ) -> Result<Option<usize>, Error> {
+        if !self.begun {
+            self.begun = true;
+            self.line = empty_lines(buf);
+            self.seen = self.line;
+        }
+        // Only what fits in the head limit is looked at.
+        let window = &buf[..buf.len().min(limits.max_head)];
+        while let Some(lf) = window[self.seen..].iter().position(|&b| b == b'\n') {
+            let end = self.seen + lf;
+            let line = &window[self.line..end];
+            let Some(line) = line.strip_suffix(b"\r") else {
+                return Err(Error::Malformed("invalid line ending"));
+            };
+            if !self.request_line {
+                check_request_line(&window[..=end])?;
+                self.request_line = true;
+            } else if line.is_empty() {
+                return Ok(Some(end + 1));
+            } else {
+                self.count += 1;
+                if self.count > max_fields {
+                    return Err(Error::HeadTooLarge);
+                }
+                self.check_field_line(&window[self.line..=end], line)?;
+            }
+            self.line = end + 1;
+            self.seen = end + 1;
+        }
+        self.seen = window.len();
+        if buf.len() >= limits.max_head {
+            return Err(too_large(window));
+        }
+        Ok(None)
+    }
+
+    /// One field line: its syntax (httparse's), then what it means for
+    /// the framing, given the fields before it.
+    fn check_field_line(&mut self, with_end: &[u8], line: &[u8]) -> Result<(), Error> {
+        let mut one = [httparse::EMPTY_HEADER; 1];
+        httparse::parse_headers(with_end, &mut one).map_err(parse_error)?;
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
+        self.fields.add(&line[..colon], value)
+    }
+}
+
+/// The request line, complete (`line` ends with its line end; empty
+/// lines before it included).
+fn check_request_line(line: &[u8]) -> Result<(), Error> {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse(line) {
+        Ok(_) => {}
+        Err(httparse::Error::Version) => {
+            return Err(version_error(line).unwrap_or(Error::Malformed("invalid HTTP version")))
+        }
+        Err(e) => return Err(parse_error(e)),
+    }
+    target::check(req.method.unwrap_or_default(), req.path.unwrap_or_default())
 }
 
 /// How many bytes of `buf` are complete empty lines (CRLF or LF) before
@@ -160,84 +323,100 @@ fn version_error(buf: &[u8]) -> Option<Error> {
     }
 }
 
-/// RFC 9112 §6.3 framing, connection persistence and Host; whether the
-/// client expects `100 Continue`.
-fn framing(version: Version, headers: &[httparse::Header<'_>]) -> Result<(Framing, bool), Error> {
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut has_te = false;
-    let mut connection = Connection::default();
-    let mut expect_continue = false;
-    let mut hosts = 0;
-    for h in headers {
-        let name = h.name.as_bytes();
+/// What the fields of a head say so far: added one at a time, in order,
+/// each judged as it comes (a field line can be refused as soon as it is
+/// complete); then [`framing`](Fields::framing) judges them together.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Fields {
+    content_length: Option<u64>,
+    /// `chunked` was the last coding so far.
+    chunked: bool,
+    has_te: bool,
+    /// A coding other than chunked (before it).
+    other_coding: bool,
+    connection: Connection,
+    expect_continue: bool,
+    hosts: u8,
+}
+
+impl Fields {
+    /// Adds the field `name: value`.
+    #[inline]
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
         // Only these five matter here; most fields are none of them, and
         // their lengths tell at once.
         if !matches!(name.len(), 4 | 6 | 10 | 14 | 17) {
-            continue;
+            return Ok(());
         }
         if name.eq_ignore_ascii_case(b"content-length") {
-            merge_length(&mut content_length, h.value)?;
+            merge_length(&mut self.content_length, value)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            has_te = true;
-            for coding in list(h.value) {
-                if chunked {
+            self.has_te = true;
+            for coding in list(value) {
+                if self.chunked {
                     // chunked must be the final coding, and only once
                     return Err(Error::Framing("chunked is not the final coding"));
                 }
                 if coding.eq_ignore_ascii_case(b"chunked") {
-                    chunked = true;
+                    self.chunked = true;
                 } else if !is_token(coding) {
                     return Err(Error::Framing("invalid transfer coding"));
                 } else {
-                    // A coding we do not implement; decided below once we
-                    // know whether chunked comes last.
+                    // A coding we do not implement; refused once we know
+                    // whether chunked comes last.
+                    self.other_coding = true;
                 }
             }
         } else if name.eq_ignore_ascii_case(b"connection") {
-            connection.add(h.value);
+            self.connection.add(value);
         } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
+            // 100-continue is the only expectation there is (RFC 9110
+            // §10.1.1); ignored, not refused, in HTTP/1.0.
+            for item in list(value) {
+                if !item.eq_ignore_ascii_case(b"100-continue") {
+                    return Err(Error::Expectation);
+                }
+                self.expect_continue = true;
+            }
         } else if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
-            if !valid_host(h.value) {
+            self.hosts += 1;
+            if self.hosts > 1 || !valid_host(value) {
                 return Err(Error::Host);
             }
         }
-    }
-    if version == Version::Http11 && hosts != 1 || hosts > 1 {
-        return Err(Error::Host);
-    }
-    let body = if has_te {
-        if content_length.is_some() {
+        if self.has_te && self.content_length.is_some() {
             return Err(Error::Framing("Content-Length with Transfer-Encoding"));
         }
-        if version == Version::Http10 {
-            return Err(Error::Framing("Transfer-Encoding in HTTP/1.0"));
-        }
-        if !chunked {
-            return Err(Error::Framing("chunked is not the final coding"));
-        }
-        if te_has_other_coding(headers) {
-            return Err(Error::UnknownCoding);
-        }
-        BodyKind::Chunked
-    } else {
-        BodyKind::Length(content_length.unwrap_or(0))
-    };
-    let keep_alive = connection.persists(version);
-    Ok((
-        Framing { body, keep_alive },
-        expect_continue && version == Version::Http11,
-    ))
-}
+        Ok(())
+    }
 
-fn te_has_other_coding(headers: &[httparse::Header<'_>]) -> bool {
-    headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
-        .flat_map(|h| list(h.value))
-        .any(|c| !c.eq_ignore_ascii_case(b"chunked"))
+    /// RFC 9112 §6.3 framing, connection persistence and Host, for a
+    /// request of `version` with these fields; whether the client expects
+    /// `100 Continue`.
+    fn framing(self, version: Version) -> Result<(Framing, bool), Error> {
+        if version == Version::Http11 && self.hosts != 1 {
+            return Err(Error::Host);
+        }
+        let body = if self.has_te {
+            if version == Version::Http10 {
+                return Err(Error::Framing("Transfer-Encoding in HTTP/1.0"));
+            }
+            if !self.chunked {
+                return Err(Error::Framing("chunked is not the final coding"));
+            }
+            if self.other_coding {
+                return Err(Error::UnknownCoding);
+            }
+            BodyKind::Chunked
+        } else {
+            BodyKind::Length(self.content_length.unwrap_or(0))
+        };
+        let keep_alive = self.connection.persists(version);
+        Ok((
+            Framing { body, keep_alive },
+            self.expect_continue && version == Version::Http11,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -403,8 +582,9 @@ mod tests {
         for partial in [&b"GET / HTTP/2"[..], b"GET / HTTP/2.", b"GET / HTTP/2.0"] {
             assert!(matches!(parse(partial, &mut headers, LIMITS), Ok(None)));
         }
+        assert_eq!(framing_of(b"GET / 0?q"), Ok(None), "the line has not ended");
         assert_eq!(
-            framing_of(b"GET / 0?q"),
+            framing_of(b"GET / 0?q\r\n"),
             Err(Error::Malformed("invalid HTTP version"))
         );
     }

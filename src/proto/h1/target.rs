@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::proto::fields::valid_host;
+use crate::proto::fields::{split_host, valid_host};
 use crate::proto::Error;
 
 /// Checks `target` against RFC 9112 §3.2: origin-form (`/path?query`) for
@@ -66,14 +66,9 @@ pub(crate) fn authority<'a>(method: &str, target: &'a str) -> Option<&'a str> {
         .filter(|a| !a.is_empty())
 }
 
-/// `uri-host ":" port`, the port not empty.
+/// `uri-host ":" port`, neither empty.
 fn is_authority_form(target: &str) -> bool {
-    target.rsplit_once(':').is_some_and(|(host, port)| {
-        !host.is_empty()
-            && !port.is_empty()
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && valid_host(host.as_bytes())
-    })
+    matches!(split_host(target.as_bytes()), Some((host, Some(port))) if !host.is_empty() && !port.is_empty())
 }
 
 /// An absolute-form target (`scheme ":" hier-part`) split into its
