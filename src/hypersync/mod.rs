@@ -192,7 +192,23 @@ impl Server {
         server::Server::bind(addr).map(Server::from)
     }
 
-    /// The bound address (useful after binding port 0).
+    /// Binds a Unix stream socket at `path` (Unix only); see
+    /// [`server::Server::bind_unix`] for the socket file's handling and
+    /// what differs from TCP.
+    #[cfg(unix)]
+    pub fn bind_unix(path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        server::Server::bind_unix(path).map(Server::from)
+    }
+
+    /// Serves on a Unix stream socket made elsewhere (Unix only); see
+    /// [`server::Server::from_unix_listener`].
+    #[cfg(unix)]
+    pub fn from_unix_listener(listener: std::os::unix::net::UnixListener) -> io::Result<Server> {
+        server::Server::from_unix_listener(listener).map(Server::from)
+    }
+
+    /// The bound address (useful after binding port 0); fails on a Unix
+    /// socket.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.server.local_addr()
     }

@@ -35,7 +35,8 @@ pub struct Access<'a> {
     /// From the request head to the end of the exchange (the handler
     /// dropped: the response is complete or abandoned).
     pub duration: Duration,
-    /// The client's address, when known.
+    /// The client's address, when known (`None` on a Unix socket, which
+    /// the line shows as `-`).
     pub peer: Option<SocketAddr>,
 }
 
@@ -217,7 +218,7 @@ impl<H: Handler, L: Fn(&Access<'_>)> Handler for Logged<H, L> {
                 start: Instant::now(),
                 status: None,
                 bytes: 0,
-                peer: Some(request.remote_addr()),
+                peer: (!request.is_unix()).then(|| request.remote_addr()),
             });
         }
         self.inner.on_request(request)

@@ -6,7 +6,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
 use mio::{Interest, Poll, Token};
 use slab::Slab;
 
@@ -18,6 +17,7 @@ use crate::rt::buf::BufPool;
 use crate::rt::reactor::{Entry, Handover, WAKER};
 use crate::rt::timer::{after, Timers};
 use crate::rt::{Core, Role};
+use crate::transport::listener::{Accepted, Listener};
 use crate::transport::{Stream, Tcp};
 use crate::{Detached, Next};
 
@@ -38,7 +38,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The server role: what the reactor does not know about serving.
 pub(crate) struct Server<F: HandlerFactory> {
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     /// The listener's address: every connection's own, unless it is a
     /// wildcard (`0.0.0.0`, `[::]`); then each connection is asked.
     local: Option<SocketAddr>,
@@ -74,7 +74,7 @@ pub(crate) struct Server<F: HandlerFactory> {
 /// not be `Send`).
 pub(crate) struct Parts<F> {
     poll: Poll,
-    listener: TcpListener,
+    listener: Listener,
     factory: F,
     lease: Lease,
     settings: Settings,
@@ -83,7 +83,7 @@ pub(crate) struct Parts<F> {
 
 impl<F: HandlerFactory> Parts<F> {
     pub(crate) fn new(
-        mut listener: TcpListener,
+        mut listener: Listener,
         factory: F,
         settings: Settings,
     ) -> io::Result<Parts<F>> {
@@ -119,7 +119,7 @@ impl<F: HandlerFactory> Parts<F> {
         // one that grew a little past it while streaming is kept.
         let pool = BufPool::new(settings.max_head_size, 2 * settings.write_high_water, 1024);
         let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
-        let local = self.listener.local_addr().ok();
+        let local = self.listener.tcp_addr();
         let local = local.filter(|a| !a.ip().is_unspecified());
         let mut server = Server {
             listener: Some(self.listener),
@@ -282,7 +282,7 @@ impl<F: HandlerFactory> Server<F> {
                 self.accept_paused = Some(None);
                 return;
             }
-            let (sock, remote) = match listener.accept() {
+            let accepted = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -298,22 +298,34 @@ impl<F: HandlerFactory> Server<F> {
                     return;
                 }
             };
-            let Some(local) = self.local.or_else(|| sock.local_addr().ok()) else {
-                continue;
+            let (io, addrs) = match accepted {
+                Accepted::Tcp(sock, remote) => {
+                    let Some(local) = self.local.or_else(|| sock.local_addr().ok()) else {
+                        continue;
+                    };
+                    let tcp = Tcp::accepted(sock, self.settings.nodelay);
+                    #[cfg(feature = "__tls")]
+                    let io = match &self.settings.tls {
+                        Some(config) => match crate::transport::Tls::accepted(tcp, config) {
+                            Ok(tls) => Stream::Tls(Box::new(tls)),
+                            Err(_) => continue,
+                        },
+                        None => Stream::Tcp(tcp),
+                    };
+                    #[cfg(not(feature = "__tls"))]
+                    let io = Stream::Tcp(tcp);
+                    (io, Addrs { remote, local })
+                }
+                #[cfg(unix)]
+                Accepted::Unix(sock) => (
+                    Stream::Unix(crate::transport::Plain::new(sock)),
+                    Addrs::UNIX,
+                ),
             };
-            let addrs = Addrs { remote, local };
-            let tcp = Tcp::accepted(sock, self.settings.nodelay);
             #[cfg(feature = "__tls")]
-            let io = match &self.settings.tls {
-                Some(config) => match crate::transport::Tls::accepted(tcp, config) {
-                    Ok(tls) => Stream::Tls(Box::new(tls)),
-                    Err(_) => continue,
-                },
-                None => Stream::Tcp(tcp),
-            };
+            let secure = matches!(io, Stream::Tls(_));
             #[cfg(not(feature = "__tls"))]
-            let io = Stream::Tcp(tcp);
-            let secure = !matches!(io, Stream::Tcp(_));
+            let secure = false;
             let exchanges = &mut self.exchanges;
             let clock = &self.clock;
             let _ = core.insert(io, |key, core| {

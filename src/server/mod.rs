@@ -38,6 +38,7 @@ pub use request::Request;
 pub use response::Response;
 
 use crate::control::LoopHandle;
+use crate::transport::listener::Bound;
 
 /// Server settings; see the [`Server`] methods for each.
 #[derive(Clone, Debug)]
@@ -128,7 +129,7 @@ impl Default for Settings {
 /// (Linux shares a port among `SO_REUSEPORT` sockets of one user).
 #[derive(Debug)]
 pub struct Server {
-    listener: std::net::TcpListener,
+    listener: Bound,
     pub(crate) settings: Settings,
     workers: usize,
     backlog: Option<i32>,
@@ -156,7 +157,7 @@ impl Server {
         let mut last = None;
         for addr in addr.to_socket_addrs()? {
             match listener(addr, false) {
-                Ok(listener) => return Ok(Server::new(listener, false)),
+                Ok(listener) => return Ok(Server::new(Bound::Tcp(listener), false)),
                 Err(e) => last = Some(e),
             }
         }
@@ -183,10 +184,73 @@ impl Server {
     /// ```
     pub fn from_listener(listener: std::net::TcpListener) -> io::Result<Server> {
         listener.set_nonblocking(true)?;
-        Ok(Server::new(listener, true))
+        Ok(Server::new(Bound::Tcp(listener), true))
     }
 
-    fn new(listener: std::net::TcpListener, given: bool) -> Server {
+    /// Binds a Unix stream socket at `path` (Unix only): for a server
+    /// behind a proxy on the same machine, such as nginx with
+    /// `proxy_pass http://unix:/run/app.sock;`. Every HTTP/1 rule,
+    /// setting, timeout and graceful shutdown holds as over TCP; with
+    /// [`workers(n)`](Server::workers), the loops share the one socket.
+    ///
+    /// - A file already at `path` fails with
+    ///   [`AddrInUse`](io::ErrorKind::AddrInUse), whether a live server
+    ///   listens there or a stale socket was left by one that crashed:
+    ///   removing a stale file is the caller's (or the service manager's)
+    ///   call, as with nginx, and the server never deletes a file it did
+    ///   not create.
+    /// - The server removes the socket file when it stops accepting
+    ///   (shutdown) or when this builder is dropped unstarted — unless the
+    ///   path names another file by then.
+    /// - Access to the socket is the file's permissions (the process's
+    ///   umask); set them with [`std::fs::set_permissions`] after binding.
+    /// - [`Request::remote_addr`] and [`Request::local_addr`] are
+    ///   `0.0.0.0:0`, [`Request::is_unix`] is true;
+    ///   [`local_addr`](Server::local_addr) fails and
+    ///   [`Listening::addr`] is `0.0.0.0:0`.
+    /// - Not offered over a Unix socket: TLS ([`handle`](Server::handle)
+    ///   fails with [`InvalidInput`](io::ErrorKind::InvalidInput)) and the
+    ///   hand-over of [`Next::remove()`](crate::Next::remove) (the
+    ///   connection is closed; [`Handler::on_remove`] is not called).
+    ///
+    /// ```
+    /// use nextloop::server::Server;
+    ///
+    /// let path = std::env::temp_dir().join(format!("nextloop-doc-{}.sock", std::process::id()));
+    /// let server = Server::bind_unix(&path)?;
+    /// assert!(path.exists());
+    /// let taken = Server::bind_unix(&path).unwrap_err();
+    /// assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+    /// drop(server); // removes the file it created
+    /// assert!(!path.exists());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn bind_unix(path: impl AsRef<std::path::Path>) -> io::Result<Server> {
+        let bound = crate::transport::listener::SocketFile::bind(path.as_ref())?;
+        Ok(Server::new(bound, true))
+    }
+
+    /// Serves on a Unix stream socket made elsewhere (Unix only; one
+    /// inherited from a service manager, say): as
+    /// [`bind_unix`](Server::bind_unix), except that its file (if any) is
+    /// the caller's and is left alone at shutdown.
+    ///
+    /// ```no_run
+    /// use std::os::unix::net::UnixListener;
+    /// use nextloop::server::Server;
+    ///
+    /// let listener = UnixListener::bind("/run/app.sock")?;
+    /// let server = Server::from_unix_listener(listener)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn from_unix_listener(listener: std::os::unix::net::UnixListener) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        Ok(Server::new(Bound::Unix(listener, None), true))
+    }
+
+    fn new(listener: Bound, given: bool) -> Server {
         Server {
             listener,
             settings: Settings::default(),
@@ -196,9 +260,18 @@ impl Server {
         }
     }
 
-    /// The bound address (useful after binding port 0).
+    /// The bound address (useful after binding port 0). On a Unix
+    /// socket, an [`InvalidInput`](io::ErrorKind::InvalidInput) error: it
+    /// has no IP address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Bound::Tcp(listener) => listener.local_addr(),
+            #[cfg(unix)]
+            Bound::Unix(..) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a Unix socket has no IP address",
+            )),
+        }
     }
 
     /// Runs `n` event loops on `n` threads (one per core is the usual
@@ -445,33 +518,43 @@ impl Server {
         self,
         factory: F,
     ) -> io::Result<(Vec<event_loop::Parts<F>>, SocketAddr)> {
-        let addr = self.listener.local_addr()?;
+        let unix = self.listener.is_unix();
+        #[cfg(feature = "__tls")]
+        if unix && self.settings.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS over a Unix socket is not supported",
+            ));
+        }
+        let addr = match unix {
+            true => Addrs::UNIX.local,
+            false => self.local_addr()?,
+        };
         if let Some(backlog) = self.backlog {
             // On a listening socket, `listen` sets the backlog anew.
-            socket2::SockRef::from(&self.listener).listen(backlog)?;
+            self.listener.sock_ref().listen(backlog)?;
         }
         let share = self.given || !cfg!(target_os = "linux");
         if self.workers > 1 && !share {
             #[cfg(target_os = "linux")]
-            socket2::SockRef::from(&self.listener).set_reuse_port(true)?;
+            self.listener.sock_ref().set_reuse_port(true)?;
         }
         let mut listeners = vec![self.listener];
         for _ in 1..self.workers {
             let next = if share {
                 listeners[0].try_clone()?
             } else {
-                listener(addr, true)?
+                Bound::Tcp(listener(addr, true)?)
             };
             if let Some(backlog) = self.backlog {
-                socket2::SockRef::from(&next).listen(backlog)?;
+                next.sock_ref().listen(backlog)?;
             }
             listeners.push(next);
         }
         let mut parts = Vec::with_capacity(listeners.len());
         for listener in listeners {
-            let listener = mio::net::TcpListener::from_std(listener);
             parts.push(event_loop::Parts::new(
-                listener,
+                listener.into_listener(),
                 factory.clone(),
                 self.settings.clone(),
             )?);
@@ -591,7 +674,8 @@ impl Listening {
         Ok(())
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on (`0.0.0.0:0` on a Unix socket,
+    /// see [`Server::bind_unix`]).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -46,6 +46,24 @@ pub(crate) struct Addrs {
     pub local: SocketAddr,
 }
 
+/// `0.0.0.0:0`: what a connection on a Unix socket reports for both ends
+/// (no TCP peer has it).
+const NO_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
+impl Addrs {
+    /// A connection on a Unix socket: it has no IP addresses.
+    pub const UNIX: Addrs = Addrs {
+        remote: NO_ADDR,
+        local: NO_ADDR,
+    };
+
+    /// Is this a connection on a Unix socket?
+    pub fn is_unix(&self) -> bool {
+        *self == Addrs::UNIX
+    }
+}
+
 impl<'a> Request<'a> {
     pub(crate) fn new(
         head: &'a Head<'_, 'a>,
@@ -92,14 +110,29 @@ impl<'a> Request<'a> {
     /// The client's address: the peer of the TCP connection (behind a
     /// proxy, the proxy's; the client's own is then in a field such as
     /// `Forwarded` that only the proxy can vouch for).
+    ///
+    /// On a Unix socket ([`Server::bind_unix`](crate::server::Server::bind_unix))
+    /// there is no IP address: this is `0.0.0.0:0`, which no TCP peer
+    /// has, and [`is_unix`](Self::is_unix) is true. (Not loopback: code
+    /// that trusts loopback peers does not trust it by mistake.)
     pub fn remote_addr(&self) -> SocketAddr {
         self.addrs.remote
     }
 
     /// The server's address this connection came in on: with a listener
     /// on `0.0.0.0` or `[::]`, the address the client actually reached.
+    /// On a Unix socket, `0.0.0.0:0` (see [`remote_addr`](Self::remote_addr)).
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs.local
+    }
+
+    /// Did the request come in on a Unix socket
+    /// ([`Server::bind_unix`](crate::server::Server::bind_unix))? Then
+    /// [`remote_addr`](Self::remote_addr) and
+    /// [`local_addr`](Self::local_addr) are `0.0.0.0:0`; a proxy in front
+    /// (nginx) names the client in a field such as `X-Forwarded-For`.
+    pub fn is_unix(&self) -> bool {
+        self.addrs.is_unix()
     }
 
     #[cfg(feature = "__tls")]

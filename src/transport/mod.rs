@@ -4,8 +4,10 @@
 //! bytes between a [`Transport`] and the machine's buffers: [`fill`]
 //! appends what the peer sent to the read buffer, [`flush`] writes the
 //! write buffer out, [`shutdown_write`] ends our side. The reactor holds a
-//! [`Stream`]: plain TCP ([`Tcp`]) or TLS over it (`Tls`, in `tls.rs`,
-//! features `tls` and `tls-ring`), so plain TCP pays one branch for TLS.
+//! [`Stream`]: plain TCP ([`Tcp`]), a Unix stream socket (`Unix`, the
+//! same code over another socket type) or TLS over TCP (`Tls`, in
+//! `tls.rs`, features `tls` and `tls-ring`), so plain TCP pays one branch
+//! for the others. TLS over a Unix socket is not offered.
 //!
 //! What TLS (rustls is sans-IO) does with the same calls:
 //!
@@ -34,11 +36,14 @@ use std::io;
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::Detached;
 
+pub(crate) mod listener;
 mod tcp;
 #[cfg(feature = "__tls")]
 pub(crate) mod tls;
 
-pub(crate) use tcp::Tcp;
+#[cfg(unix)]
+pub(crate) use tcp::Unix;
+pub(crate) use tcp::{Plain, Tcp};
 #[cfg(feature = "__tls")]
 pub(crate) use tls::Tls;
 
@@ -107,16 +112,21 @@ pub(crate) trait Transport: mio::event::Source {
 pub(crate) enum Stream {
     /// Plain TCP.
     Tcp(Tcp),
+    /// A Unix stream socket (server side).
+    #[cfg(unix)]
+    Unix(Unix),
     /// TLS over TCP (boxed: plain connections stay small).
     #[cfg(feature = "__tls")]
     Tls(Box<Tls>),
 }
 
 impl Stream {
-    /// The TCP connection under it.
+    /// The TCP connection under it (a client's: never a Unix socket).
     pub(crate) fn tcp(&mut self) -> &mut Tcp {
         match self {
             Stream::Tcp(tcp) => tcp,
+            #[cfg(unix)]
+            Stream::Unix(_) => unreachable!("a client connection is TCP"),
             #[cfg(feature = "__tls")]
             Stream::Tls(tls) => tls.tcp(),
         }
@@ -127,8 +137,8 @@ impl Stream {
     #[inline]
     pub(crate) fn take_tls_info(&mut self) -> Option<Box<crate::tls::TlsInfo>> {
         match self {
-            Stream::Tcp(_) => None,
             Stream::Tls(tls) => tls.take_info(),
+            _ => None,
         }
     }
 }
@@ -138,6 +148,8 @@ macro_rules! each {
     ($self:expr, $io:ident => $call:expr) => {
         match $self {
             Stream::Tcp($io) => $call,
+            #[cfg(unix)]
+            Stream::Unix($io) => $call,
             #[cfg(feature = "__tls")]
             Stream::Tls($io) => $call,
         }
@@ -196,6 +208,8 @@ impl Transport for Stream {
     fn detach(self, read_buf: Vec<u8>) -> Option<Detached> {
         match self {
             Stream::Tcp(io) => io.detach(read_buf),
+            #[cfg(unix)]
+            Stream::Unix(io) => io.detach(read_buf),
             #[cfg(feature = "__tls")]
             Stream::Tls(io) => io.detach(read_buf),
         }
@@ -209,7 +223,7 @@ impl mio::event::Source for Stream {
         token: mio::Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        self.tcp().register(registry, token, interests)
+        each!(self, io => io.register(registry, token, interests))
     }
 
     fn reregister(
@@ -218,10 +232,10 @@ impl mio::event::Source for Stream {
         token: mio::Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        self.tcp().reregister(registry, token, interests)
+        each!(self, io => io.reregister(registry, token, interests))
     }
 
     fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        self.tcp().deregister(registry)
+        each!(self, io => io.deregister(registry))
     }
 }

@@ -1,6 +1,7 @@
-//! Plain TCP: edge-triggered reads and writes over a connection's buffers.
+//! Plain streams (TCP, and Unix stream sockets on Unix): edge-triggered
+//! reads and writes over a connection's buffers.
 //!
-//! mio reports readiness once per edge, so [`Tcp`] keeps a [`Readiness`]
+//! mio reports readiness once per edge, so [`Plain`] keeps a [`Readiness`]
 //! and reads or writes until the kernel says `WouldBlock` — or until a
 //! short read or write shows the socket drained or full, which on Linux
 //! guarantees a new edge when that changes.
@@ -30,10 +31,71 @@ struct Readiness {
     error: bool,
 }
 
-/// A TCP connection.
-pub(crate) struct Tcp {
-    sock: TcpStream,
+/// A stream socket the plain transport can drive: TCP, or a Unix stream
+/// socket. Generic, so plain TCP pays no branch for Unix sockets.
+pub(crate) trait Socket: Read + Write + Source {
+    /// Shuts our direction down.
+    fn shutdown_write(&self);
+    /// The socket's pending error (`SO_ERROR`).
+    fn take_error(&self) -> io::Result<Option<io::Error>>;
+    /// The stream handed over, if this kind can be ([`Detached`] holds a
+    /// TCP stream).
+    fn detach(self, read_buf: Vec<u8>) -> Option<Detached>;
+}
+
+impl Socket for TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        TcpStream::take_error(self)
+    }
+
+    fn detach(self, read_buf: Vec<u8>) -> Option<Detached> {
+        Some(Detached::new(self.into(), read_buf))
+    }
+}
+
+#[cfg(unix)]
+impl Socket for mio::net::UnixStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        mio::net::UnixStream::take_error(self)
+    }
+
+    fn detach(self, _read_buf: Vec<u8>) -> Option<Detached> {
+        None
+    }
+}
+
+/// A plain (unencrypted) connection over socket `S`.
+pub(crate) struct Plain<S> {
+    sock: S,
     ready: Readiness,
+}
+
+/// A TCP connection.
+pub(crate) type Tcp = Plain<TcpStream>;
+
+/// A connection on a Unix stream socket.
+#[cfg(unix)]
+pub(crate) type Unix = Plain<mio::net::UnixStream>;
+
+impl<S: Socket> Plain<S> {
+    /// An accepted connection: writable, nothing known to read yet.
+    pub(crate) fn new(sock: S) -> Plain<S> {
+        Plain {
+            sock,
+            ready: Readiness {
+                writable: true,
+                ..Readiness::default()
+            },
+        }
+    }
 }
 
 impl Tcp {
@@ -42,19 +104,13 @@ impl Tcp {
         if nodelay {
             let _ = sock.set_nodelay(true);
         }
-        Tcp {
-            sock,
-            ready: Readiness {
-                writable: true,
-                ..Readiness::default()
-            },
-        }
+        Plain::new(sock)
     }
 
     /// Starts connecting to `addr` (non-blocking: an event says when it
     /// is done; see [`connect_result`](Self::connect_result)).
     pub(crate) fn connect(addr: SocketAddr) -> io::Result<Tcp> {
-        Ok(Tcp {
+        Ok(Plain {
             sock: TcpStream::connect(addr)?,
             ready: Readiness::default(),
         })
@@ -80,7 +136,7 @@ impl Tcp {
     }
 }
 
-impl Tcp {
+impl<S: Socket> Plain<S> {
     /// Reads once into `buf` (not empty): `Some(0)` at the end of input,
     /// `Some(n)` for `n` bytes, `None` when it would block. Keeps the
     /// readiness: a short read means drained, and a new edge will come.
@@ -144,7 +200,7 @@ impl Tcp {
     }
 }
 
-impl Transport for Tcp {
+impl<S: Socket> Transport for Plain<S> {
     fn update(&mut self, event: &Event) {
         let r = &mut self.ready;
         r.readable |= event.is_readable() || event.is_read_closed();
@@ -208,7 +264,7 @@ impl Transport for Tcp {
     }
 
     fn shutdown_write(&mut self, _pool: &mut BufPool) {
-        let _ = self.sock.shutdown(Shutdown::Write);
+        self.sock.shutdown_write();
     }
 
     fn pending_error(&mut self) -> Option<io::Error> {
@@ -225,11 +281,11 @@ impl Transport for Tcp {
     }
 
     fn detach(self, read_buf: Vec<u8>) -> Option<Detached> {
-        Some(Detached::new(self.sock.into(), read_buf))
+        self.sock.detach(read_buf)
     }
 }
 
-impl Source for Tcp {
+impl<S: Socket> Source for Plain<S> {
     fn register(
         &mut self,
         registry: &Registry,
