@@ -334,3 +334,27 @@ fn tls_over_a_unix_socket_is_refused_at_start() {
         "the refused server's socket file is left behind"
     );
 }
+
+#[test]
+fn hypersync_serves_a_unix_socket_too() {
+    let path = socket_path();
+    let server = nextloop::hypersync::Server::bind_unix(&path)
+        .unwrap()
+        .threads(1)
+        .handle(
+            |req: &mut nextloop::hypersync::Request, res: &mut nextloop::hypersync::Response| {
+                let body = format!("{} unix={}", req.path(), req.is_unix());
+                let _ = res.write_all(body.as_bytes());
+            },
+        )
+        .unwrap();
+    let mut c = Client::connect(&path);
+    c.send(get("/sync"));
+    let res = c.response();
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body_str(), "/sync unix=true");
+    drop(c);
+    server.shutdown();
+    server.join().expect("join");
+    assert!(!path.exists());
+}

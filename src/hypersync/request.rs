@@ -218,6 +218,16 @@ impl Request {
         self.head.local_addr
     }
 
+    /// Did the request come in on a Unix socket (see
+    /// [`server::Request::is_unix`](crate::server::Request::is_unix))?
+    pub fn is_unix(&self) -> bool {
+        let addrs = crate::server::Addrs {
+            remote: self.head.remote_addr,
+            local: self.head.local_addr,
+        };
+        addrs.is_unix()
+    }
+
     /// The head as `http::request::Parts` (`http` feature): method, URI
     /// (the target as sent), version and every field, copied.
     #[cfg(feature = "http")]
