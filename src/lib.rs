@@ -38,6 +38,7 @@
 //! | a client in the same style: pooled keep-alive connections, pipelining | [`client::Client`] with a [`client::Handler`] |
 //! | a blocking client: `get(url)?` and an `io::Read` body | [`hypersync::Client`] |
 //! | to serve a socket you already have (bound first, or from systemd) | [`server::Server::from_listener`] |
+//! | to serve a Unix socket (behind nginx on the same machine) | `server::Server::bind_unix`, `server::Server::from_unix_listener` (Unix only) |
 //! | who is calling; to refuse large bodies | [`server::Request::remote_addr`]; [`server::Server::max_body_size`] |
 //! | to take a connection over (after `101 Switching Protocols`, say) | return [`Next::remove()`]; `on_remove` gets a [`Detached`], with the bytes already read |
 //! | a line per exchange in a log | [`server::AccessLog`] around the handler factory |
