@@ -241,6 +241,7 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 
 /// `uri-host [":" port]` (RFC 3986 §3.2.2, RFC 9110 §7.2): a reg-name
 /// or IPv4 address, or an IP literal in closed brackets; a port of digits.
+#[inline]
 pub(crate) fn valid_host(v: &[u8]) -> bool {
     split_host(v).is_some()
 }
@@ -252,37 +253,34 @@ pub(crate) fn split_host(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     if v.first() == Some(&b'[') {
         return split_ip_literal(v);
     }
-    // One pass without a branch per byte (hot: every request's Host):
-    // each byte adds its kind's count.
-    if v.len() > FIELD as usize {
-        return None; // (a count could overflow into the next)
-    }
-    let counts = v.iter().fold(0u64, |sum, &b| sum + HOST_KIND[b as usize]);
-    let (colons, escapes, others) = (counts & FIELD, counts >> 20 & FIELD, counts >> 40);
-    if others != 0 || colons > 1 {
-        return None;
-    }
-    let (host, port) = if colons == 0 {
-        (v, None)
-    } else {
-        // Found from the end: the port is short.
-        let i = v.iter().rposition(|&b| b == b':')?;
-        (&v[..i], Some(&v[i + 1..]))
+    // The port is the digits after the last colon, found from the end
+    // (it is short); anything before it is the host.
+    let (host, port) = match v.iter().rposition(|b| !b.is_ascii_digit()) {
+        Some(colon) if v[colon] == b':' => (&v[..colon], Some(&v[colon + 1..])),
+        _ => (v, None),
     };
-    if escapes != 0 && !escapes_ok(host) {
+    // One pass over the host without a branch per byte (hot: every
+    // request's Host): the union of its bytes' kinds; a colon left in it
+    // is one of the bytes that have no place there.
+    let kinds = host
+        .iter()
+        .fold(0, |kinds, &b| kinds | HOST_KIND[b as usize]);
+    if kinds & NOT_REG_NAME != 0 || kinds & ESCAPE != 0 && !escapes_ok(host) {
         return None;
     }
-    digits(port).then_some((host, port))
+    Some((host, port))
 }
 
-/// A count in [`HOST_KIND`]'s sums.
-const FIELD: u64 = (1 << 20) - 1;
+/// In [`HOST_KIND`]: a byte that has no place in a reg-name or IPv4
+/// address.
+const NOT_REG_NAME: u8 = 1;
+/// In [`HOST_KIND`]: `%`, which must start an escape.
+const ESCAPE: u8 = 2;
 
-/// For each byte, what it adds to the counts of a `Host` outside
-/// brackets: nothing for a reg-name byte; one colon (bits 0..20), one `%`
-/// (bits 20..40), or one byte that has no place there (bits 40..).
-static HOST_KIND: [u64; 256] = {
-    let mut kinds = [1 << 40; 256];
+/// For each byte, its kind in a `Host` outside brackets: 0 for a
+/// reg-name byte other than `%`, else [`ESCAPE`] or [`NOT_REG_NAME`].
+static HOST_KIND: [u8; 256] = {
+    let mut kinds = [NOT_REG_NAME; 256];
     let mut b = 0;
     while b < 256 {
         if REG_NAME.0[b] {
@@ -290,8 +288,7 @@ static HOST_KIND: [u64; 256] = {
         }
         b += 1;
     }
-    kinds[b':' as usize] = 1;
-    kinds[b'%' as usize] = 1 << 20;
+    kinds[b'%' as usize] = ESCAPE;
     kinds
 };
 
@@ -391,6 +388,9 @@ mod tests {
             b"[::1]:80",
             b"[::ffff:1.2.3.4]",
             b"[v1F.a:b~]:1",
+            b":80",
+            b"8080",
+            b"a:0123456789",
         ] {
             assert!(valid_host(ok), "{:?}", ok.escape_ascii().to_string());
         }
@@ -409,6 +409,11 @@ mod tests {
             b"a[b]",
             b"a:8o",
             b"a:1:2",
+            b"a::80",
+            b"a:b",
+            b"a%:80",
+            b"a:80%",
+            b"a\x80:1",
             b"a%zz",
             b"a%2",
             b"a b",

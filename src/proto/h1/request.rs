@@ -71,19 +71,11 @@ fn parse_whole<'h, 'b>(
     // httparse takes a lone LF for a line end; we do not (RFC 9112 §2.2).
     // (Anything unexpected here only sends the head the slow way, through
     // `Scan`, which judges it line by line.)
-    let line_end = empty_lines(buf) + method.len() + target.len() + "  HTTP/1.1".len();
-    let crlf_after = |at: usize| {
-        let rest = buf.get(at..).unwrap_or_default();
-        let ws = rest
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-        rest.get(ws) == Some(&b'\r')
-    };
-    if !crlf_after(line_end)
+    let line_end = offset_in(buf, target.as_bytes()).wrapping_add(target.len() + " HTTP/1.1".len());
+    if !cr_at(buf, line_end)
         || !headers
             .iter()
-            .all(|h| crlf_after(offset_in(buf, h.value).wrapping_add(h.value.len())))
+            .all(|h| cr_at(buf, offset_in(buf, h.value).wrapping_add(h.value.len())))
         || buf[len - 2] != b'\r'
     {
         return Err(Error::Malformed("invalid line ending"));
@@ -106,6 +98,27 @@ fn parse_whole<'h, 'b>(
             is_head: method == "HEAD",
         },
     )))
+}
+
+/// Is there a CR at `at` in `buf`, after any spaces and tabs (which
+/// httparse leaves out of a field's value)?
+#[inline]
+fn cr_at(buf: &[u8], at: usize) -> bool {
+    match buf.get(at) {
+        Some(b'\r') => true,
+        Some(b' ' | b'\t') => cr_after_blanks(&buf[at..]),
+        _ => false,
+    }
+}
+
+/// [`cr_at`] past trailing blanks (rare).
+#[cold]
+fn cr_after_blanks(rest: &[u8]) -> bool {
+    let blanks = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    rest.get(blanks) == Some(&b'\r')
 }
 
 /// Where `part` (a subslice of `buf`) starts in `buf` (past its end if
@@ -461,6 +474,27 @@ mod tests {
     #[test]
     fn partial_head_asks_for_more() {
         assert_eq!(framing_of(b"GET / HTTP/1.1\r\nHost: a\r\n"), Ok(None));
+    }
+
+    #[test]
+    fn blanks_may_end_a_field_line_but_not_before_a_bare_lf() {
+        let raw = b"GET / HTTP/1.1\r\nHost: a \t\r\nX: b \r\n\r\n";
+        let mut headers = [MaybeUninit::uninit(); 4];
+        let (len, head) = parse(raw, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!((len, head.headers[0].value), (raw.len(), &b"a"[..]));
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost: a \n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a\r\nX: b \t\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+        ] {
+            assert_eq!(
+                framing_of(bad),
+                Err(Error::Malformed("invalid line ending")),
+                "{:?}",
+                bad.escape_ascii().to_string()
+            );
+        }
     }
 
     #[test]
