@@ -506,3 +506,91 @@ fn workers_each_serve_tls() {
         assert_eq!(c.response().body_str(), "Hello, World!");
     }
 }
+
+// ---- Strict HTTP/1 meets TLS -------------------------------------------
+
+/// Sends `raw` in two records cut at every byte and expects one `status`
+/// answer, then a clean end (close_notify). The second part may meet a
+/// connection the early verdict already closed: that write may fail.
+fn refused_at_every_cut(raw: &[u8], status: u16, configure: fn(Server) -> Server) {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| configure(s.tls(config)), |_| PathEcho::default());
+    let client = client_config(&ca);
+    for cut in 1..raw.len() {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(&raw[..cut]);
+        let s = c.stream();
+        let _ = s.write_all(&raw[cut..]).and_then(|()| s.flush());
+        let res = c.response();
+        assert_eq!(res.status, status, "cut at {cut}");
+        assert!(res.closes(), "cut at {cut}");
+        assert_eq!(c.read_to_close().unwrap(), b"", "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_bare_lf_over_tls_is_refused_and_closed_cleanly_at_every_cut() {
+    refused_at_every_cut(b"GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400, |s| s);
+}
+
+#[test]
+fn a_bad_host_over_tls_is_refused_and_closed_cleanly_at_every_cut() {
+    refused_at_every_cut(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, |s| s);
+}
+
+#[test]
+fn a_body_over_the_limit_over_tls_gets_413_and_the_next_request_is_not_run() {
+    refused_at_every_cut(
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        413,
+        |s| s.max_body_size(10),
+    );
+}
+
+#[test]
+fn head_then_get_pipelined_over_tls() {
+    let (ca, leaf) = pki();
+    let server = serve_tls(&leaf);
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send(format!(
+        "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n{}",
+        get("/")
+    ));
+    let head = common::read_response(&mut c.reader, true).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("13"));
+    assert_eq!(head.body_str(), "");
+    assert_eq!(c.response().body_str(), "Hello, World!");
+}
+
+/// `/rm` is dropped with `Next::remove()`; anything else gets its path.
+#[derive(Default)]
+struct RemoveOnRm(PathEcho);
+
+impl Handler for RemoveOnRm {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/rm" {
+            return Next::remove();
+        }
+        self.0.on_request(req)
+    }
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        self.0.on_response(res)
+    }
+}
+
+#[test]
+fn next_remove_behind_pipelined_requests_over_tls_flushes_their_answers_first() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| RemoveOnRm::default());
+    let client = client_config(&ca);
+    for _ in 0..5 {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(format!("{}{}{}", get("/a"), get("/b"), get("/rm")));
+        assert_eq!(c.response().body_str(), "/a");
+        assert_eq!(c.response().body_str(), "/b");
+        assert_eq!(c.read_to_close().unwrap(), b"");
+    }
+}
