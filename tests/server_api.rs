@@ -465,7 +465,9 @@ fn a_lowered_limit_refuses_a_declared_body_before_its_100() {
     let (factory, _errors) = Upload::factory();
     let server = common::serve_with(|s| s.max_body_size(1000), factory);
     let mut c = client(server.addr());
-    c.send("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n");
+    c.send(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n",
+    );
     let res = c.response();
     assert_eq!(res.status, 413, "the first response, not a 100");
     assert!(c.is_closed());

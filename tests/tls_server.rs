@@ -553,10 +553,7 @@ fn head_then_get_pipelined_over_tls() {
     let (ca, leaf) = pki();
     let server = serve_tls(&leaf);
     let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
-    c.send(format!(
-        "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n{}",
-        get("/")
-    ));
+    c.send(format!("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n{}", get("/")));
     let head = common::read_response(&mut c.reader, true).unwrap();
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-length"), Some("13"));
