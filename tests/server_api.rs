@@ -738,3 +738,52 @@ fn a_hypersync_server_keeps_the_body_limit_too() {
     c.send(post("/", "abc"));
     assert_eq!(c.response().body_str(), "3");
 }
+
+/// An event stream: its head, then a wait for events (none come here);
+/// `/` gets Hello.
+struct Events(bool);
+
+impl Handler for Events {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.0 = req.path() == "/events";
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if !self.0 {
+            return common::handlers::Hello.on_response(res);
+        }
+        res.header("Content-Type", "text/event-stream");
+        Next::wait()
+    }
+
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        use std::io::Write;
+        let _ = body.write(b"data: x\n\n");
+        Next::wait()
+    }
+}
+
+#[test]
+fn a_head_request_to_an_event_stream_ends_with_its_head_though_it_waits() {
+    let server = common::serve_with(
+        |s| s.io_timeout(std::time::Duration::from_secs(5)),
+        |_| Events(false),
+    );
+    let mut c = client(server.addr());
+    let start = std::time::Instant::now();
+    c.send(format!(
+        "HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n{}",
+        common::get("/")
+    ));
+    let head = c.head_response();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    let res = c.response();
+    assert_eq!(res.body_str(), "Hello, World!");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the request behind the HEAD waited {:?}",
+        start.elapsed()
+    );
+}

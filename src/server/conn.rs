@@ -420,10 +420,18 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Follows a handler's `Next`: records the interest and its timeout.
-    fn apply<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+    fn apply<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
         let Phase::Exchange(ex) = &mut self.phase else {
             return;
         };
+        if ex.encoder == Some(BodyEncoder::Suppressed)
+            && matches!(next.interest, Interest::Write | Interest::Wait)
+        {
+            // The head was all of it (HEAD, 204, 304): nothing written or
+            // waited for can change the response, and the requests behind
+            // it must not wait (an event stream parks for ever).
+            next = Next::end();
+        }
         ex.interest = next.interest;
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
