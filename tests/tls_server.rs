@@ -591,3 +591,41 @@ fn next_remove_behind_pipelined_requests_over_tls_flushes_their_answers_first() 
         assert_eq!(c.read_to_close().unwrap(), b"");
     }
 }
+
+#[test]
+fn shutdown_closes_a_connection_mid_handshake_at_once() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(
+        move |s| {
+            s.tls(config)
+                .head_timeout(Duration::from_secs(30))
+                .shutdown_grace(Duration::from_secs(30))
+        },
+        |_| Hello,
+    );
+    // One that sent half a record header, one that sent its ClientHello
+    // and stopped reading; another finishes and is idle.
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let mut hello = TlsClient::start(server.addr(), &client_config(&ca), "localhost");
+    {
+        let s = hello.stream();
+        s.conn.write_tls(&mut s.sock).unwrap();
+    }
+    let mut idle = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    idle.send(get("/"));
+    assert_eq!(idle.response().status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    server.shutdown();
+    server.join().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for connections with no request",
+        start.elapsed()
+    );
+    half.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0; 64];
+    assert!(matches!(half.read(&mut buf), Ok(0) | Err(_)));
+}

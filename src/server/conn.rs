@@ -211,10 +211,11 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Is the connection idle between requests (nothing buffered, no handler)?
+    /// A TLS connection that has not given a byte of a request yet is (its
+    /// head is `started` only for the head timeout; a handshake is no
+    /// request that a shutdown should wait for).
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false, .. })
-            && self.rbuf.is_empty()
-            && self.wbuf.is_empty()
+        matches!(self.phase, Phase::Head { .. }) && self.rbuf.is_empty() && self.wbuf.is_empty()
     }
 
     /// The connection is being dropped: ends the exchange, if any, and
