@@ -629,3 +629,73 @@ fn shutdown_closes_a_connection_mid_handshake_at_once() {
     let mut buf = [0; 64];
     assert!(matches!(half.read(&mut buf), Ok(0) | Err(_)));
 }
+
+/// `/big`: 1 MiB in 16 KiB writes with its length; `/rm`:
+/// `Next::remove()`; anything else: its path.
+#[derive(Default)]
+struct BigThenRemove {
+    path: String,
+    left: usize,
+}
+
+impl Handler for BigThenRemove {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.path = req.path().to_string();
+        match req.path() {
+            "/rm" => Next::remove(),
+            _ => Next::write(),
+        }
+    }
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if self.path != "/big" {
+            res.body(self.path.as_bytes());
+            return Next::end();
+        }
+        self.left = 1 << 20;
+        res.set_content_length(self.left as u64);
+        Next::write()
+    }
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        while self.left > 0 {
+            match body.write(&[b'b'; 16 * 1024][..self.left.min(16 * 1024)]) {
+                Ok(n) => self.left -= n,
+                Err(_) => return Next::write(),
+            }
+        }
+        Next::end()
+    }
+}
+
+#[test]
+fn a_large_response_goes_out_whole_before_a_remove_or_a_400_behind_it_over_tls() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| BigThenRemove::default());
+    let client = client_config(&ca);
+    for last in [
+        &b"GET /rm HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+    ] {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        let mut all = get("/big").into_bytes();
+        all.extend_from_slice(get("/a").as_bytes());
+        all.extend_from_slice(last);
+        c.send(all);
+        // Read slowly at first: the server's output backs up.
+        std::thread::sleep(Duration::from_millis(200));
+        let big = c.response();
+        assert_eq!(big.status, 200);
+        assert_eq!(big.body.len(), 1 << 20);
+        assert_eq!(c.response().body_str(), "/a");
+        let rest = c.read_to_close().unwrap();
+        if last.starts_with(b"GET /rm") {
+            assert_eq!(rest, b"");
+        } else {
+            assert!(
+                rest.starts_with(b"HTTP/1.1 400"),
+                "{:?}",
+                String::from_utf8_lossy(&rest)
+            );
+        }
+    }
+}
