@@ -699,3 +699,20 @@ fn a_large_response_goes_out_whole_before_a_remove_or_a_400_behind_it_over_tls()
         }
     }
 }
+
+#[test]
+fn an_unknown_expectation_over_tls_gets_417_at_every_cut() {
+    refused_at_every_cut(
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nhi",
+        417,
+        |s| s,
+    );
+}
+
+#[test]
+fn a_head_too_large_over_tls_gets_431_at_every_cut() {
+    let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
+    raw.extend_from_slice(&[b'v'; 1024]);
+    raw.extend_from_slice(b"\r\n\r\n");
+    refused_at_every_cut(&raw, 431, |s| s.max_head_size(1024));
+}
