@@ -716,3 +716,58 @@ fn a_head_too_large_over_tls_gets_431_at_every_cut() {
     raw.extend_from_slice(b"\r\n\r\n");
     refused_at_every_cut(&raw, 431, |s| s.max_head_size(1024));
 }
+
+/// Sends `raw` over an established TLS session from another thread (all
+/// of it encrypted beforehand), so that the answer is read while a large
+/// body is still on its way.
+fn send_in_background(c: &mut TlsClient, raw: &[u8]) -> std::thread::JoinHandle<()> {
+    let s = c.stream();
+    s.conn.set_buffer_limit(None);
+    s.conn.writer().write_all(raw).unwrap();
+    let mut records = Vec::new();
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut records).unwrap();
+    }
+    let mut sock = s.sock.try_clone().unwrap();
+    std::thread::spawn(move || {
+        // The server may close before taking it all.
+        let _ = sock.write_all(&records);
+    })
+}
+
+#[test]
+fn a_large_body_over_the_limit_over_tls_gets_its_413_before_the_close() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config).max_body_size(10), |_| Echo::new());
+    let client = client_config(&ca);
+    let body = vec![b'x'; 4 << 20];
+    let declared = [
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body.clone(),
+    ]
+    .concat();
+    let chunked = [
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body,
+        b"\r\n0\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    for raw in [declared, chunked] {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        let writer = send_in_background(&mut c, &raw);
+        let res = c.response();
+        assert_eq!(res.status, 413);
+        assert!(res.closes());
+        let _ = c.read_to_close();
+        writer.join().unwrap();
+    }
+}
