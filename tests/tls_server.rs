@@ -636,11 +636,14 @@ fn shutdown_closes_a_connection_mid_handshake_at_once() {
 struct BigThenRemove {
     path: String,
     left: usize,
+    /// `/big?N`: N bytes instead.
+    size: Option<usize>,
 }
 
 impl Handler for BigThenRemove {
     fn on_request(&mut self, req: Request<'_>) -> Next {
         self.path = req.path().to_string();
+        self.size = req.query().and_then(|q| q.parse().ok());
         match req.path() {
             "/rm" => Next::remove(),
             _ => Next::write(),
@@ -651,7 +654,7 @@ impl Handler for BigThenRemove {
             res.body(self.path.as_bytes());
             return Next::end();
         }
-        self.left = 1 << 20;
+        self.left = self.size.unwrap_or(1 << 20);
         res.set_content_length(self.left as u64);
         Next::write()
     }
@@ -769,5 +772,24 @@ fn a_large_body_over_the_limit_over_tls_gets_its_413_before_the_close() {
         assert!(res.closes());
         let _ = c.read_to_close();
         writer.join().unwrap();
+    }
+}
+
+#[test]
+fn a_remove_right_behind_a_large_response_over_tls_loses_none_of_it() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| BigThenRemove::default());
+    let client = client_config(&ca);
+    for extra in [0, 1000, 5000, 9000, 13000, 16000] {
+        let size = (1 << 20) + extra;
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(format!("{}{}", get(&format!("/big?{size}")), get("/rm")));
+        // Not read yet: the server's output backs up behind the socket.
+        std::thread::sleep(Duration::from_millis(200));
+        let big = c.response();
+        assert_eq!(big.status, 200, "size {size}");
+        assert_eq!(big.body.len(), size, "size {size}");
+        assert_eq!(c.read_to_close().unwrap(), b"", "size {size}");
     }
 }
