@@ -211,3 +211,86 @@ fn header_lookups_have_the_server_request_types() {
     assert_eq!(res.content_length(), Some(13));
     assert_eq!(read_all(res).unwrap(), b"Hello, World!");
 }
+
+/// Gives three bytes, then blocks (for the test's bound).
+struct Stuck(bool);
+
+impl Read for Stuck {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if std::mem::replace(&mut self.0, true) {
+            std::thread::sleep(BOUND);
+            return Ok(0);
+        }
+        out[..3].copy_from_slice(b"abc");
+        Ok(3)
+    }
+}
+
+#[test]
+fn the_timeout_bounds_a_reader_that_blocks() {
+    let server = serve(|_| Echo::new());
+    let start = Instant::now();
+    let err = Client::new()
+        .request("POST", &format!("http://{}/echo", server.addr()))
+        .body_reader(Stuck(false), None)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(start.elapsed() < BOUND / 2);
+}
+
+#[test]
+fn a_reader_shorter_than_its_declared_length_fails_the_request() {
+    let server = serve(|_| Echo::new());
+    let client = Client::new();
+    let url = format!("http://{}/echo", server.addr());
+    let result = client
+        .request("PUT", &url)
+        .body_reader(
+            Pattern {
+                given: 0,
+                total: 1000,
+                step: 100,
+            },
+            Some(2000),
+        )
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|res| read_all(res).map_err(Error::Io));
+    assert!(
+        result.is_err(),
+        "a 1000-byte body declared 2000 long went through"
+    );
+    assert!(!matches!(result, Err(Error::Timeout)), "{result:?}");
+    let res = client.post(&url, "after").unwrap();
+    assert_eq!(read_all(res).unwrap(), b"after");
+}
+
+#[test]
+fn a_reader_longer_than_its_declared_length_fails_the_request() {
+    let server = serve(|_| Echo::new());
+    let client = Client::new();
+    let url = format!("http://{}/echo", server.addr());
+    let result = client
+        .request("PUT", &url)
+        .body_reader(
+            Pattern {
+                given: 0,
+                total: 3000,
+                step: 100,
+            },
+            Some(2000),
+        )
+        .timeout(Duration::from_secs(2))
+        .send()
+        .and_then(|res| read_all(res).map_err(Error::Io));
+    assert!(!matches!(result, Err(Error::Timeout)), "{result:?}");
+    if let Ok(body) = &result {
+        // Sent as declared at most: the extra bytes never went out as a
+        // second request.
+        assert_eq!(body.len(), 2000);
+    }
+    let res = client.post(&url, "after").unwrap();
+    assert_eq!(read_all(res).unwrap(), b"after");
+}

@@ -185,3 +185,73 @@ fn a_timeout_is_logged_at_debug() {
     let (level, _, _) = wait_for("for the timeout", |r| r.2.contains("timed out"));
     assert_eq!(level, Level::Debug);
 }
+
+/// An access-log sink collecting `(target, status, bytes)`, and a wait
+/// for `n` of them.
+type Lines = Arc<Mutex<Vec<(String, Option<u16>, u64)>>>;
+
+fn sink() -> (Lines, impl Fn(&Access<'_>) + Clone + Send + 'static) {
+    let seen: Lines = Arc::default();
+    let sink = {
+        let seen = Arc::clone(&seen);
+        move |a: &Access<'_>| {
+            let entry = (a.target.to_string(), a.status, a.bytes);
+            seen.lock().unwrap().push(entry);
+        }
+    };
+    (seen, sink)
+}
+
+fn wait_lines(seen: &Lines, n: usize) -> Vec<(String, Option<u16>, u64)> {
+    let deadline = Instant::now() + BOUND;
+    while seen.lock().unwrap().len() < n {
+        assert!(Instant::now() < deadline, "{:?}", seen.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn access_log_has_a_line_per_pipelined_request_and_head_counts_no_bytes() {
+    let (seen, sink) = sink();
+    let server = serve(AccessLog::with(|_| Hello, sink));
+    let mut c = client(server.addr());
+    c.send(format!(
+        "{}HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n{}",
+        get("/p1"),
+        get("/p2")
+    ));
+    assert_eq!(c.response().status, 200);
+    assert_eq!(c.head_response().status, 200);
+    assert_eq!(c.response().status, 200);
+    let lines = wait_lines(&seen, 3);
+    assert_eq!(
+        lines,
+        [
+            ("/p1".to_string(), Some(200), 13),
+            ("/h".to_string(), Some(200), 0),
+            ("/p2".to_string(), Some(200), 13),
+        ]
+    );
+}
+
+#[test]
+fn access_log_records_the_status_the_server_answered_a_bad_body_with() {
+    let (seen, sink) = sink();
+    let server = serve_with(
+        |s| s.max_body_size(4),
+        AccessLog::with(|_| Echo::new(), sink),
+    );
+    let mut c = client(server.addr());
+    c.send("POST /too-large HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    assert_eq!(c.response().status, 413);
+    let mut c = client(server.addr());
+    c.send("POST /bad-chunk HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    assert_eq!(c.response().status, 400);
+    let mut lines = wait_lines(&seen, 2);
+    lines.sort();
+    assert_eq!(lines[0].0, "/bad-chunk");
+    assert_eq!(lines[0].1, Some(400), "{lines:?}");
+    assert_eq!(lines[1].0, "/too-large");
+    assert_eq!(lines[1].1, Some(413), "{lines:?}");
+}

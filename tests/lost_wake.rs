@@ -43,6 +43,24 @@ impl Handler for Waits {
                 });
                 Next::wait_forever()
             }
+            "/longer" => {
+                std::thread::spawn(move || {
+                    std::thread::sleep(IO_TIMEOUT * 2);
+                    let _ = control.ready(Next::write());
+                });
+                Next::wait().timeout(IO_TIMEOUT * 4)
+            }
+            "/rewait" => {
+                // Woken into another wait of its own deadline, longer than
+                // the io timeout, then woken for good.
+                std::thread::spawn(move || {
+                    std::thread::sleep(IO_TIMEOUT / 2);
+                    let _ = control.ready(Next::wait().timeout(IO_TIMEOUT * 4));
+                    std::thread::sleep(IO_TIMEOUT * 2);
+                    let _ = control.ready(Next::write());
+                });
+                Next::wait()
+            }
             _ => Next::write(),
         }
     }
@@ -96,4 +114,16 @@ fn wait_forever_outlasts_the_io_timeout() {
     let res = read_response(&mut c.reader, false).expect("woken after three io timeouts");
     assert_eq!(res.status, 200);
     assert_eq!(res.body_str(), "Hello, World!");
+}
+
+#[test]
+fn a_wait_with_a_deadline_longer_than_the_io_timeout_keeps_it() {
+    let server = server();
+    for path in ["/longer", "/rewait"] {
+        let mut c = client(server.addr());
+        c.send(get(path));
+        let res = read_response(&mut c.reader, false).expect(path);
+        assert_eq!(res.status, 200, "{path}");
+        assert_eq!(res.body_str(), "Hello, World!", "{path}");
+    }
 }

@@ -410,6 +410,76 @@ fn an_exchange_may_raise_its_own_limit() {
 }
 
 #[test]
+fn a_413_does_not_run_the_request_pipelined_behind_it() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send(post("/", "0123456789!") + &post("/", "ok"));
+    let res = c.response();
+    assert_eq!(res.status, 413);
+    assert!(res.closes());
+    assert_eq!(c.read_to_close().unwrap_or_default(), b"");
+    // The same with a chunked body past the limit.
+    let mut c = client(server.addr());
+    c.send(post_chunked("/", &["0123456789", "!"]) + &post("/", "ok"));
+    assert_eq!(c.response().status, 413);
+    assert_eq!(c.read_to_close().unwrap_or_default(), b"");
+}
+
+#[test]
+fn bodies_exactly_at_the_limit_are_read_and_the_pipeline_goes_on() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let mut c = client(server.addr());
+    c.send(
+        post("/", "0123456789")
+            + &post_chunked("/", &["0123456789"])
+            + &post_chunked("/", &["0", "123456789"])
+            + &post("/", "x"),
+    );
+    for want in ["10", "10", "10", "1"] {
+        let res = c.response();
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), want);
+    }
+}
+
+#[test]
+fn a_raised_limit_ends_with_its_exchange() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(10), factory);
+    let body = "x".repeat(50);
+    let mut c = client(server.addr());
+    // Pipelined: the second request must not inherit the first's limit.
+    c.send(post("/upload", &body) + &post("/", &body));
+    assert_eq!(c.response().body_str(), "50");
+    assert_eq!(c.response().status, 413);
+    let mut c = client(server.addr());
+    c.send(post_chunked("/upload", &[&body]) + &post_chunked("/", &[&body]));
+    assert_eq!(c.response().body_str(), "50");
+    assert_eq!(c.response().status, 413);
+}
+
+#[test]
+fn a_lowered_limit_refuses_a_declared_body_before_its_100() {
+    let (factory, _errors) = Upload::factory();
+    let server = common::serve_with(|s| s.max_body_size(1000), factory);
+    let mut c = client(server.addr());
+    c.send(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 101\r\n\r\n",
+    );
+    let res = c.response();
+    assert_eq!(res.status, 413, "the first response, not a 100");
+    assert!(c.is_closed());
+    // A chunked one under 100-continue: 100, then 413 once it grows past.
+    let mut c = client(server.addr());
+    c.send("POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!(c.response().status, 100);
+    c.send(format!("65\r\n{}\r\n0\r\n\r\n", "y".repeat(101)));
+    assert_eq!(c.response().status, 413);
+}
+
+#[test]
 fn without_a_limit_any_body_is_read() {
     let (factory, _errors) = Upload::factory();
     let server = serve(factory);
@@ -667,4 +737,53 @@ fn a_hypersync_server_keeps_the_body_limit_too() {
     let mut c = client(server.addr());
     c.send(post("/", "abc"));
     assert_eq!(c.response().body_str(), "3");
+}
+
+/// An event stream: its head, then a wait for events (none come here);
+/// `/` gets Hello.
+struct Events(bool);
+
+impl Handler for Events {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.0 = req.path() == "/events";
+        Next::write()
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if !self.0 {
+            return common::handlers::Hello.on_response(res);
+        }
+        res.header("Content-Type", "text/event-stream");
+        Next::wait()
+    }
+
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        use std::io::Write;
+        let _ = body.write(b"data: x\n\n");
+        Next::wait()
+    }
+}
+
+#[test]
+fn a_head_request_to_an_event_stream_ends_with_its_head_though_it_waits() {
+    let server = common::serve_with(
+        |s| s.io_timeout(std::time::Duration::from_secs(5)),
+        |_| Events(false),
+    );
+    let mut c = client(server.addr());
+    let start = std::time::Instant::now();
+    c.send(format!(
+        "HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n{}",
+        common::get("/")
+    ));
+    let head = c.head_response();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    let res = c.response();
+    assert_eq!(res.body_str(), "Hello, World!");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the request behind the HEAD waited {:?}",
+        start.elapsed()
+    );
 }

@@ -8,6 +8,8 @@
 #![cfg(any(feature = "tls", feature = "tls-ring"))]
 
 mod common;
+#[path = "common/sockets.rs"]
+mod sockets;
 #[path = "common/tls_kit.rs"]
 mod tls_kit;
 
@@ -504,5 +506,299 @@ fn workers_each_serve_tls() {
         let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
         c.send(get("/"));
         assert_eq!(c.response().body_str(), "Hello, World!");
+    }
+}
+
+// ---- Strict HTTP/1 meets TLS -------------------------------------------
+
+/// Sends `raw` in two records cut at every byte and expects one `status`
+/// answer, then a clean end (close_notify). The second part may meet a
+/// connection the early verdict already closed: that write may fail.
+fn refused_at_every_cut(raw: &[u8], status: u16, configure: fn(Server) -> Server) {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| configure(s.tls(config)), |_| PathEcho::default());
+    let client = client_config(&ca);
+    for cut in 1..raw.len() {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(&raw[..cut]);
+        let s = c.stream();
+        let _ = s.write_all(&raw[cut..]).and_then(|()| s.flush());
+        let res = c.response();
+        assert_eq!(res.status, status, "cut at {cut}");
+        assert!(res.closes(), "cut at {cut}");
+        assert_eq!(c.read_to_close().unwrap(), b"", "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_bare_lf_over_tls_is_refused_and_closed_cleanly_at_every_cut() {
+    refused_at_every_cut(b"GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n", 400, |s| s);
+}
+
+#[test]
+fn a_bad_host_over_tls_is_refused_and_closed_cleanly_at_every_cut() {
+    refused_at_every_cut(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, |s| s);
+}
+
+#[test]
+fn a_body_over_the_limit_over_tls_gets_413_and_the_next_request_is_not_run() {
+    refused_at_every_cut(
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        413,
+        |s| s.max_body_size(10),
+    );
+}
+
+#[test]
+fn head_then_get_pipelined_over_tls() {
+    let (ca, leaf) = pki();
+    let server = serve_tls(&leaf);
+    let mut c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    c.send(format!("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n{}", get("/")));
+    let head = common::read_response(&mut c.reader, true).unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("13"));
+    assert_eq!(head.body_str(), "");
+    assert_eq!(c.response().body_str(), "Hello, World!");
+}
+
+/// `/rm` is dropped with `Next::remove()`; anything else gets its path.
+#[derive(Default)]
+struct RemoveOnRm(PathEcho);
+
+impl Handler for RemoveOnRm {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        if req.path() == "/rm" {
+            return Next::remove();
+        }
+        self.0.on_request(req)
+    }
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        self.0.on_response(res)
+    }
+}
+
+#[test]
+fn next_remove_behind_pipelined_requests_over_tls_flushes_their_answers_first() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| RemoveOnRm::default());
+    let client = client_config(&ca);
+    for _ in 0..5 {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(format!("{}{}{}", get("/a"), get("/b"), get("/rm")));
+        assert_eq!(c.response().body_str(), "/a");
+        assert_eq!(c.response().body_str(), "/b");
+        assert_eq!(c.read_to_close().unwrap(), b"");
+    }
+}
+
+#[test]
+fn shutdown_closes_a_connection_mid_handshake_at_once() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(
+        move |s| {
+            s.tls(config)
+                .head_timeout(Duration::from_secs(30))
+                .shutdown_grace(Duration::from_secs(30))
+        },
+        |_| Hello,
+    );
+    // One that sent half a record header, one that sent its ClientHello
+    // and stopped reading; another finishes and is idle.
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    let mut hello = TlsClient::start(server.addr(), &client_config(&ca), "localhost");
+    {
+        let s = hello.stream();
+        s.conn.write_tls(&mut s.sock).unwrap();
+    }
+    let mut idle = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+    idle.send(get("/"));
+    assert_eq!(idle.response().status, 200);
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    server.shutdown();
+    server.join().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for connections with no request",
+        start.elapsed()
+    );
+    half.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0; 64];
+    assert!(matches!(half.read(&mut buf), Ok(0) | Err(_)));
+}
+
+/// `/big`: 1 MiB in 16 KiB writes with its length; `/rm`:
+/// `Next::remove()`; anything else: its path.
+#[derive(Default)]
+struct BigThenRemove {
+    path: String,
+    left: usize,
+    /// `/big?N`: N bytes instead.
+    size: Option<usize>,
+}
+
+impl Handler for BigThenRemove {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.path = req.path().to_string();
+        self.size = req.query().and_then(|q| q.parse().ok());
+        match req.path() {
+            "/rm" => Next::remove(),
+            _ => Next::write(),
+        }
+    }
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        if self.path != "/big" {
+            res.body(self.path.as_bytes());
+            return Next::end();
+        }
+        self.left = self.size.unwrap_or(1 << 20);
+        res.set_content_length(self.left as u64);
+        Next::write()
+    }
+    fn on_response_writable(&mut self, body: &mut nextloop::Encoder<'_>) -> Next {
+        while self.left > 0 {
+            match body.write(&[b'b'; 16 * 1024][..self.left.min(16 * 1024)]) {
+                Ok(n) => self.left -= n,
+                Err(_) => return Next::write(),
+            }
+        }
+        Next::end()
+    }
+}
+
+#[test]
+fn a_large_response_goes_out_whole_before_a_remove_or_a_400_behind_it_over_tls() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| BigThenRemove::default());
+    let client = client_config(&ca);
+    for last in [
+        &b"GET /rm HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+    ] {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        let mut all = get("/big").into_bytes();
+        all.extend_from_slice(get("/a").as_bytes());
+        all.extend_from_slice(last);
+        c.send(all);
+        // Read slowly at first: the server's output backs up.
+        std::thread::sleep(Duration::from_millis(200));
+        let big = c.response();
+        assert_eq!(big.status, 200);
+        assert_eq!(big.body.len(), 1 << 20);
+        assert_eq!(c.response().body_str(), "/a");
+        let rest = c.read_to_close().unwrap();
+        if last.starts_with(b"GET /rm") {
+            assert_eq!(rest, b"");
+        } else {
+            assert!(
+                rest.starts_with(b"HTTP/1.1 400"),
+                "{:?}",
+                String::from_utf8_lossy(&rest)
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_expectation_over_tls_gets_417_at_every_cut() {
+    refused_at_every_cut(
+        b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\nhi",
+        417,
+        |s| s,
+    );
+}
+
+#[test]
+fn a_head_too_large_over_tls_gets_431_at_every_cut() {
+    let mut raw = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
+    raw.extend_from_slice(&[b'v'; 1024]);
+    raw.extend_from_slice(b"\r\n\r\n");
+    refused_at_every_cut(&raw, 431, |s| s.max_head_size(1024));
+}
+
+/// Sends `raw` over an established TLS session from another thread (all
+/// of it encrypted beforehand), so that the answer is read while a large
+/// body is still on its way.
+fn send_in_background(c: &mut TlsClient, raw: &[u8]) -> std::thread::JoinHandle<()> {
+    let s = c.stream();
+    s.conn.set_buffer_limit(None);
+    s.conn.writer().write_all(raw).unwrap();
+    let mut records = Vec::new();
+    while s.conn.wants_write() {
+        s.conn.write_tls(&mut records).unwrap();
+    }
+    let mut sock = s.sock.try_clone().unwrap();
+    std::thread::spawn(move || {
+        // The server may close before taking it all.
+        let _ = sock.write_all(&records);
+    })
+}
+
+#[test]
+fn a_large_body_over_the_limit_over_tls_gets_its_413_before_the_close() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config).max_body_size(10), |_| Echo::new());
+    let client = client_config(&ca);
+    let body = vec![b'x'; 4 << 20];
+    let declared = [
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body.clone(),
+    ]
+    .concat();
+    let chunked = [
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes(),
+        body,
+        b"\r\n0\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    for raw in [declared, chunked] {
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        let writer = send_in_background(&mut c, &raw);
+        let res = c.response();
+        assert_eq!(res.status, 413);
+        assert!(res.closes());
+        let _ = c.read_to_close();
+        writer.join().unwrap();
+    }
+}
+
+#[test]
+fn a_remove_right_behind_a_large_response_over_tls_loses_none_of_it() {
+    let (ca, leaf) = pki();
+    let config = leaf.server_config();
+    let server = serve_with(move |s| s.tls(config), |_| BigThenRemove::default());
+    // Little room in the kernel: the output backs up into the TLS layer.
+    sockets::set_listener_send_buffer(server.addr(), 4096);
+    let client = client_config(&ca);
+    for extra in [0, 1000, 5000, 9000, 13000, 16000] {
+        let size = (1 << 20) + extra;
+        let mut c = TlsClient::connect(server.addr(), &client, "localhost").unwrap();
+        c.send(format!("{}{}", get(&format!("/big?{size}")), get("/rm")));
+        // Not read yet: the server's output backs up behind the socket.
+        std::thread::sleep(Duration::from_millis(200));
+        let big = c.response();
+        assert_eq!(big.status, 200, "size {size}");
+        assert_eq!(big.body.len(), size, "size {size}");
+        // Nothing after it. (Its close_notify is one non-blocking write
+        // when the connection goes, which a full socket may refuse.)
+        match c.read_to_close() {
+            Ok(rest) => assert_eq!(rest, b"", "size {size}"),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "size {size}"),
+        }
     }
 }

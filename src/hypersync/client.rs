@@ -223,7 +223,10 @@ impl RequestBuilder<'_> {
     /// is closed: the server must not take a part for the whole). The body
     /// is pumped by a thread of its own, so a server that answers while it
     /// reads (an echo) is read from meanwhile; `send` returns at the
-    /// response head, and the rest of the body goes on behind it.
+    /// response head, and the rest of the body goes on behind it. A
+    /// read that blocks keeps that thread until it returns (nothing can
+    /// interrupt it); the exchange itself still ends at its
+    /// [`timeout`](Self::timeout).
     ///
     /// ```no_run
     /// use nextloop::hypersync::Client;

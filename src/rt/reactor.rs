@@ -471,7 +471,10 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
             }
             Want::Close => return parked(io),
             Want::Discard => return discard(io, conn, ctx),
-            Want::FlushRemove if wbuf_len > 0 && !conn.output_closed() => return parked(io),
+            // (TLS may hold ciphertext of it with the buffer empty.)
+            Want::FlushRemove if (wbuf_len > 0 || io.wants_flush()) && !conn.output_closed() => {
+                return parked(io)
+            }
             Want::Remove | Want::FlushRemove => return Outcome::Remove,
         }
     }

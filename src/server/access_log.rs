@@ -27,7 +27,8 @@ pub struct Access<'a> {
     pub target: &'a str,
     /// The request's version.
     pub version: Version,
-    /// The response status, once the handler has given its head.
+    /// The response status, once the handler has given its head (or the
+    /// status the server answered a bad or too large body with before it).
     pub status: Option<u16>,
     /// Body bytes the handler gave (after the head; none for HEAD, 204,
     /// 304).
@@ -246,6 +247,11 @@ impl<H: Handler, L: Fn(&Access<'_>)> Handler for Logged<H, L> {
     }
 
     fn on_error(&mut self, err: Error) -> Next {
+        if let (Some(r), Error::Parse(e)) = (&mut self.log.record, &err) {
+            // A bad body before the handler's head: the server answers it
+            // with this status (after a head, it closes and that stands).
+            r.status.get_or_insert(e.status());
+        }
         self.inner.on_error(err)
     }
 

@@ -211,10 +211,11 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Is the connection idle between requests (nothing buffered, no handler)?
+    /// A TLS connection that has not given a byte of a request yet is (its
+    /// head is `started` only for the head timeout; a handshake is no
+    /// request that a shutdown should wait for).
     pub(crate) fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head { started: false, .. })
-            && self.rbuf.is_empty()
-            && self.wbuf.is_empty()
+        matches!(self.phase, Phase::Head { .. }) && self.rbuf.is_empty() && self.wbuf.is_empty()
     }
 
     /// The connection is being dropped: ends the exchange, if any, and
@@ -420,10 +421,18 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Follows a handler's `Next`: records the interest and its timeout.
-    fn apply<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+    fn apply<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
         let Phase::Exchange(ex) = &mut self.phase else {
             return;
         };
+        if ex.encoder == Some(BodyEncoder::Suppressed)
+            && matches!(next.interest, Interest::Write | Interest::Wait)
+        {
+            // The head was all of it (HEAD, 204, 304): nothing written or
+            // waited for can change the response, and the requests behind
+            // it must not wait (an event stream parks for ever).
+            next = Next::end();
+        }
         ex.interest = next.interest;
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
