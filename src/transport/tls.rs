@@ -35,7 +35,8 @@ use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, InsufficientSizeError,
+    UnbufferedStatus,
 };
 
 use super::{Tcp, Transport};
@@ -627,18 +628,7 @@ fn pump<E: Engine>(
             }
             Ok(ConnectionState::EncodeTlsData(mut data)) => {
                 pool.attach_record(&mut rec.outgoing);
-                loop {
-                    match data.encode(rec.outgoing.spare()) {
-                        Ok(n) => {
-                            rec.outgoing.filled(n);
-                            break;
-                        }
-                        Err(EncodeError::InsufficientSize(InsufficientSizeError {
-                            required_size,
-                        })) => grow(&mut rec.outgoing, required_size),
-                        Err(EncodeError::AlreadyEncoded) => break,
-                    }
-                }
+                encode(&mut data, &mut rec.outgoing);
                 Flow::Again
             }
             Ok(ConnectionState::TransmitTlsData(data)) => {
@@ -679,18 +669,7 @@ fn alerts<E: Engine>(conn: &mut E, rec: &mut Records, pool: &mut BufPool) {
         let again = match state {
             Ok(ConnectionState::EncodeTlsData(mut data)) => {
                 pool.attach_record(&mut rec.outgoing);
-                loop {
-                    match data.encode(rec.outgoing.spare()) {
-                        Ok(n) => {
-                            rec.outgoing.filled(n);
-                            break;
-                        }
-                        Err(EncodeError::InsufficientSize(InsufficientSizeError {
-                            required_size,
-                        })) => grow(&mut rec.outgoing, required_size),
-                        Err(EncodeError::AlreadyEncoded) => break,
-                    }
-                }
+                encode(&mut data, &mut rec.outgoing);
                 true
             }
             Ok(ConnectionState::TransmitTlsData(data)) => {
@@ -775,6 +754,20 @@ fn encrypt<D>(
         }
     }
     Ok(())
+}
+
+/// Encodes a handshake or alert message rustls has ready into `out`,
+/// growing it as rustls asks.
+fn encode<D>(data: &mut EncodeTlsData<'_, D>, out: &mut ReadBuf) {
+    loop {
+        match data.encode(out.spare()) {
+            Ok(n) => return out.filled(n),
+            Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                grow(out, required_size)
+            }
+            Err(EncodeError::AlreadyEncoded) => return,
+        }
+    }
 }
 
 /// Makes room for `needed` more bytes in `out`.
