@@ -143,3 +143,52 @@ fn pipelined_responses_are_told_sent_in_order() {
         last = Some(at);
     }
 }
+
+/// Pull mode: `finish_sent` returns once the last byte of a large body is
+/// written to a slow client's socket, not while it still reads nothing.
+#[test]
+fn pull_mode_finish_sent_waits_for_the_last_byte() {
+    let incoming = nextloop::hypersync::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .incoming()
+        .unwrap();
+    let addr = incoming.addr();
+    let (tx, rx) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let mut req = incoming.recv().unwrap();
+        let mut res = req.take_response().unwrap();
+        res.notify_sent().set_content_length(BIG as u64);
+        let chunk = [b'y'; 64 * 1024];
+        for _ in 0..BIG / chunk.len() {
+            res.write_all(&chunk).unwrap();
+        }
+        let at = res.finish_sent().unwrap();
+        tx.send(at).unwrap();
+        // A response whose head went out without asking cannot wait.
+        let mut req = incoming.recv().unwrap();
+        let mut res = req.take_response().unwrap();
+        res.write_all(b"x").unwrap();
+        res.flush().unwrap();
+        let err = res.finish_sent().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    });
+    let mut c = slow_client(addr);
+    c.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        rx.try_recv().is_err(),
+        "finish_sent returned before any read"
+    );
+    let mut reader = std::io::BufReader::new(c);
+    let res = read_response(&mut reader, false).unwrap();
+    let done = Instant::now();
+    assert_eq!(res.body.len(), BIG);
+    let at = rx.recv_timeout(IO_TIMEOUT).expect("finish_sent returned");
+    assert!(at <= done);
+    reader
+        .get_mut()
+        .write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    worker.join().unwrap();
+}
