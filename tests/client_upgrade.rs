@@ -637,8 +637,7 @@ fn a_raw_connection_leaves_the_pool_and_its_host_slot() {
             return;
         }
         while read_head_lines(&mut r).is_some() {
-            if w
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            if w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 .is_err()
             {
                 return;

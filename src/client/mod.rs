@@ -88,6 +88,14 @@
 //! unfolded, each line break replaced with spaces (§5.2), and an HTTP/1.0
 //! response with `Transfer-Encoding` is read as framed but its connection
 //! is not reused (§6.1).
+//!
+//! Upgrades and tunnels: a `101 Switching Protocols` to a request with
+//! `Upgrade`, or a `2xx` to a `CONNECT`, puts the exchange in raw mode
+//! under the same handler — the server's bytes (those right after the
+//! head first) through `on_response_readable`, ours through
+//! `on_request_writable`, a half-close with [`Next::end()`](crate::Next::end)
+//! from the latter. See [Raw mode](Handler#raw-mode-upgrades-and-connect).
+//! Such a connection is never pooled again.
 
 mod conn;
 mod error;

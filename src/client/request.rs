@@ -19,7 +19,12 @@ use crate::Control;
 /// - with a body (the handler returned [`Next::write()`](crate::Next::write)):
 ///   `Content-Length` if [`set_content_length`](Request::set_content_length)
 ///   was called, else `Transfer-Encoding: chunked`;
-/// - without one: `Content-Length: 0` for `POST`, `PUT` and `PATCH`.
+/// - without one: `Content-Length: 0` for `POST`, `PUT` and `PATCH`
+///   (not when an `Upgrade` field was added);
+/// - `CONNECT` (target `host:port`): never a body nor a framing field,
+///   and `Host` is the target unless set. See
+///   [raw mode](crate::client::Handler#raw-mode-upgrades-and-connect)
+///   for what follows a `2xx`, or a `101` to a request with `Upgrade`.
 ///
 /// ```
 /// use nextloop::client::{Handler, Request, Response};
