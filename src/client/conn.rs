@@ -1812,6 +1812,129 @@ mod tests {
         }
     }
 
+    /// Raw mode after a switch, without sockets: the bytes after the
+    /// head at every split, CONNECT framing, the write side's shutdown.
+    mod raw {
+        use super::*;
+
+        /// Upgrades (or CONNECTs), writes `send` after the switch and
+        /// half-closes, reads to the server's FIN.
+        struct Switch {
+            seen: Arc<Mutex<Seen>>,
+            connect: bool,
+            send: &'static [u8],
+        }
+
+        impl Handler for Switch {
+            fn on_request(&mut self, req: &mut crate::client::Request<'_>) -> Next {
+                if self.connect {
+                    req.set_method("CONNECT").set_target("h:1");
+                    // Asking for a body changes nothing for a CONNECT.
+                    return Next::write();
+                }
+                req.set_method("POST").header("Upgrade", "x");
+                Next::read()
+            }
+
+            fn on_response(&mut self, res: Response<'_>) -> Next {
+                assert!(res.upgraded());
+                self.seen.lock().unwrap().status = Some(res.status());
+                Next::read_and_write()
+            }
+
+            fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+                body.write_all(self.send).unwrap();
+                Next::end()
+            }
+
+            fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+                let mut buf = [0; 64];
+                loop {
+                    match body.read(&mut buf) {
+                        Ok(0) => return Next::end(),
+                        Ok(n) => self.seen.lock().unwrap().body.extend_from_slice(&buf[..n]),
+                        Err(_) => return Next::read(),
+                    }
+                }
+            }
+
+            fn on_error(&mut self, err: Error) -> Next {
+                self.seen.lock().unwrap().error = Some(err.to_string());
+                Next::end()
+            }
+        }
+
+        fn start(d: &mut Driver, handler: Switch) -> Want {
+            let url = Url::parse("http://h/p").unwrap();
+            let k = d.exchanges.insert(Exchange::new(Box::new(handler), url, 0));
+            d.with(|conn, ctx| conn.start(k, ctx));
+            d.run()
+        }
+
+        /// The loop shuts the write side when asked. `want` came with our
+        /// bytes still buffered: the loop, having written them, runs the
+        /// machine again first.
+        fn shut(d: &mut Driver, want: Want) -> Want {
+            let want = if want == Want::Read { d.run() } else { want };
+            assert_eq!(want, Want::Close);
+            d.with(|conn, ctx| Machine::start_linger(conn, ctx));
+            d.run()
+        }
+
+        #[test]
+        fn the_bytes_after_the_101_head_are_read_first_at_every_split() {
+            let response = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nEARLY bytes";
+            for split in 1..response.len() {
+                let mut d = Driver::new(Settings::default());
+                let seen = Arc::default();
+                let switch = Switch {
+                    seen: Arc::clone(&seen),
+                    connect: false,
+                    send: b"ours",
+                };
+                start(&mut d, switch);
+                // No framing field on an upgrade without a body, POST or not.
+                assert_eq!(
+                    output(&d),
+                    "POST /p HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\n\r\n"
+                );
+                let mut want = Want::Read;
+                for piece in response.chunks(split) {
+                    want = d.feed(piece);
+                }
+                // Our bytes went out raw; the half-close is asked for.
+                assert!(output(&d).ends_with("\r\n\r\nours"), "split {split}");
+                let want = shut(&mut d, want);
+                assert_eq!(want, Want::Read, "split {split}");
+                assert_eq!(seen.lock().unwrap().body, b"EARLY bytes", "split {split}");
+                // The server's FIN ends the read side, and the exchange.
+                assert_eq!(d.close_input(), Want::Remove, "split {split}");
+                assert!(d.exchanges.is_empty());
+                assert_eq!(seen.lock().unwrap().error, None);
+            }
+        }
+
+        #[test]
+        fn a_connect_has_no_framing_and_its_2xx_body_fields_are_ignored() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            let switch = Switch {
+                seen: Arc::clone(&seen),
+                connect: true,
+                send: b"",
+            };
+            start(&mut d, switch);
+            assert_eq!(output(&d), "CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n");
+            // RFC 9110 §9.3.6: a client ignores them in a 2xx to CONNECT.
+            let want = d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\ntunnelled");
+            assert_eq!(seen.lock().unwrap().status, Some(200));
+            assert_eq!(shut(&mut d, want), Want::Read);
+            assert_eq!(seen.lock().unwrap().body, b"tunnelled");
+            assert_eq!(d.close_input(), Want::Remove);
+            assert!(!d.conn.can_pipeline(&d.exchanges, &d.settings));
+        }
+    }
+
     mod pipelining {
         use super::*;
 
