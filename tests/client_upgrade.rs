@@ -741,3 +741,113 @@ fn blocking_connect_tunnels_and_a_refusal_is_a_response() {
     res.read_to_string(&mut body).unwrap();
     assert_eq!(body, "no");
 }
+
+// ---- over TLS ----
+
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+#[path = "common/tls_kit.rs"]
+mod tls_kit;
+
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+mod over_tls {
+    use super::*;
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use tls_kit::{pki, Ca, Leaf};
+
+    /// A rustls server for one connection: reads the request head, answers
+    /// `answer` in one record, then runs `then` on the TLS stream.
+    fn scripted(
+        leaf: &Leaf,
+        answer: &'static [u8],
+        then: impl FnOnce(&mut rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>)
+            + Send
+            + 'static,
+    ) -> std::net::SocketAddr {
+        let config = leaf.server_config();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            let conn = rustls::ServerConnection::new(config).unwrap();
+            let mut tls = BufReader::new(rustls::StreamOwned::new(conn, sock));
+            let mut line = String::new();
+            while tls.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let s = tls.get_mut();
+            s.write_all(answer).unwrap();
+            s.flush().unwrap();
+            then(s);
+        });
+        addr
+    }
+
+    fn native(ca: &Ca) -> client::Client {
+        client::Client::builder()
+            .no_system_roots()
+            .add_root(ca.der())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_tunnel_over_tls_keeps_the_early_bytes_and_half_closes_with_close_notify() {
+        let (ca, leaf) = pki();
+        let (rep, reports) = report();
+        let addr = scripted(&leaf, b"HTTP/1.1 200 OK\r\n\r\nEARLY", move |s| {
+            // Our half-close is a close_notify: a clean end here.
+            let (got, clean) = read_to_fin(s);
+            send(&rep, format!("{} {clean}", String::from_utf8_lossy(&got)));
+            let _ = s.write_all(b" BYE");
+            s.conn.send_close_notify();
+            let _ = s.conn.complete_io(&mut s.sock);
+            let _ = s.sock.shutdown(Shutdown::Write);
+            until_closed(&mut s.sock);
+        });
+        let client = native(&ca);
+        let (tx, rx) = mpsc::channel();
+        let script = Script {
+            first: b"hello",
+            half_close: true,
+            ..connect_script()
+        };
+        client
+            .request(
+                &format!("https://localhost:{}/", addr.port()),
+                Tunnel::new(script, &tx),
+            )
+            .unwrap();
+        assert_eq!(
+            events(&rx),
+            [
+                Event::Head(200, true),
+                data("EARLY BYE"),
+                Event::Eof,
+                Event::Dropped
+            ]
+        );
+        assert_eq!(recv(&reports), "hello true");
+    }
+
+    #[test]
+    fn the_blocking_upgrade_over_tls_is_refused_clearly() {
+        let (ca, leaf) = pki();
+        let addr = scripted(
+            &leaf,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n\r\n",
+            |s| {
+                until_closed(&mut s.sock);
+            },
+        );
+        let client = hypersync::Client::from(native(&ca));
+        let err = client
+            .request("GET", &format!("https://localhost:{}/", addr.port()))
+            .header("Connection", "upgrade")
+            .header("Upgrade", "echo")
+            .upgrade()
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    }
+}
