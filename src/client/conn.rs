@@ -850,8 +850,12 @@ impl Conn {
         let Res::Raw(raw) = &mut ex.res else {
             unreachable!("step_raw without raw mode")
         };
-        if raw.done && raw.out == RawOut::Open {
-            raw.out = RawOut::Shutting;
+        if raw.done {
+            // No callback follows, so no timeout of the handler's either.
+            ex.deadline.set(None, Timer::Exchange(r), ctx.timers);
+            if raw.out == RawOut::Open {
+                raw.out = RawOut::Shutting;
+            }
         }
         let reading = matches!(
             ex.interest,
@@ -877,7 +881,6 @@ impl Conn {
             Interest::Remove => return self.removed(r, ctx),
             Interest::End => {
                 raw.done = true;
-                ex.deadline.set(None, Timer::Exchange(r), ctx.timers);
                 return Step::Progress;
             }
             Interest::Wait => return Step::Want(Want::Idle),
