@@ -62,6 +62,7 @@ impl ResponseEncoding {
             keep_alive: true,
             head: false,
             date: &self.date,
+            switch: None,
         };
         let mut res = Response::new(&mut self.buf, exchange);
         res.header("Content-Type", "text/plain")
@@ -182,6 +183,8 @@ pub struct Driver<F: HandlerFactory> {
     pub output: Vec<u8>,
     /// The connection was dropped.
     pub removed: bool,
+    /// The write side was shut (raw mode, `Next::end()`).
+    pub write_shut: bool,
     /// Last, so that it is given back after the connection is dropped.
     lease: Lease,
 }
@@ -213,6 +216,7 @@ impl<F: HandlerFactory> Driver<F> {
             clock,
             output: Vec::new(),
             removed: false,
+            write_shut: false,
         }
     }
 
@@ -261,6 +265,12 @@ impl<F: HandlerFactory> Driver<F> {
                 Want::Read | Want::ReadOrYield | Want::Idle => return,
                 Want::Flush | Want::Yield => {}
                 Want::Close => self.conn.start_linger(&mut ctx),
+                Want::Drain => {
+                    // All output is taken as soon as it is written.
+                    if self.conn.on_drained(std::time::Instant::now(), &mut ctx) {
+                        self.write_shut = true;
+                    }
+                }
                 Want::Discard => {
                     // Lingering: input is thrown away until the peer closes.
                     self.conn.rbuf.clear();

@@ -362,7 +362,7 @@ fn cases() -> Vec<Case> {
         case!(target_no_form, b"GET abc HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_query_only, b"GET ?q HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_fragment, b"GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
-        case!(target_connect_authority, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: false),
+        case!(target_connect_authority, b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: true),
         case!(target_connect_origin_form, b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(version_1_2, b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Status(505), closed: true),
         case!(version_2_0, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Status(505), closed: true),
@@ -406,7 +406,7 @@ fn cases() -> Vec<Case> {
         case!(target_absolute_unclosed_literal, b"GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_absolute_bad_port, b"GET http://a:b/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_absolute_bare_ipv6, b"GET http://::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
-        case!(target_connect_ip_literal, b"CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: false),
+        case!(target_connect_ip_literal, b"CONNECT [::1]:443 HTTP/1.1\r\nHost: [::1]:443\r\n\r\n", Accepted("CONNECT  len=0 body="), closed: true),
         case!(target_connect_unclosed_literal, b"CONNECT [::1:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_connect_two_ports, b"CONNECT a:1:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
         case!(target_connect_bad_escape, b"CONNECT a%g0:443 HTTP/1.1\r\nHost: a\r\n\r\n", Status(400), closed: true),
@@ -485,7 +485,16 @@ fn check(addr: SocketAddr, case: &Case, bytes: &[u8], split: Option<usize>) -> R
                     res.status
                 ));
             }
-            if res.closes() != case.closed {
+            // A 2xx to CONNECT makes a tunnel (RFC 9110 §9.3.6): no framing
+            // field, no `Connection: close`, and nothing after it is HTTP.
+            let tunnel = case.raw.starts_with(b"CONNECT");
+            if tunnel
+                && (res.header("content-length").is_some()
+                    || res.header("transfer-encoding").is_some())
+            {
+                return Err(format!("a tunnel's 200 with a framing field: {res:?}"));
+            }
+            if (res.closes() || tunnel) != case.closed {
                 return Err(format!(
                     "Connection: close is {}, expected {}",
                     res.closes(),

@@ -30,6 +30,9 @@ pub(crate) enum Want {
     Close,
     /// Lingering: read and discard until the peer closes.
     Discard,
+    /// Write out everything buffered, the transport's own too, then call
+    /// [`Machine::on_drained`] and run on.
+    Drain,
     /// Drop the connection now.
     Remove,
     /// Drop the connection once what is buffered has been written (the
@@ -84,6 +87,14 @@ pub(crate) trait Machine<C> {
     /// The connection failed (reset, I/O error); the reactor removes it
     /// next.
     fn on_io_error(&mut self, err: io::Error, ctx: &mut C);
+
+    /// Everything written is out (the kernel has taken it), as
+    /// [`Want::Drain`] asked, at `at`. `true`: shut the write side down
+    /// now; the machine goes on reading.
+    fn on_drained(&mut self, at: std::time::Instant, ctx: &mut C) -> bool {
+        let _ = (at, ctx);
+        false
+    }
 
     /// The write side has been shut down after a [`Want::Close`].
     fn start_linger(&mut self, ctx: &mut C) {

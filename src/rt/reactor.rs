@@ -470,6 +470,12 @@ fn run<C, M: Machine<C>>(entry: &mut Entry<M>, ctx: &mut C, high_water: usize) -
                 conn.start_linger(ctx);
             }
             Want::Close => return parked(io),
+            Want::Drain if wbuf_len == 0 && !io.wants_flush() => {
+                if conn.on_drained(Instant::now(), ctx) {
+                    io.shutdown_write(M::pool(ctx));
+                }
+            }
+            Want::Drain => return parked(io),
             Want::Discard => return discard(io, conn, ctx),
             // (TLS may hold ciphertext of it with the buffer empty.)
             Want::FlushRemove if (wbuf_len > 0 || io.wants_flush()) && !conn.output_closed() => {

@@ -1,9 +1,28 @@
 //! [`Handler`]: the per-request state machine, and [`HandlerFactory`].
 
+use std::time::Instant;
+
 use crate::server::{Request, Response};
 use crate::{Control, Decoder, Detached, Encoder, Error, Next};
 
 /// One request/response exchange, driven by the event loop.
+///
+/// # Raw mode (upgrades and tunnels)
+///
+/// A handler that answers `101` to a request with `Upgrade`, or any `2xx`
+/// to `CONNECT` (see [`Response::set_status`]), switches the exchange to
+/// raw mode once the head is written: `on_request_readable` reads the
+/// client's bytes — first those that arrived behind the request head,
+/// then the stream — and `Ok(0)` is the client's FIN;
+/// `on_response_writable` writes raw bytes, [`WouldBlock`](std::io::ErrorKind::WouldBlock)
+/// past the write buffer's mark as always. Each direction closes on its
+/// own: [`Next::end()`] shuts our write side once everything written is
+/// out (TLS: `close_notify`, then the TCP shutdown), and reading goes on;
+/// after it, `Next::write()` means `Next::read()`. The exchange is over at
+/// the first `Next::end()` after the handler has read `Ok(0)`, or a
+/// [`Next::remove()`] (which hands the connection to `on_remove` with the
+/// unread bytes). Timeouts and [`Control::ready`](crate::Control::ready)
+/// work as in HTTP; nothing after the switch is parsed as HTTP again.
 ///
 /// The loop creates a handler per request (through a [`HandlerFactory`]),
 /// calls [`on_request`](Handler::on_request) with the head, then whatever
@@ -61,6 +80,20 @@ pub trait Handler {
     fn on_response_writable(&mut self, body: &mut Encoder<'_>) -> Next {
         let _ = body;
         Next::end()
+    }
+
+    /// The last byte of the response has been written to the socket — to
+    /// the kernel, not acknowledged by the peer — at `at` (taken right after
+    /// the write that finished it; over TLS, the write of its last record).
+    /// Called only for a response that asked with
+    /// [`Response::notify_sent`], once, before the handler is dropped; in
+    /// raw mode, when the write side is shut after [`Next::end()`]. Not
+    /// called when the response never goes out whole (the connection fails
+    /// or times out first: [`on_error`](Handler::on_error) tells that).
+    ///
+    /// Default: nothing.
+    fn on_response_sent(&mut self, at: Instant) {
+        let _ = at;
     }
 
     /// Something went wrong: a [`Next`] timeout expired, the peer reset the

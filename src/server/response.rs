@@ -7,6 +7,7 @@ use crate::proto::date::DateCache;
 use crate::proto::fields::{self, Added};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::head_writer::{HeadWriter, ServerFields};
+use crate::proto::h1::Switch;
 use crate::proto::Version;
 
 /// The response head a handler fills in
@@ -39,6 +40,7 @@ pub struct Response<'a> {
     content_length: Option<u64>,
     close: bool,
     has_date: bool,
+    notify_sent: bool,
     exchange: ResponseContext<'a>,
 }
 
@@ -55,12 +57,16 @@ pub(crate) struct ResponseContext<'a> {
     /// A HEAD request: no body, declared length kept.
     pub head: bool,
     pub date: &'a DateCache,
+    /// What the request may switch to (`Upgrade`, `CONNECT`).
+    pub switch: Option<Switch>,
 }
 
 /// What the server needs from a finished [`Response`].
 pub(crate) struct Finished {
     pub encoder: BodyEncoder,
     pub keep_alive: bool,
+    /// [`Response::notify_sent`] was called.
+    pub notify_sent: bool,
 }
 
 impl std::fmt::Debug for Response<'_> {
@@ -84,6 +90,7 @@ impl<'a> Response<'a> {
             content_length: None,
             close: false,
             has_date: false,
+            notify_sent: false,
             exchange,
         }
     }
@@ -95,16 +102,27 @@ impl<'a> Response<'a> {
 
     /// Sets the status code. Cheapest before any field is added.
     ///
+    /// `101 Switching Protocols` is allowed in answer to a request with an
+    /// `Upgrade` field (and no body); like a `2xx` to `CONNECT`, it switches
+    /// the exchange to raw mode: the head goes out with no framing field
+    /// (a `Content-Length` set here is not sent), then the exchange's
+    /// [`Decoder`](crate::Decoder) and [`Encoder`](crate::Encoder) carry
+    /// raw bytes. Add the `Upgrade` field that names the protocol; the
+    /// server adds `Connection: upgrade`. See the crate's README, "Upgrades
+    /// and tunnels".
+    ///
     /// # Panics
     ///
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
-    /// the server itself).
+    /// the server itself), except a `101` to an `Upgrade` request.
     ///
     /// `status` is a `u16`, or an `http::StatusCode` with the `http`
     /// feature ([`IntoStatus`](crate::IntoStatus)).
     pub fn set_status(&mut self, status: impl crate::IntoStatus) -> &mut Self {
         let status = status.into_status();
-        assert_final(status);
+        if !(status == 101 && self.exchange.switch == Some(Switch::Upgrade)) {
+            assert_final(status);
+        }
         if status != self.status {
             self.status = status;
             self.head.set_status(status);
@@ -160,6 +178,23 @@ impl<'a> Response<'a> {
     /// The declared body length, if any.
     pub fn content_length(&self) -> Option<u64> {
         self.content_length
+    }
+
+    /// Asks to be told when the last byte of this response has been
+    /// written to the socket:
+    /// [`Handler::on_response_sent`](crate::server::Handler::on_response_sent)
+    /// is then called, with the time. Opt-in, so that other responses pay
+    /// nothing; the requests pipelined behind this one wait until it is
+    /// sent.
+    pub fn notify_sent(&mut self) -> &mut Self {
+        self.notify_sent = true;
+        self
+    }
+
+    /// Will this response switch the exchange to raw mode (a `101` to an
+    /// `Upgrade` request, a `2xx` to `CONNECT`), as its status is now?
+    pub fn switches(&self) -> bool {
+        Switch::by(self.exchange.switch, self.status)
     }
 
     /// Asks for the connection to be closed after this response.
@@ -218,6 +253,7 @@ impl<'a> Response<'a> {
     /// what the server allows (`keep_alive`).
     fn plan(&self, keep_alive: bool) -> (BodyEncoder, bool) {
         let encoder = match self.content_length {
+            _ if self.switches() => BodyEncoder::Raw,
             _ if self.has_no_body() => BodyEncoder::Suppressed,
             Some(n) => BodyEncoder::Length(n),
             None if self.exchange.version == Version::Http11 => BodyEncoder::Chunked,
@@ -258,6 +294,7 @@ impl<'a> Response<'a> {
         Finished {
             encoder,
             keep_alive,
+            notify_sent: self.notify_sent,
         }
     }
 }
@@ -297,6 +334,7 @@ mod tests {
             keep_alive: keep_alive.0,
             head,
             date: &date,
+            switch: None,
         };
         let mut res = Response::new(&mut buf, exchange);
         build(&mut res);
@@ -491,6 +529,7 @@ mod tests {
                     keep_alive: guess,
                     head,
                     date: &date,
+                    switch: None,
                 };
                 let mut res = Response::new(&mut buf, exchange);
                 for op in ops {

@@ -31,6 +31,9 @@ enum Kind {
     Chunked(Chunked),
     /// Body runs until the peer closes (responses only).
     Eof(bool),
+    /// Raw mode after a switch (`101`, `2xx` to CONNECT): every byte is
+    /// the peer's, until it closes; `true` once it has.
+    Raw(bool),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,12 +131,25 @@ impl BodyDecoder {
         }
     }
 
+    /// Raw mode: the peer's bytes as they come, no framing, ending when it
+    /// closes its side (after an upgrade or a CONNECT).
+    pub(crate) const fn raw() -> BodyDecoder {
+        BodyDecoder {
+            kind: Kind::Raw(false),
+        }
+    }
+
+    /// Is this the raw mode of [`raw`](Self::raw)?
+    pub(crate) fn is_raw(&self) -> bool {
+        matches!(self.kind, Kind::Raw(_))
+    }
+
     /// Has the whole body been decoded?
     pub(crate) fn is_done(&self) -> bool {
         match &self.kind {
             Kind::Length(n) => *n == 0,
             Kind::Chunked(c) => c.state == ChunkState::Done,
-            Kind::Eof(done) => *done,
+            Kind::Eof(done) | Kind::Raw(done) => *done,
         }
     }
 
@@ -148,7 +164,7 @@ impl BodyDecoder {
     /// The input has ended. Fine for an EOF-delimited body or a finished one;
     /// anything else was cut short.
     pub(crate) fn eof_reached(&mut self) -> bool {
-        if let Kind::Eof(done) = &mut self.kind {
+        if let Kind::Eof(done) | Kind::Raw(done) = &mut self.kind {
             *done = true;
         }
         self.is_done()
@@ -170,7 +186,7 @@ impl BodyDecoder {
                     data: 0..n,
                 })
             }
-            Kind::Eof(done) => {
+            Kind::Eof(done) | Kind::Raw(done) => {
                 let n = if *done { 0 } else { input.len().min(max) };
                 Ok(Step {
                     consumed: n,

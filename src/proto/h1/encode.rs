@@ -16,6 +16,9 @@ pub(crate) enum BodyEncoder {
     Chunked,
     /// HTTP/1.0 without a length: the body ends when the connection closes.
     CloseDelimited,
+    /// Raw mode after a switch (`101`, `2xx` to CONNECT): bytes go out as
+    /// they are, no framing; the connection is never reused.
+    Raw,
     /// No body on the wire (HEAD, 1xx, 204, 304). Writes are swallowed; a
     /// declared length is kept for the head only.
     Suppressed,
@@ -87,7 +90,7 @@ impl BodyEncoder {
                 dst.extend_from_slice(&data[..n]);
                 n
             }
-            BodyEncoder::CloseDelimited => {
+            BodyEncoder::CloseDelimited | BodyEncoder::Raw => {
                 dst.extend_from_slice(data);
                 data.len()
             }
@@ -119,7 +122,7 @@ impl BodyEncoder {
 
     /// Does the end of this body need the connection closed?
     pub(crate) fn closes(&self) -> bool {
-        *self == BodyEncoder::CloseDelimited
+        matches!(self, BodyEncoder::CloseDelimited | BodyEncoder::Raw)
     }
 }
 

@@ -147,6 +147,16 @@ fn push_fields(buf: &mut Vec<u8>, server: &ServerFields<'_>) {
             fields.push(date.field());
         }
         match (encoder, content_length) {
+            // Switched to raw bytes: no framing at all (RFC 9110 §9.3.6,
+            // §15.2.2), whatever length the handler set; a 101 says what
+            // it upgrades (the handler's `Upgrade` names to what).
+            (BodyEncoder::Raw, _) => {
+                if status == 101 {
+                    fields.push(b"Connection: upgrade\r\n");
+                }
+                fields.push(b"\r\n");
+                return;
+            }
             (BodyEncoder::Chunked, _) => fields.push(b"Transfer-Encoding: chunked\r\n"),
             (_, Some(n)) if status != 204 => {
                 fields.push(b"Content-Length: ");

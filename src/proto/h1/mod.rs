@@ -54,6 +54,45 @@ impl BodyKind {
     }
 }
 
+/// How an exchange may leave HTTP for raw bytes in both directions: what
+/// the request asked, and which answers take it up (RFC 9110 §7.8, §9.3.6).
+/// After such an answer the head carries no framing field and the body
+/// decoder and encoder of the exchange are [`BodyDecoder::raw`] and
+/// [`BodyEncoder::Raw`](encode::BodyEncoder::Raw).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Switch {
+    /// A request with `Upgrade` (HTTP/1.1): a `101` switches.
+    Upgrade,
+    /// `CONNECT`: any `2xx` makes the connection a tunnel.
+    Connect,
+}
+
+impl Switch {
+    /// What a request with this method, `Upgrade` field and body framing
+    /// may switch to. A request with a body is not switched (its body would
+    /// come before the raw bytes, a case no client uses).
+    pub(crate) fn of(method: &str, upgrade: bool, body: BodyKind) -> Option<Switch> {
+        if body != BodyKind::Length(0) {
+            None
+        } else if method == "CONNECT" {
+            Some(Switch::Connect)
+        } else if upgrade {
+            Some(Switch::Upgrade)
+        } else {
+            None
+        }
+    }
+
+    /// Does an answer of `status` switch to raw bytes?
+    pub(crate) fn by(this: Option<Switch>, status: u16) -> bool {
+        match this {
+            Some(Switch::Upgrade) => status == 101,
+            Some(Switch::Connect) => (200..300).contains(&status),
+            None => false,
+        }
+    }
+}
+
 /// The framing of one message, request or response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Framing {

@@ -18,6 +18,9 @@ pub(crate) struct Head<'h, 'b> {
     pub expect_continue: bool,
     /// A HEAD request: the response carries no body.
     pub is_head: bool,
+    /// An `Upgrade` field on an HTTP/1.1 request (RFC 9110 §7.8: one in
+    /// an HTTP/1.0 request is ignored).
+    pub upgrade: bool,
 }
 
 /// Limits applied while parsing.
@@ -86,6 +89,7 @@ fn parse_whole<'h, 'b>(
         fields.add(h.name.as_bytes(), h.value)?;
     }
     let (framing, expect_continue) = fields.framing(version)?;
+    let upgrade = fields.upgrade && version == Version::Http11;
     Ok(Some((
         len,
         Head {
@@ -96,6 +100,7 @@ fn parse_whole<'h, 'b>(
             framing,
             expect_continue,
             is_head: method == "HEAD",
+            upgrade,
         },
     )))
 }
@@ -350,15 +355,17 @@ pub(crate) struct Fields {
     connection: Connection,
     expect_continue: bool,
     hosts: u8,
+    /// An `Upgrade` field was seen.
+    upgrade: bool,
 }
 
 impl Fields {
     /// Adds the field `name: value`.
     #[inline]
     fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), Error> {
-        // Only these five matter here; most fields are none of them, and
+        // Only these six matter here; most fields are none of them, and
         // their lengths tell at once.
-        if !matches!(name.len(), 4 | 6 | 10 | 14 | 17) {
+        if !matches!(name.len(), 4 | 6 | 7 | 10 | 14 | 17) {
             return Ok(());
         }
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -391,6 +398,8 @@ impl Fields {
                 }
                 self.expect_continue = true;
             }
+        } else if name.eq_ignore_ascii_case(b"upgrade") {
+            self.upgrade = true;
         } else if name.eq_ignore_ascii_case(b"host") {
             self.hosts += 1;
             if self.hosts > 1 || !valid_host(value) {

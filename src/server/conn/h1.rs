@@ -19,6 +19,7 @@ use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::request::{self as head, Limits, Scan};
 use crate::proto::h1::response::status_line;
+use crate::proto::h1::Switch;
 use crate::proto::status::reason;
 use crate::proto::{self, Version};
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
@@ -111,9 +112,32 @@ struct Exchange<H> {
     keep_alive: bool,
     is_head: bool,
     expect: Expect,
+    /// What the request may switch to (raw mode once a head that takes it
+    /// up is written: the encoder is then `BodyEncoder::Raw`).
+    switch: Option<Switch>,
+    /// `Response::notify_sent`: `on_response_sent` is owed.
+    notify_sent: bool,
+    /// Everything written must go out before the exchange goes on.
+    drain: Option<Drain>,
+    /// Raw mode: our write side is shut (after `Next::end()`).
+    write_shut: bool,
+}
+
+/// Why an exchange waits for its output to be written out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Drain {
+    /// The response is over and `on_response_sent` is owed.
+    Ended,
+    /// Raw mode, `Next::end()`: then shut the write side.
+    ShutWrite,
 }
 
 impl<H> Exchange<H> {
+    /// Has the exchange switched to raw bytes (upgrade, tunnel)?
+    fn is_raw(&self) -> bool {
+        self.encoder == Some(BodyEncoder::Raw)
+    }
+
     /// May the connection stay open after this exchange, as far as the
     /// request, the server and the body allow? `will_read`: the handler
     /// has just asked to read the body.
@@ -169,6 +193,24 @@ pub(crate) struct Conn<H> {
     /// What the TLS handshake settled (`None` in clear, or until then).
     #[cfg(feature = "__tls")]
     tls: Option<Box<crate::tls::TlsInfo>>,
+}
+
+/// What a `Next` means in raw mode, where each direction ends on its own:
+/// `end()` shuts our write side (once what is written is out) and reading
+/// goes on, until an `end()` after the client's FIN has been read ends the
+/// exchange; once shut, asking to write is asking to read.
+fn raw_interest<H>(ex: &mut Exchange<H>, interest: Interest) -> Interest {
+    match interest {
+        Interest::End if ex.saw_body_end || ex.write_shut || ex.drain.is_some() => Interest::End,
+        Interest::End => {
+            ex.drain = Some(Drain::ShutWrite);
+            Interest::Read
+        }
+        Interest::Write | Interest::ReadWrite if ex.write_shut || ex.drain.is_some() => {
+            Interest::Read
+        }
+        other => other,
+    }
 }
 
 /// Drops a handler, containing a panic in its `Drop`.
@@ -365,6 +407,7 @@ impl<H: Handler> Conn<H> {
         };
         let (framing, version) = (head.framing, head.version);
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
+        let switch = Switch::of(head.method, head.upgrade, framing.body);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let addrs = &self.addrs;
@@ -407,6 +450,10 @@ impl<H: Handler> Conn<H> {
             keep_alive: framing.keep_alive,
             is_head,
             expect,
+            switch,
+            notify_sent: false,
+            drain: None,
+            write_shut: false,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
         if let Some(max) = limit.get() {
@@ -432,6 +479,9 @@ impl<H: Handler> Conn<H> {
             // waited for can change the response, and the requests behind
             // it must not wait (an event stream parks for ever).
             next = Next::end();
+        }
+        if ex.is_raw() {
+            next.interest = raw_interest(ex, next.interest);
         }
         ex.interest = next.interest;
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
@@ -472,11 +522,26 @@ impl<H: Handler> Conn<H> {
         };
         let interest = ex.interest;
         let head_written = ex.encoder.is_some();
+        if ex.drain.is_some() && interest != Interest::Remove {
+            // Written out first, then `on_drained`.
+            return Some(Want::Drain);
+        }
         match interest {
             // Responses already finished go out first (RFC 9112 §9.3.2:
             // in order, none lost), under the stall timer.
             Interest::Remove => Some(Want::FlushRemove),
             Interest::Wait => Some(Want::Idle),
+            Interest::End if head_written && ex.notify_sent => {
+                // The last bytes (a last chunk) go into the buffer now;
+                // the exchange ends once they are written.
+                if let Some(encoder) = &mut ex.encoder {
+                    if encoder.finish(&mut self.wbuf.buf).is_err() {
+                        ex.keep_alive = false;
+                    }
+                }
+                ex.drain = Some(Drain::Ended);
+                Some(Want::Drain)
+            }
             Interest::End if head_written => {
                 self.end_exchange(ctx);
                 None
@@ -618,7 +683,12 @@ impl<H: Handler> Conn<H> {
             // The handler's choice stands, whatever state its body is in.
             return None;
         }
-        if !malformed && self.input_closed && self.rbuf.is_empty() && !ex.decoder.is_done() {
+        if !malformed
+            && self.input_closed
+            && self.rbuf.is_empty()
+            && !ex.decoder.is_done()
+            && !ex.decoder.is_raw()
+        {
             // The body can never complete, whatever the handler asks next.
             ex.body_error = Some(proto::Error::Truncated);
         }
@@ -648,6 +718,7 @@ impl<H: Handler> Conn<H> {
                 keep_alive: ex.may_keep_alive(false, ctx),
                 head: ex.is_head,
                 date: ctx.date,
+                switch: ex.switch,
             };
             let mut res = Response::new(&mut self.wbuf.buf, exchange);
             let handler = &mut ex.handler;
@@ -667,6 +738,14 @@ impl<H: Handler> Conn<H> {
             let finished = res.finish(ex.may_keep_alive(will_read, ctx));
             ex.keep_alive = finished.keep_alive;
             ex.encoder = Some(finished.encoder);
+            ex.notify_sent = finished.notify_sent;
+            if finished.encoder == BodyEncoder::Raw {
+                // Raw mode: what the client sends from here on (what is
+                // buffered behind the head first) is the handler's.
+                ex.decoder = BodyDecoder::raw();
+                ex.budget = u64::MAX;
+                ex.keep_alive = false;
+            }
             self.apply(next, ctx);
             return None;
         };
@@ -900,6 +979,33 @@ impl<H: Handler> Conn<H> {
         }
     }
 
+    /// Everything written is out, as `Want::Drain` asked, at `at`: tells
+    /// the handler if it asked, and goes on. `true`: shut the write side
+    /// down now (raw mode, `Next::end()`).
+    pub(crate) fn on_drained<F>(&mut self, at: Instant, ctx: &mut Ctx<'_, F>) -> bool {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            return false;
+        };
+        let Some(drain) = ex.drain.take() else {
+            return false;
+        };
+        if std::mem::take(&mut ex.notify_sent) {
+            let handler = &mut ex.handler;
+            if guard(|| handler.on_response_sent(at)).is_err() {
+                self.handler_panicked(ctx);
+                return false;
+            }
+        }
+        match drain {
+            // `End` stands: the exchange ends next.
+            Drain::Ended => false,
+            Drain::ShutWrite => {
+                ex.write_shut = true;
+                true
+            }
+        }
+    }
+
     /// The write side is shut down after a flush: start lingering.
     pub(crate) fn start_linger<F>(&mut self, ctx: &mut Ctx<'_, F>) {
         self.rbuf.clear();
@@ -945,6 +1051,10 @@ impl<'a, F: HandlerFactory> Machine<Ctx<'a, F>> for Conn<F::Output> {
 
     fn start_linger(&mut self, ctx: &mut Ctx<'a, F>) {
         Conn::start_linger(self, ctx);
+    }
+
+    fn on_drained(&mut self, at: Instant, ctx: &mut Ctx<'a, F>) -> bool {
+        Conn::on_drained(self, at, ctx)
     }
 
     #[cfg(feature = "__tls")]
