@@ -159,14 +159,14 @@ impl<'p> Accept<'p> {
     }
 
     /// Writes the `101 Switching Protocols` head: `Upgrade: websocket`,
-    /// `Connection: Upgrade`, `Sec-WebSocket-Accept` and the chosen
-    /// `Sec-WebSocket-Protocol`. Return [`Next::read()`](crate::Next::read)
-    /// (or `write`) after it: the exchange goes on in raw mode.
+    /// `Sec-WebSocket-Accept` and the chosen `Sec-WebSocket-Protocol`
+    /// (the server adds `Connection: upgrade`). Return
+    /// [`Next::read()`](crate::Next::read) (or another `Next`) after it:
+    /// the exchange goes on in raw mode.
     pub fn respond(&self, response: &mut Response<'_>) {
         response
             .set_status(101)
             .header("Upgrade", "websocket")
-            .header("Connection", "Upgrade")
             .header("Sec-WebSocket-Accept", self.value);
         if let Some(p) = self.protocol {
             response.header("Sec-WebSocket-Protocol", p);
