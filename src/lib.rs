@@ -44,6 +44,7 @@
 //! | a line per exchange in a log | [`server::AccessLog`] around the handler factory |
 //! | Ctrl-C / SIGTERM to shut down gracefully | [`server::Server::shutdown_on_signals`] |
 //! | the `http` crate's types | `Method`, `StatusCode`, `HeaderName`, `HeaderValue` are taken as they are; feature `http` adds `to_http()` (`Parts`) on heads |
+//! | WebSocket: the handshake and a frame codec without allocation per message | [`ws`]: [`ws::Accept`], [`ws::Reader`], [`ws::Writer`] |
 //! | HTTPS: a server with a certificate, `https://` URLs in the clients | feature `tls` (or `tls-ring`): `Server::tls_pem` / `Server::tls`, `Request::tls`, and the `tls` module |
 //!
 //! Bodies are streamed on both sides through a [`Decoder`]
@@ -85,6 +86,7 @@ pub mod server;
 #[cfg(feature = "__tls")]
 pub mod tls;
 mod transport;
+pub mod ws;
 
 pub use body::{Decoder, Encoder};
 pub use control::{Control, Gone};

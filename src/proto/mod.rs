@@ -11,6 +11,8 @@
 //!
 //! - `h2/`: HTTP/2, on the same shared pieces. So far HPACK; frames,
 //!   stream states and flow control follow.
+//! - `ws/`: WebSocket (RFC 6455) — the frame codec and the opening
+//!   handshake, public as `nextloop::ws`.
 
 pub(crate) mod date;
 pub(crate) mod error;
@@ -21,6 +23,7 @@ pub(crate) mod h1;
 #[cfg_attr(not(feature = "fuzzing"), allow(dead_code, unused_imports))]
 pub(crate) mod h2;
 pub(crate) mod status;
+pub(crate) mod ws;
 
 pub(crate) use error::Error;
 
