@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Resident memory per idle keep-alive connection of a running server.
 
-    idle_rss.py PID PORT [N] [--tls] [--h2]
+    idle_rss.py PID PORT [N] [--tls] [--h2] [--ws]
 
 Opens 100 connections as a warm-up, reads the server's VmRSS, opens N more
 (default 9000; stay under the server's connection limit), each answering
@@ -15,7 +15,9 @@ is not verified: the point is the server's memory, not its identity).
 With --h2 every connection speaks HTTP/2 with prior knowledge (h2c): the
 preface, an empty SETTINGS, one GET on stream 1 read to its END_STREAM,
 the server's SETTINGS acknowledged and its PINGs answered; the check
-afterwards is a GET on stream 3. The resident memory is that of PID and
+afterwards is a GET on stream 3. With --ws every connection is a WebSocket
+(the opening handshake, then one small text message echoed); the check is
+another echo. The resident memory is that of PID and
 its descendants (a server with worker processes, such as nginx, counts
 whole).
 """
@@ -70,6 +72,44 @@ def rss_kib(pid):
             if p == pid:
                 raise SystemExit(f"no VmRSS for pid {pid}")
     return total
+
+
+WS = False
+WS_HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: idle\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+# "idle", masked with the key 1 2 3 4.
+WS_TEXT = b"\x81\x84\x01\x02\x03\x04" + bytes(b ^ k for b, k in zip(b"idle", b"\x01\x02\x03\x04"))
+
+
+class WsReader:
+    """A WebSocket client connection: the handshake, then echoes."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise SystemExit("the server closed a WebSocket connection")
+        self.buf += chunk
+
+    def handshake(self):
+        while b"\r\n\r\n" not in self.buf:
+            self.fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise SystemExit(f"handshake refused: {head.splitlines()[0]!r}")
+
+    def echo(self):
+        while len(self.buf) < 2 or len(self.buf) < 2 + (self.buf[1] & 0x7F):
+            self.fill()
+        length = self.buf[1] & 0x7F
+        frame, self.buf = self.buf[: 2 + length], self.buf[2 + length :]
+        if frame != b"\x81\x04idle":
+            raise SystemExit(f"a wrong echo: {frame!r}")
 
 
 def h2_frame(kind, flags, stream, payload=b""):
@@ -157,21 +197,32 @@ def served_connections(port, n):
         if H2:
             sock.sendall(PREFACE + h2_frame(4, 0, 0) + h2_get(1))
             sock = H2Reader(sock)
+        elif WS:
+            # The message only after the 101, as RFC 6455 §4.1 asks of a
+            # client (tungstenite closes on frames behind the request).
+            sock.sendall(WS_HANDSHAKE)
+            sock = WsReader(sock)
         else:
             sock.sendall(GET)
         socks.append(sock)
     for sock in socks:
         if H2:
             sock.response(1)
+        elif WS:
+            sock.handshake()
+            sock.sock.sendall(WS_TEXT)
         else:
             read_response(sock)
+    for sock in socks if WS else ():
+        sock.echo()
     return socks
 
 
 def main():
-    global TLS, H2
-    args = [a for a in sys.argv[1:] if a not in ("--tls", "--h2")]
+    global TLS, H2, WS
+    args = [a for a in sys.argv[1:] if a not in ("--tls", "--h2", "--ws")]
     H2 = "--h2" in sys.argv[1:]
+    WS = "--ws" in sys.argv[1:]
     if "--tls" in sys.argv[1:]:
         TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         TLS.check_hostname = False
@@ -186,12 +237,15 @@ def main():
     if H2:
         held[0].sock.sendall(h2_get(3))
         held[0].response(3)
+    elif WS:
+        held[0].sock.sendall(WS_TEXT)
+        held[0].echo()
     else:
         held[0].sendall(GET)
         read_response(held[0])
     print(f"{(after - before) / n:.2f}")
     for sock in held:
-        (sock.sock if H2 else sock).close()
+        (sock.sock if H2 or WS else sock).close()
 
 
 if __name__ == "__main__":
