@@ -1,0 +1,6 @@
+//! Engine tests, in process: bytes in, events and frames out. Grouped by
+//! rule; `support.rs` plays the peer.
+
+mod support;
+
+mod basics;
