@@ -155,9 +155,18 @@ enum Phase {
 /// The PING payload of a graceful shutdown.
 const SHUTDOWN_PING: [u8; 8] = *b"nl-shutd";
 
-/// Stream ids we reset lately whose frames in flight are dropped
-/// quietly (a fixed ring, like h2's bounded reset set).
+/// Streams ended lately, remembered in a fixed ring (like h2's bounded
+/// reset set): frames in flight on one we reset are dropped quietly
+/// (§5.1, "closed"); on one that ended normally they are STREAM_CLOSED.
 const RECENT: usize = 16;
+
+/// A stream in the ring of those ended lately.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Ended {
+    id: u32,
+    /// Ended by a reset (either way), not by END_STREAM both ways.
+    reset: bool,
+}
 
 /// One HTTP/2 connection's state, sans-IO.
 ///
@@ -203,7 +212,7 @@ pub struct Connection {
     /// A PING of ours awaits its ack.
     ping_out: bool,
     budget: Budget,
-    recent: [u32; RECENT],
+    recent: [Ended; RECENT],
     recent_at: usize,
     /// The scheduler's position in the stream table.
     cursor: usize,
@@ -252,7 +261,7 @@ impl Connection {
             ack_unflushed: false,
             ping_out: false,
             budget: Budget::default(),
-            recent: [0; RECENT],
+            recent: [Ended::default(); RECENT],
             recent_at: 0,
             cursor: 0,
             ours,
@@ -552,12 +561,24 @@ impl Connection {
     }
 
     fn recently_reset(&self, id: u32) -> bool {
-        self.recent.contains(&id)
+        self.recent.contains(&Ended { id, reset: true })
+    }
+
+    fn recently_closed(&self, id: u32) -> bool {
+        self.recent.contains(&Ended { id, reset: false })
+    }
+
+    fn remember(&mut self, id: u32, reset: bool) {
+        if let Some(e) = self.recent.iter_mut().find(|e| e.id == id) {
+            e.reset |= reset;
+            return;
+        }
+        self.recent[self.recent_at] = Ended { id, reset };
+        self.recent_at = (self.recent_at + 1) % RECENT;
     }
 
     fn remember_reset(&mut self, id: u32) {
-        self.recent[self.recent_at] = id;
-        self.recent_at = (self.recent_at + 1) % RECENT;
+        self.remember(id, true);
     }
 
     /// Answers a stream error: RST_STREAM, counted against the provoked
@@ -701,7 +722,13 @@ impl Connection {
         let held = self.streams.find(id);
         let new = peer_opens && id > self.last_peer_id;
         if held.is_none() && !new && !self.recently_reset(id) {
-            return Err(conn(ErrorCode::STREAM_CLOSED, "HEADERS on a closed stream"));
+            if self.recently_closed(id) {
+                return Err(conn(ErrorCode::STREAM_CLOSED, "HEADERS on a closed stream"));
+            }
+            return Err(conn(
+                ErrorCode::PROTOCOL_ERROR,
+                "HEADERS on a lower stream id",
+            ));
         }
         // The first frame's fragment, past padding and priority.
         let payload = &frames[HEADER_LEN..HEADER_LEN + h.len];
@@ -941,7 +968,9 @@ impl Connection {
         let Some(s) = self.streams.get_mut(h.id).filter(|s| !s.reset) else {
             return Ok(None);
         };
-        let unfinished = s.send_open() || !s.head_done && self.role == Role::Server;
+        // A server's response cut short costs the budget (a client's
+        // streams reset by the server are no attack on us).
+        let unfinished = self.role == Role::Server && s.send_open();
         let surfaced = s.surfaced;
         s.transition(Step::Reset)?;
         if unfinished {
@@ -1397,6 +1426,7 @@ impl Connection {
             self.remember_reset(id);
         } else if !s.reset {
             self.budget.completed();
+            self.remember(id, false);
         }
         self.release_conn(s.held + s.unreleased, out);
     }

@@ -4,3 +4,5 @@
 mod support;
 
 mod basics;
+mod conn_errors;
+mod stream_errors;

@@ -188,15 +188,23 @@ impl Peer {
         }
     }
 
-    /// A header block.
+    /// A header block. (A name with uppercase letters goes as a raw
+    /// literal without indexing: our encoder refuses to make one.)
     pub fn block(&mut self, fields: &[(&str, &str)]) -> Vec<u8> {
         let mut b = Vec::new();
-        self.enc.encode(
-            fields
-                .iter()
-                .map(|(n, v)| (n.as_bytes(), v.as_bytes(), false)),
-            &mut b,
-        );
+        self.enc.start_block(&mut b);
+        for (n, v) in fields {
+            if n.bytes().any(|c| c.is_ascii_uppercase()) {
+                assert!(n.len() < 127 && v.len() < 127);
+                b.push(0);
+                b.push(n.len() as u8);
+                b.extend_from_slice(n.as_bytes());
+                b.push(v.len() as u8);
+                b.extend_from_slice(v.as_bytes());
+            } else {
+                self.enc.field(n.as_bytes(), v.as_bytes(), false, &mut b);
+            }
+        }
         b
     }
 
