@@ -4,5 +4,8 @@
 mod support;
 
 mod basics;
+mod blocks;
 mod conn_errors;
+mod floods;
+mod flow;
 mod stream_errors;
