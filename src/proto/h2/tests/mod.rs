@@ -8,4 +8,5 @@ mod blocks;
 mod conn_errors;
 mod floods;
 mod flow;
+mod lifecycle;
 mod stream_errors;
