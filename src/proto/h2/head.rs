@@ -75,6 +75,14 @@ impl Scratch {
         }
     }
 
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.hpack.len()
+            + self.block.capacity()
+            + self.bytes.capacity()
+            + self.index.capacity() * std::mem::size_of::<Field>()
+    }
+
     /// The list budget these buffers were sized for.
     pub(crate) fn list_capacity(&self) -> usize {
         self.hpack.len()

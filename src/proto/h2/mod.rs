@@ -52,6 +52,7 @@
 
 mod budget;
 mod conn;
+pub(crate) mod drive;
 mod error;
 mod frame;
 mod head;
