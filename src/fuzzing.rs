@@ -359,6 +359,10 @@ impl HpackEncoder {
     }
 }
 
+/// A socket-free HTTP/2 server over the engine, the client bytes to feed
+/// it, and the HTTP/2 fuzz check (frames and HPACK, split-invariant).
+pub use crate::proto::h2::drive::{h2_client_requests, h2_split_invariant, H2Server};
+
 /// The HPACK fuzz check. `data` is a settings byte, then blocks, each
 /// a length byte and that many bytes (a length of 255 instead sets our
 /// table limit to 32 times the next byte). The blocks are decoded in one
