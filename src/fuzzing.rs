@@ -18,6 +18,7 @@ use crate::proto::h1::request::{self as head, Limits};
 use crate::proto::h2::hpack;
 use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
+use crate::rt::Machine;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
 use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
@@ -178,6 +179,7 @@ pub struct Driver<F: HandlerFactory> {
     factory: F,
     conn: Conn<F::Output>,
     clock: Clock,
+    exchanges: slab::Slab<usize>,
     /// Everything the server wrote.
     pub output: Vec<u8>,
     /// The connection was dropped.
@@ -200,7 +202,15 @@ impl<F: HandlerFactory> Driver<F> {
             remote: ([127, 0, 0, 1], 40000).into(),
             local: ([127, 0, 0, 1], 3000).into(),
         };
-        let conn = Conn::new(0, 0, addrs, false, &mut timers, &clock);
+        let conn = Conn::new(
+            0,
+            0,
+            addrs,
+            false,
+            settings.http2.is_some(),
+            &mut timers,
+            &clock,
+        );
         Driver {
             _poll: poll,
             lease,
@@ -211,6 +221,7 @@ impl<F: HandlerFactory> Driver<F> {
             factory,
             conn,
             clock,
+            exchanges: std::iter::once((0, 0)).collect(),
             output: Vec::new(),
             removed: false,
         }
@@ -219,14 +230,15 @@ impl<F: HandlerFactory> Driver<F> {
     /// Feeds `bytes`, running the connection after each buffer-full.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() && !self.removed {
-            self.pool.attach_read(&mut self.conn.rbuf);
-            let spare = self.conn.rbuf.spare();
+            let rbuf = self.conn.buffers().rbuf;
+            self.pool.attach_read(rbuf);
+            let spare = rbuf.spare();
             let n = spare.len().min(bytes.len());
             spare[..n].copy_from_slice(&bytes[..n]);
-            self.conn.rbuf.filled(n);
+            rbuf.filled(n);
             bytes = &bytes[n..];
             self.run();
-            if n == 0 && self.conn.rbuf.spare().is_empty() {
+            if n == 0 && self.conn.buffers().rbuf.spare().is_empty() {
                 // The handler does not consume its input: stalled.
                 return;
             }
@@ -236,7 +248,7 @@ impl<F: HandlerFactory> Driver<F> {
 
     /// The peer closes its side.
     pub fn close_input(&mut self) {
-        self.conn.input_closed = true;
+        *self.conn.buffers().input_closed = true;
         self.run();
     }
 
@@ -251,10 +263,11 @@ impl<F: HandlerFactory> Driver<F> {
                 timers: &mut self.timers,
                 clock: &self.clock,
                 shutting_down: false,
+                exchanges: &mut self.exchanges,
             };
             self.conn.start_turn();
             let want = self.conn.advance(&mut ctx);
-            let wbuf = &mut self.conn.wbuf;
+            let wbuf = self.conn.buffers().wbuf;
             self.output.extend_from_slice(wbuf.pending());
             wbuf.advance(wbuf.len());
             match want {
@@ -263,8 +276,9 @@ impl<F: HandlerFactory> Driver<F> {
                 Want::Close => self.conn.start_linger(&mut ctx),
                 Want::Discard => {
                     // Lingering: input is thrown away until the peer closes.
-                    self.conn.rbuf.clear();
-                    self.removed = self.conn.input_closed;
+                    let bufs = self.conn.buffers();
+                    bufs.rbuf.clear();
+                    self.removed = *bufs.input_closed;
                     return;
                 }
                 Want::Remove | Want::FlushRemove => self.removed = true,
