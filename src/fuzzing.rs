@@ -180,6 +180,7 @@ pub struct Driver<F: HandlerFactory> {
     conn: Conn<F::Output>,
     clock: Clock,
     exchanges: slab::Slab<usize>,
+    h2_scratch: Option<Box<crate::proto::h2::Scratch>>,
     /// Everything the server wrote.
     pub output: Vec<u8>,
     /// The connection was dropped.
@@ -214,7 +215,7 @@ impl<F: HandlerFactory> Driver<F> {
         Driver {
             _poll: poll,
             lease,
-            pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
+            pool: BufPool::new(crate::server::conn::read_size(&settings), 1 << 20, 4),
             settings,
             date: DateCache::fixed(),
             timers,
@@ -222,6 +223,7 @@ impl<F: HandlerFactory> Driver<F> {
             conn,
             clock,
             exchanges: std::iter::once((0, 0)).collect(),
+            h2_scratch: None,
             output: Vec::new(),
             removed: false,
         }
@@ -264,6 +266,7 @@ impl<F: HandlerFactory> Driver<F> {
                 clock: &self.clock,
                 shutting_down: false,
                 exchanges: &mut self.exchanges,
+                h2_scratch: &mut self.h2_scratch,
             };
             self.conn.start_turn();
             let want = self.conn.advance(&mut ctx);

@@ -53,6 +53,8 @@ pub(crate) struct Server<F: HandlerFactory> {
     /// each its own. An HTTP/1 connection holds one slot for its life and
     /// retires its generation at the end of each exchange.
     exchanges: Slab<usize>,
+    /// Where HTTP/2 header blocks are decoded: one per loop.
+    h2_scratch: Option<Box<crate::proto::h2::Scratch>>,
     /// The listener is readable, or a slot came free while paused: accept
     /// at the end of this turn.
     accept_ready: bool,
@@ -117,7 +119,11 @@ impl<F: HandlerFactory> Parts<F> {
         // Write buffers well past the high-water mark (a large response
         // given whole) are freed when done, not kept for the next Hello;
         // one that grew a little past it while streaming is kept.
-        let pool = BufPool::new(settings.max_head_size, 2 * settings.write_high_water, 1024);
+        let pool = BufPool::new(
+            super::conn::read_size(&settings),
+            2 * settings.write_high_water,
+            1024,
+        );
         let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
         let local = self.listener.tcp_addr();
         let local = local.filter(|a| !a.ip().is_unspecified());
@@ -129,6 +135,7 @@ impl<F: HandlerFactory> Parts<F> {
             settings,
             date: DateCache::new(),
             exchanges: Slab::new(),
+            h2_scratch: None,
             accept_ready: false,
             accept_paused: None,
             shutdown_at: None,
@@ -182,6 +189,7 @@ impl<F: HandlerFactory> Role for Server<F> {
             clock: &self.clock,
             shutting_down: self.shutdown_at.is_some(),
             exchanges: &mut self.exchanges,
+            h2_scratch: &mut self.h2_scratch,
         }
     }
 

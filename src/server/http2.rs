@@ -17,7 +17,7 @@ use std::time::Duration;
 /// | [`initial_connection_window`](Self::initial_connection_window) | 1 MiB |
 /// | [`max_frame_size`](Self::max_frame_size) | 16,384 bytes |
 /// | [`max_header_list_size`](Self::max_header_list_size) | 16 KiB |
-/// | [`header_table_size`](Self::header_table_size) | 4,096 bytes |
+/// | [`header_table_size`](Self::header_table_size) | 1,024 bytes |
 /// | [`max_requests`](Self::max_requests) | none |
 /// | [`ping_timeout`](Self::ping_timeout) | 10 s |
 ///
@@ -51,7 +51,7 @@ impl Default for Http2 {
             initial_connection_window: 1 << 20,
             max_frame_size: 16_384,
             max_header_list_size: 16 * 1024,
-            header_table_size: 4096,
+            header_table_size: 1024,
             max_requests: None,
             ping_timeout: Duration::from_secs(10),
         }

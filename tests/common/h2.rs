@@ -258,6 +258,9 @@ pub struct Conn {
     pub server_settings: Vec<(u16, u32)>,
     /// Answer PINGs and SETTINGS as they arrive.
     pub auto_ack: bool,
+    /// The server lowered its HPACK table below 4,096: our next block
+    /// must start with a size update (RFC 7541 §4.2).
+    pub size_update: Option<u32>,
 }
 
 impl Conn {
@@ -280,6 +283,7 @@ impl Conn {
             backlog: Vec::new(),
             server_settings: Vec::new(),
             auto_ack: true,
+            size_update: None,
         }
     }
 
@@ -306,6 +310,12 @@ impl Conn {
         assert_eq!(first.ty, SETTINGS, "the server's first frame: {first:?}");
         assert_eq!(first.flags & ACK, 0);
         c.server_settings = first.settings();
+        c.size_update = c
+            .server_settings
+            .iter()
+            .find(|(id, _)| *id == HEADER_TABLE_SIZE)
+            .map(|&(_, v)| v)
+            .filter(|&v| v < 4096);
         c.send(&settings_ack());
     }
 
@@ -430,6 +440,7 @@ impl Conn {
             if f.ty == GOAWAY {
                 let (_, code) = f.goaway();
                 if code != NO_ERROR {
+                    eprintln!("GOAWAY: {}", String::from_utf8_lossy(&f.payload[8..]));
                     break Outcome::GoAway(code);
                 }
                 kept.push(f);
@@ -516,13 +527,32 @@ impl Conn {
         seen
     }
 
+    /// A header block of literals (see [`block`]), starting with the
+    /// table size update the server's SETTINGS call for, once.
+    pub fn block(&mut self, fields: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(size) = self.size_update.take() {
+            hpack_int(&mut out, 0x20, 5, size as usize);
+        }
+        out.extend_from_slice(&block(fields));
+        out
+    }
+
+    /// A request's block (see [`request_block`]), with the size update
+    /// if one is owed.
+    pub fn request(&mut self, method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(size) = self.size_update.take() {
+            hpack_int(&mut out, 0x20, 5, size as usize);
+        }
+        out.extend_from_slice(&request_block(method, path, extra));
+        out
+    }
+
     /// GET `path` on stream `id`; the whole response.
     pub fn get(&mut self, id: u32, path: &str) -> Response {
-        self.send(&headers(
-            id,
-            &request_block("GET", path, &[]),
-            END_HEADERS | END_STREAM,
-        ));
+        let block = self.request("GET", path, &[]);
+        self.send(&headers(id, &block, END_HEADERS | END_STREAM));
         match self.outcome(id) {
             (Outcome::Status(_), Some(res)) => res,
             (other, _) => panic!("GET {path} on stream {id}: {other:?}"),

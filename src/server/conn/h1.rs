@@ -50,8 +50,10 @@ pub(crate) struct Ctx<'a, F> {
     pub shutting_down: bool,
     /// The loop's exchange slots (slot -> connection key): an HTTP/2
     /// connection takes one per stream.
-    #[allow(dead_code)] // (HTTP/2 streams, next)
     pub exchanges: &'a mut slab::Slab<usize>,
+    /// The loop's HTTP/2 header scratch (made at the first HTTP/2
+    /// connection).
+    pub h2_scratch: &'a mut Option<Box<crate::proto::h2::Scratch>>,
 }
 
 /// The time of this loop turn, and the deadlines the fixed timeouts give

@@ -22,13 +22,26 @@ use crate::rt::buf::BufPool;
 use crate::rt::machine::Bufs;
 use crate::rt::timer::{Deadline, Timers};
 use crate::rt::Machine;
-use crate::server::{Addrs, Handler, HandlerFactory};
+use crate::server::{Addrs, Handler, HandlerFactory, Settings};
 use crate::Next;
 
 pub(crate) use h1::{Clock, Ctx, Want, MAX_HEADERS};
 
 /// The client preface of HTTP/2 (RFC 9113 §3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The size of every read buffer of a loop: a request head, and with
+/// HTTP/2 on, one whole frame or header block (what the engine reads at
+/// once; a stream's unread body is held in one too).
+pub(crate) fn read_size(settings: &Settings) -> usize {
+    match &settings.http2 {
+        Some(h2) => {
+            let engine = h2::engine_settings(h2, usize::MAX);
+            settings.max_head_size.max(engine.read_buffer_size())
+        }
+        None => settings.max_head_size,
+    }
+}
 
 /// What the first bytes of a cleartext connection say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
