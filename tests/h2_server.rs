@@ -387,3 +387,78 @@ fn hypersync_push_and_pull_run_over_h2() {
         .unwrap();
     assert_eq!(client.join().unwrap(), b"pull /pulled");
 }
+
+/// Shutdown: GOAWAY(2^31-1) and a PING; after its ack GOAWAY(last id);
+/// the open stream finishes; a later one is not served; then the close.
+#[test]
+fn graceful_shutdown_says_goaway_twice_and_lets_open_streams_finish() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve(move |control| Parked {
+        tx: tx.clone(),
+        control: Some(control),
+    });
+    let mut c = Conn::connect(server.addr());
+    c.auto_ack = false;
+    let block = c.request("GET", "/park", &[]);
+    c.send(&headers(1, &block, END_HEADERS | END_STREAM));
+    let control = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    server.shutdown();
+    let first = c.read_skipping_windows().unwrap();
+    assert_eq!(first.goaway(), (0x7fff_ffff, NO_ERROR));
+    let ping = c.read_skipping_windows().unwrap();
+    assert_eq!(ping.ty, PING);
+    // A stream opened now (before the final GOAWAY) is still served, but
+    // none after it; ack the PING.
+    c.send(&frame(PING, ACK, 0, &ping.payload));
+    let last = c.read_skipping_windows().unwrap();
+    assert_eq!(last.goaway(), (1, NO_ERROR));
+    let block = c.request("GET", "/late", &[]);
+    c.send(&headers(3, &block, END_HEADERS | END_STREAM));
+    control.ready(Next::write()).unwrap();
+    c.auto_ack = true;
+    let (outcome, res) = c.outcome(1);
+    assert_eq!(outcome, Outcome::Status(200));
+    assert_eq!(res.unwrap().body_str(), "woken");
+    // Stream 3 gets nothing; the connection ends.
+    while let Some(f) = c.next_frame() {
+        assert_ne!(
+            f.stream, 3,
+            "a stream after the last GOAWAY was served: {f:?}"
+        );
+    }
+    server.join().unwrap();
+}
+
+/// A GOAWAY from the client: the open stream still finishes.
+#[test]
+fn a_client_goaway_lets_open_streams_finish() {
+    let (tx, rx) = mpsc::channel();
+    let server = serve(move |control| Parked {
+        tx: tx.clone(),
+        control: Some(control),
+    });
+    let mut c = Conn::connect(server.addr());
+    let block = c.request("GET", "/park", &[]);
+    c.send(&headers(1, &block, END_HEADERS | END_STREAM));
+    let control = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    c.send(&goaway(0, NO_ERROR));
+    control.ready(Next::write()).unwrap();
+    let (outcome, _) = c.outcome(1);
+    assert_eq!(outcome, Outcome::Status(200));
+    // Then the server closes.
+    while c.next_frame().is_some() {}
+}
+
+/// An idle HTTP/2 connection at shutdown: GOAWAY, then the close, at once.
+#[test]
+fn shutdown_closes_an_idle_h2_connection_with_goaway() {
+    let server = serve(|_| Hello);
+    let mut c = Conn::connect(server.addr());
+    c.get(1, "/");
+    let started = std::time::Instant::now();
+    server.shutdown();
+    let (last, code) = c.goaway_and_close().expect("a GOAWAY");
+    assert_eq!((last, code), (1, NO_ERROR));
+    server.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -370,6 +370,25 @@ impl Conn {
         }
     }
 
+    /// The next frame from the wire that is not a WINDOW_UPDATE or a
+    /// SETTINGS (acknowledged if `auto_ack`): PINGs are returned.
+    pub fn read_skipping_windows(&mut self) -> Option<Frame> {
+        loop {
+            let f = self.read_frame()?;
+            match f.ty {
+                WINDOW_UPDATE => {}
+                SETTINGS if f.flags & ACK != 0 => {}
+                SETTINGS => {
+                    self.server_settings = f.settings();
+                    if self.auto_ack {
+                        let _ = self.try_send(&settings_ack());
+                    }
+                }
+                _ => return Some(f),
+            }
+        }
+    }
+
     /// The next frame that is not a SETTINGS or PING (acknowledging them
     /// if `auto_ack`), nor a WINDOW_UPDATE; `None` at the end.
     pub fn next_frame(&mut self) -> Option<Frame> {
