@@ -16,7 +16,7 @@
 mod head;
 mod stream;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use self::stream::{drop_handler, Expect, Io, Step, Stream};
 use super::{h1, Ctx, Want, MAX_HEADERS};
@@ -34,6 +34,12 @@ use crate::Next;
 /// Stream callbacks per connection per loop turn, at most; then the
 /// other connections get their turn.
 const STEPS_PER_TURN: usize = 256;
+
+/// How long a connection without streams keeps its stream table and
+/// head scratch (so that a client sending one request at a time does
+/// not make them anew each time); then an idle connection holds only
+/// itself and its HPACK table.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// What the connection as a whole is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +85,8 @@ pub(crate) struct Conn<H> {
     /// When our SETTINGS went out (their ack is due within the ping
     /// timeout), or a graceful shutdown's PING.
     ack_since: Option<Instant>,
+    /// Since when no stream is open.
+    idle_since: Option<Instant>,
 }
 
 /// The streams of a connection and what running them needs.
@@ -127,6 +135,7 @@ impl<H: Handler> Conn<H> {
             },
             phase: Phase::Running,
             ack_since: None,
+            idle_since: None,
         }
     }
 
@@ -250,15 +259,33 @@ impl<H: Handler> Conn<H> {
             }
             i += 1;
         }
-        if let Some(at) = own_deadline(&self.s, &self.wbuf, self.ack_since, ctx) {
+        let idle_for = self.idle_since.map(|t| now.saturating_duration_since(t));
+        if self.s.list.is_empty()
+            && self.s.list.capacity() > 0
+            && idle_for.is_some_and(|d| d >= IDLE_RELEASE)
+        {
+            // Idle a while: the tables go.
+            self.s.list = Vec::new();
+            self.s.head = Vec::new();
+            engine.release_idle();
+        }
+        let own = own_deadline(&self.s, &self.wbuf, self.ack_since, self.idle_since, ctx);
+        if let Some(at) = own {
             if at <= now {
-                let code = if engine.settings_pending() {
-                    ErrorCode::SETTINGS_TIMEOUT
+                if engine.settings_pending() {
+                    // Our SETTINGS were never acknowledged.
+                    engine.go_away(ErrorCode::SETTINGS_TIMEOUT, &mut self.wbuf.buf);
+                    self.phase = Phase::Closing;
                 } else {
-                    ErrorCode::NO_ERROR
-                };
-                engine.go_away(code, &mut self.wbuf.buf);
-                self.phase = Phase::Closing;
+                    // Idle past the keep-alive timeout, or a shutdown's
+                    // PING never answered: the final GOAWAY; open streams
+                    // still finish.
+                    engine.go_away(ErrorCode::NO_ERROR, &mut self.wbuf.buf);
+                    self.ack_since = None;
+                    if self.s.list.is_empty() {
+                        self.phase = Phase::Closing;
+                    }
+                }
             }
         }
         self.arm(ctx);
@@ -272,7 +299,7 @@ impl<H: Handler> Conn<H> {
             Phase::Running => {
                 let streams = self.s.list.iter().filter_map(|s| s.timeout).min();
                 earliest(
-                    own_deadline(&self.s, &self.wbuf, self.ack_since, ctx),
+                    own_deadline(&self.s, &self.wbuf, self.ack_since, self.idle_since, ctx),
                     streams,
                 )
             }
@@ -343,9 +370,10 @@ impl<H: Handler> Conn<H> {
             if progress {
                 continue;
             }
-            if self.s.list.is_empty() && self.s.list.capacity() > 4 {
-                // A burst is over: keep a small table only.
-                self.s.list.shrink_to(4);
+            match (self.s.list.is_empty(), self.idle_since) {
+                (true, None) => self.idle_since = Some(ctx.clock.now),
+                (false, Some(_)) => self.idle_since = None,
+                _ => {}
             }
             return Want::Read;
         }
@@ -380,6 +408,9 @@ impl<H: Handler> Conn<H> {
             };
             self.s.on_event(event, engine, &mut self.wbuf, &origin, ctx);
             self.rbuf.consume(consumed);
+            if !self.s.list.is_empty() {
+                self.idle_since = None;
+            }
         }
         false
     }
@@ -399,6 +430,7 @@ fn own_deadline<H, F>(
     s: &Streams<H>,
     wbuf: &WriteBuf,
     ack_since: Option<Instant>,
+    idle_since: Option<Instant>,
     ctx: &Ctx<'_, F>,
 ) -> Option<Instant> {
     let settings = ctx.settings;
@@ -407,7 +439,13 @@ fn own_deadline<H, F>(
     let own = if !wbuf.is_empty() {
         after(ctx.clock.now, settings.io_timeout)
     } else if s.list.is_empty() {
-        after(ctx.clock.now, settings.keep_alive_timeout)
+        let since = idle_since.unwrap_or(ctx.clock.now);
+        if s.list.capacity() > 0 {
+            // First the tables go, then (later) the connection.
+            after(since, IDLE_RELEASE.min(settings.keep_alive_timeout))
+        } else {
+            after(since, settings.keep_alive_timeout)
+        }
     } else {
         None
     };
