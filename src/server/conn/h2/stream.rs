@@ -327,6 +327,8 @@ impl<H: Handler> Stream<H> {
             keep_alive: true,
             head: self.is_head,
             date: io.ctx.date,
+            // No 101 in HTTP/2; extended CONNECT (RFC 8441) is not offered.
+            switch: None,
         };
         let mut res = Response::new(io.head, exchange);
         let handler = &mut self.handler;
