@@ -119,6 +119,9 @@ struct Exchange<H> {
     notify_sent: bool,
     /// Everything written must go out before the exchange goes on.
     drain: Option<Drain>,
+    /// The head switched the exchange to raw bytes (its encoder is
+    /// `BodyEncoder::Raw`, its decoder `BodyDecoder::raw()`).
+    raw: bool,
     /// Raw mode: our write side is shut (after `Next::end()`).
     write_shut: bool,
     /// Raw mode: a wake-up asked to read; `on_request_readable` is called
@@ -139,7 +142,7 @@ enum Drain {
 impl<H> Exchange<H> {
     /// Has the exchange switched to raw bytes (upgrade, tunnel)?
     fn is_raw(&self) -> bool {
-        self.encoder == Some(BodyEncoder::Raw)
+        self.raw
     }
 
     /// May the connection stay open after this exchange, as far as the
@@ -210,9 +213,11 @@ fn raw_interest<H>(ex: &mut Exchange<H>, interest: Interest) -> Interest {
             ex.drain = Some(Drain::ShutWrite);
             Interest::Read
         }
-        Interest::Write | Interest::ReadWrite if ex.write_shut || ex.drain.is_some() => {
+        // (While the write side is being shut, nothing but that.)
+        Interest::Write | Interest::ReadWrite | Interest::Wait if ex.drain.is_some() => {
             Interest::Read
         }
+        Interest::Write | Interest::ReadWrite if ex.write_shut => Interest::Read,
         other => other,
     }
 }
@@ -457,6 +462,7 @@ impl<H: Handler> Conn<H> {
             switch,
             notify_sent: false,
             drain: None,
+            raw: false,
             write_shut: false,
             poked: false,
         };
@@ -528,27 +534,15 @@ impl<H: Handler> Conn<H> {
         };
         let interest = ex.interest;
         let head_written = ex.encoder.is_some();
-        if ex.drain.is_some() && interest != Interest::Remove {
-            // Written out first, then `on_drained`.
-            return Some(Want::Drain);
-        }
         match interest {
             // Responses already finished go out first (RFC 9112 §9.3.2:
             // in order, none lost), under the stall timer.
             Interest::Remove => Some(Want::FlushRemove),
             Interest::Wait => Some(Want::Idle),
-            Interest::End if head_written && ex.notify_sent => {
-                // The last bytes (a last chunk) go into the buffer now;
-                // the exchange ends once they are written.
-                if let Some(encoder) = &mut ex.encoder {
-                    if encoder.finish(&mut self.wbuf.buf).is_err() {
-                        ex.keep_alive = false;
-                    }
-                }
-                ex.drain = Some(Drain::Ended);
-                Some(Want::Drain)
-            }
             Interest::End if head_written => {
+                if ex.notify_sent || ex.drain.is_some() {
+                    return self.end_when_sent();
+                }
                 self.end_exchange(ctx);
                 None
             }
@@ -560,6 +554,8 @@ impl<H: Handler> Conn<H> {
             {
                 Some(Want::Yield)
             }
+            // Raw mode, `Next::end()`: written out and shut first.
+            Interest::Read if ex.drain.is_some() => Some(Want::Drain),
             Interest::Read => self.step_read(ctx),
             Interest::Write | Interest::End => self.step_write(ctx),
             Interest::ReadWrite => {
@@ -578,6 +574,25 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+    }
+
+    /// `Next::end()` of a response whose handler is to be told when it is
+    /// sent: the last bytes (a last chunk) go into the buffer now, and the
+    /// exchange ends once they are written (`on_drained`).
+    #[cold]
+    fn end_when_sent(&mut self) -> Option<Want> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        if ex.drain.is_none() {
+            if let Some(encoder) = &mut ex.encoder {
+                if encoder.finish(&mut self.wbuf.buf).is_err() {
+                    ex.keep_alive = false;
+                }
+            }
+            ex.drain = Some(Drain::Ended);
+        }
+        Some(Want::Drain)
     }
 
     /// What the current handler last asked for.
@@ -756,6 +771,7 @@ impl<H: Handler> Conn<H> {
                 ex.decoder = BodyDecoder::raw();
                 ex.budget = u64::MAX;
                 ex.keep_alive = false;
+                ex.raw = true;
             }
             self.apply(next, ctx);
             return None;
