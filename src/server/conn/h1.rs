@@ -416,7 +416,7 @@ impl<H: Handler> Conn<H> {
         };
         let (framing, version) = (head.framing, head.version);
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
-        let switch = Switch::of(head.method, head.upgrade, framing.body);
+        let switch = Switch::of(head.method, head.target, head.upgrade, framing.body);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let addrs = &self.addrs;
@@ -479,7 +479,28 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Follows a handler's `Next`: records the interest and its timeout.
-    fn apply<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
+    #[inline]
+    fn apply<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+        if matches!(&self.phase, Phase::Exchange(ex) if ex.raw) {
+            // Out of line, so the HTTP path saves no registers for it.
+            return self.apply_raw(next, ctx);
+        }
+        self.apply_http(next, ctx);
+    }
+
+    /// [`apply`](Self::apply) in raw mode: what the `Next` means there
+    /// first (see [`raw_interest`]).
+    #[cold]
+    #[inline(never)]
+    fn apply_raw<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            next.interest = raw_interest(ex, next.interest);
+        }
+        self.apply_http(next, ctx);
+    }
+
+    #[inline(always)]
+    fn apply_http<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
         let Phase::Exchange(ex) = &mut self.phase else {
             return;
         };
@@ -490,9 +511,6 @@ impl<H: Handler> Conn<H> {
             // waited for can change the response, and the requests behind
             // it must not wait (an event stream parks for ever).
             next = Next::end();
-        }
-        if ex.is_raw() {
-            next.interest = raw_interest(ex, next.interest);
         }
         ex.interest = next.interest;
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
