@@ -8,6 +8,7 @@
 #
 #     bench/tunnel.sh                  # SIZE=1GiB REPS=3
 #     SIZE=$((256<<20)) REPS=1 bench/tunnel.sh
+#     DIRECTIONS=down WRAP="perf record -g -o perf.data" bench/tunnel.sh
 #
 # Everything on 127.0.0.1; every wait bounded (TIMEOUT seconds per copy).
 set -euo pipefail
@@ -31,9 +32,10 @@ for _ in $(seq 100); do
 done
 grep -q listening "$work/err" || { cat "$work/err" >&2; exit 1; }
 
-python3 - "$port" "$SIZE" "$REPS" "$TIMEOUT" <<'PY'
+python3 - "$port" "$SIZE" "$REPS" "$TIMEOUT" "${DIRECTIONS:-up down}" <<'PY'
 import socket, statistics, sys, threading, time
 proxy_port, size, reps, timeout = (int(a) for a in sys.argv[1:5])
+directions = sys.argv[5].split()
 BUF = 1 << 20
 
 def pump_out(s, n):
@@ -96,7 +98,7 @@ def run(via_proxy, direction):
     return size / elapsed / 1e6
 
 print(f"{size >> 20} MiB per copy, median of {reps}")
-for direction in ("up", "down"):
+for direction in directions:
     direct = statistics.median(run(False, direction) for _ in range(reps))
     tunnel = statistics.median(run(True, direction) for _ in range(reps))
     print(f"{direction:>4}: direct {direct:8.0f} MB/s  tunnel {tunnel:8.0f} MB/s  ratio {tunnel / direct:.2f}")
