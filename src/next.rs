@@ -110,6 +110,15 @@ impl Next {
 
     /// The response is finished: the loop writes what framing still needs
     /// (the last chunk) and moves on to the next request, or closes.
+    ///
+    /// In raw mode (after a `101` to an upgrade, a `2xx` to CONNECT; see
+    /// [`Handler`](crate::server::Handler#raw-mode-upgrades-and-tunnels)),
+    /// each direction ends on its own: the first `end()` shuts our write
+    /// side once everything written is out (a TCP FIN; over TLS
+    /// `close_notify` first) while the client's bytes are still read —
+    /// from then on `write()` and `read_and_write()` mean `read()`; the
+    /// exchange is over at an `end()` once `read` has returned `Ok(0)`
+    /// (the client's FIN), and the connection closes.
     pub const fn end() -> Next {
         Next::new(Interest::End)
     }

@@ -22,7 +22,11 @@ use crate::{Control, Decoder, Detached, Encoder, Error, Next};
 /// the first `Next::end()` after the handler has read `Ok(0)`, or a
 /// [`Next::remove()`] (which hands the connection to `on_remove` with the
 /// unread bytes). Timeouts and [`Control::ready`](crate::Control::ready)
-/// work as in HTTP; nothing after the switch is parsed as HTTP again.
+/// work as in HTTP, and a wake-up that asks to read calls
+/// `on_request_readable` even when the client sent nothing new (a relay
+/// may hold bytes for a peer that had no room). Nothing after the switch
+/// is parsed as HTTP again. The read buffer grows to the write buffer's
+/// mark (64 KiB by default) for bulk reads, and stays until the close.
 ///
 /// The loop creates a handler per request (through a [`HandlerFactory`]),
 /// calls [`on_request`](Handler::on_request) with the head, then whatever

@@ -457,6 +457,70 @@ mod tests {
         assert_eq!((encoder, keep_alive), (BodyEncoder::Length(5), true));
     }
 
+    /// A head that switches to raw bytes has no framing field, whatever
+    /// length the handler set; a 101 says `Connection: upgrade`; the same
+    /// statuses without a request that asked for them are plain HTTP.
+    #[test]
+    fn a_switching_head_has_no_framing() {
+        let date = DateCache::fixed();
+        let cases = [
+            (
+                Some(Switch::Upgrade),
+                101,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n",
+            ),
+            (
+                Some(Switch::Connect),
+                200,
+                "HTTP/1.1 200 OK\r\nUpgrade: x\r\n",
+            ),
+        ];
+        for (switch, status, start) in cases {
+            let mut buf = Vec::new();
+            let exchange = ResponseContext {
+                version: Version::Http11,
+                keep_alive: true,
+                head: false,
+                date: &date,
+                switch,
+            };
+            let mut res = Response::new(&mut buf, exchange);
+            res.set_status(status)
+                .header("Upgrade", "x")
+                .set_content_length(5);
+            assert!(res.switches());
+            let done = res.finish(true);
+            assert_eq!((done.encoder, done.keep_alive), (BodyEncoder::Raw, false));
+            let connection = if status == 101 {
+                "Connection: upgrade\r\n"
+            } else {
+                ""
+            };
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                format!("{start}{DATE}{connection}\r\n")
+            );
+        }
+        // A 2xx to anything but CONNECT, a 3xx to CONNECT: HTTP.
+        let (text, encoder, _) = http11(|res| {
+            res.set_content_length(0);
+        });
+        assert!(text.contains("Content-Length: 0"));
+        assert_eq!(encoder, BodyEncoder::Length(0));
+        let mut buf = Vec::new();
+        let exchange = ResponseContext {
+            version: Version::Http11,
+            keep_alive: true,
+            head: false,
+            date: &date,
+            switch: Some(Switch::Connect),
+        };
+        let mut res = Response::new(&mut buf, exchange);
+        res.set_status(302);
+        assert!(!res.switches());
+        assert_eq!(res.finish(true).encoder, BodyEncoder::Chunked);
+    }
+
     /// What a handler did to a response, in order.
     #[derive(Clone, Debug)]
     enum Op {

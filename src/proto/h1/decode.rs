@@ -29,11 +29,13 @@ enum Kind {
     /// `remaining` bytes still to come.
     Length(u64),
     Chunked(Chunked),
-    /// Body runs until the peer closes (responses only).
-    Eof(bool),
-    /// Raw mode after a switch (`101`, `2xx` to CONNECT): every byte is
-    /// the peer's, until it closes; `true` once it has.
-    Raw(bool),
+    /// Body runs until the peer closes (responses only; `done` once it
+    /// has), or, `raw`, the bytes of raw mode after a switch (`101`, `2xx`
+    /// to CONNECT): every byte is the peer's, until it closes.
+    Eof {
+        done: bool,
+        raw: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +129,10 @@ impl BodyDecoder {
     /// A body delimited by the end of the connection.
     pub(crate) const fn eof() -> BodyDecoder {
         BodyDecoder {
-            kind: Kind::Eof(false),
+            kind: Kind::Eof {
+                done: false,
+                raw: false,
+            },
         }
     }
 
@@ -135,13 +140,16 @@ impl BodyDecoder {
     /// closes its side (after an upgrade or a CONNECT).
     pub(crate) const fn raw() -> BodyDecoder {
         BodyDecoder {
-            kind: Kind::Raw(false),
+            kind: Kind::Eof {
+                done: false,
+                raw: true,
+            },
         }
     }
 
     /// Is this the raw mode of [`raw`](Self::raw)?
     pub(crate) fn is_raw(&self) -> bool {
-        matches!(self.kind, Kind::Raw(_))
+        matches!(self.kind, Kind::Eof { raw: true, .. })
     }
 
     /// Has the whole body been decoded?
@@ -149,7 +157,7 @@ impl BodyDecoder {
         match &self.kind {
             Kind::Length(n) => *n == 0,
             Kind::Chunked(c) => c.state == ChunkState::Done,
-            Kind::Eof(done) | Kind::Raw(done) => *done,
+            Kind::Eof { done, .. } => *done,
         }
     }
 
@@ -164,7 +172,7 @@ impl BodyDecoder {
     /// The input has ended. Fine for an EOF-delimited body or a finished one;
     /// anything else was cut short.
     pub(crate) fn eof_reached(&mut self) -> bool {
-        if let Kind::Eof(done) | Kind::Raw(done) = &mut self.kind {
+        if let Kind::Eof { done, .. } = &mut self.kind {
             *done = true;
         }
         self.is_done()
@@ -186,7 +194,7 @@ impl BodyDecoder {
                     data: 0..n,
                 })
             }
-            Kind::Eof(done) | Kind::Raw(done) => {
+            Kind::Eof { done, .. } => {
                 let n = if *done { 0 } else { input.len().min(max) };
                 Ok(Step {
                     consumed: n,

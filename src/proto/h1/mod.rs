@@ -68,19 +68,22 @@ pub(crate) enum Switch {
 }
 
 impl Switch {
-    /// What a request with this method, `Upgrade` field and body framing
-    /// may switch to. A request with a body is not switched (its body would
+    /// What a request with this method, (checked) target, `Upgrade` field
+    /// and body framing may switch to. A request with a body is not switched (its body would
     /// come before the raw bytes, a case no client uses).
-    pub(crate) fn of(method: &str, upgrade: bool, body: BodyKind) -> Option<Switch> {
-        if body != BodyKind::Length(0) {
-            None
-        } else if method == "CONNECT" {
-            Some(Switch::Connect)
+    #[inline]
+    pub(crate) fn of(method: &str, target: &str, upgrade: bool, body: BodyKind) -> Option<Switch> {
+        // Most requests are neither, and two compares tell: a checked
+        // CONNECT target is authority-form, never `/...`.
+        let connect = !target.starts_with('/') && method == "CONNECT";
+        let switch = if connect {
+            Switch::Connect
         } else if upgrade {
-            Some(Switch::Upgrade)
+            Switch::Upgrade
         } else {
-            None
-        }
+            return None;
+        };
+        (body == BodyKind::Length(0)).then_some(switch)
     }
 
     /// Does an answer of `status` switch to raw bytes?

@@ -125,6 +125,9 @@ struct Exchange<H> {
     notify_sent: bool,
     /// Everything written must go out before the exchange goes on.
     drain: Option<Drain>,
+    /// The head switched the exchange to raw bytes (its encoder is
+    /// `BodyEncoder::Raw`, its decoder `BodyDecoder::raw()`).
+    raw: bool,
     /// Raw mode: our write side is shut (after `Next::end()`).
     write_shut: bool,
     /// Raw mode: a wake-up asked to read; `on_request_readable` is called
@@ -145,7 +148,7 @@ enum Drain {
 impl<H> Exchange<H> {
     /// Has the exchange switched to raw bytes (upgrade, tunnel)?
     fn is_raw(&self) -> bool {
-        self.encoder == Some(BodyEncoder::Raw)
+        self.raw
     }
 
     /// May the connection stay open after this exchange, as far as the
@@ -219,9 +222,11 @@ fn raw_interest<H>(ex: &mut Exchange<H>, interest: Interest) -> Interest {
             ex.drain = Some(Drain::ShutWrite);
             Interest::Read
         }
-        Interest::Write | Interest::ReadWrite if ex.write_shut || ex.drain.is_some() => {
+        // (While the write side is being shut, nothing but that.)
+        Interest::Write | Interest::ReadWrite | Interest::Wait if ex.drain.is_some() => {
             Interest::Read
         }
+        Interest::Write | Interest::ReadWrite if ex.write_shut => Interest::Read,
         other => other,
     }
 }
@@ -421,7 +426,7 @@ impl<H: Handler> Conn<H> {
         };
         let (framing, version) = (head.framing, head.version);
         let (is_head, expect_continue) = (head.is_head, head.expect_continue);
-        let switch = Switch::of(head.method, head.upgrade, framing.body);
+        let switch = Switch::of(head.method, head.target, head.upgrade, framing.body);
         let control = ctx.shared.control(self.slot);
         let factory = &mut *ctx.factory;
         let addrs = &self.addrs;
@@ -467,6 +472,7 @@ impl<H: Handler> Conn<H> {
             switch,
             notify_sent: false,
             drain: None,
+            raw: false,
             write_shut: false,
             poked: false,
         };
@@ -483,7 +489,28 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Follows a handler's `Next`: records the interest and its timeout.
-    fn apply<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
+    #[inline]
+    fn apply<F>(&mut self, next: Next, ctx: &mut Ctx<'_, F>) {
+        if matches!(&self.phase, Phase::Exchange(ex) if ex.raw) {
+            // Out of line, so the HTTP path saves no registers for it.
+            return self.apply_raw(next, ctx);
+        }
+        self.apply_http(next, ctx);
+    }
+
+    /// [`apply`](Self::apply) in raw mode: what the `Next` means there
+    /// first (see [`raw_interest`]).
+    #[cold]
+    #[inline(never)]
+    fn apply_raw<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            next.interest = raw_interest(ex, next.interest);
+        }
+        self.apply_http(next, ctx);
+    }
+
+    #[inline(always)]
+    fn apply_http<F>(&mut self, mut next: Next, ctx: &mut Ctx<'_, F>) {
         let Phase::Exchange(ex) = &mut self.phase else {
             return;
         };
@@ -494,9 +521,6 @@ impl<H: Handler> Conn<H> {
             // waited for can change the response, and the requests behind
             // it must not wait (an event stream parks for ever).
             next = Next::end();
-        }
-        if ex.is_raw() {
-            next.interest = raw_interest(ex, next.interest);
         }
         ex.interest = next.interest;
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
@@ -538,27 +562,15 @@ impl<H: Handler> Conn<H> {
         };
         let interest = ex.interest;
         let head_written = ex.encoder.is_some();
-        if ex.drain.is_some() && interest != Interest::Remove {
-            // Written out first, then `on_drained`.
-            return Some(Want::Drain);
-        }
         match interest {
             // Responses already finished go out first (RFC 9112 §9.3.2:
             // in order, none lost), under the stall timer.
             Interest::Remove => Some(Want::FlushRemove),
             Interest::Wait => Some(Want::Idle),
-            Interest::End if head_written && ex.notify_sent => {
-                // The last bytes (a last chunk) go into the buffer now;
-                // the exchange ends once they are written.
-                if let Some(encoder) = &mut ex.encoder {
-                    if encoder.finish(&mut self.wbuf.buf).is_err() {
-                        ex.keep_alive = false;
-                    }
-                }
-                ex.drain = Some(Drain::Ended);
-                Some(Want::Drain)
-            }
             Interest::End if head_written => {
+                if ex.notify_sent || ex.drain.is_some() {
+                    return self.end_when_sent();
+                }
                 self.end_exchange(ctx);
                 None
             }
@@ -570,6 +582,8 @@ impl<H: Handler> Conn<H> {
             {
                 Some(Want::Yield)
             }
+            // Raw mode, `Next::end()`: written out and shut first.
+            Interest::Read if ex.drain.is_some() => Some(Want::Drain),
             Interest::Read => self.step_read(ctx),
             Interest::Write | Interest::End => self.step_write(ctx),
             Interest::ReadWrite => {
@@ -588,6 +602,25 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+    }
+
+    /// `Next::end()` of a response whose handler is to be told when it is
+    /// sent: the last bytes (a last chunk) go into the buffer now, and the
+    /// exchange ends once they are written (`on_drained`).
+    #[cold]
+    fn end_when_sent(&mut self) -> Option<Want> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        if ex.drain.is_none() {
+            if let Some(encoder) = &mut ex.encoder {
+                if encoder.finish(&mut self.wbuf.buf).is_err() {
+                    ex.keep_alive = false;
+                }
+            }
+            ex.drain = Some(Drain::Ended);
+        }
+        Some(Want::Drain)
     }
 
     /// What the current handler last asked for.
@@ -766,6 +799,10 @@ impl<H: Handler> Conn<H> {
                 ex.decoder = BodyDecoder::raw();
                 ex.budget = u64::MAX;
                 ex.keep_alive = false;
+                ex.raw = true;
+                // Bulk bytes from here on: reads as large as the writes.
+                ctx.pool
+                    .grow_read(&mut self.rbuf, ctx.settings.write_high_water);
             }
             self.apply(next, ctx);
             return None;
