@@ -5,6 +5,9 @@
 //! `Control` as in HTTP. A declined upgrade stays HTTP.
 
 mod common;
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+#[path = "common/tls_kit.rs"]
+mod tls_kit;
 
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -149,10 +152,14 @@ impl Drop for RawEcho {
 /// The head lines of the response on `c`, up to the empty line; the
 /// reader keeps what follows.
 fn head(c: &mut Client) -> Vec<String> {
+    head_of(&mut c.reader)
+}
+
+fn head_of(reader: &mut impl BufRead) -> Vec<String> {
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
-        c.reader.read_line(&mut line).expect("head line");
+        reader.read_line(&mut line).expect("head line");
         assert!(!line.is_empty(), "closed inside the head: {lines:?}");
         if line == "\r\n" {
             return lines;
@@ -474,5 +481,76 @@ impl Handler for Timed {
         assert!(matches!(err, Error::Timeout), "{err:?}");
         self.out = Some(b"timeout");
         Next::write()
+    }
+}
+
+/// Raw mode over TLS: the early bytes come through the TLS layer, and
+/// each half-close is a `close_notify` (then the TCP shutdown).
+#[cfg(any(feature = "tls", feature = "tls-ring"))]
+mod tls {
+    use super::*;
+    use tls_kit::{client_config, pki, TlsClient};
+
+    fn tls_server(
+        greeting: Option<&'static [u8]>,
+    ) -> (nextloop::server::Listening, mpsc::Receiver<Seen>, TlsClient) {
+        let (ca, leaf) = pki();
+        let config = leaf.server_config();
+        let (factory, rx) = RawEcho::factory(greeting);
+        let server = common::serve_with(move |s| s.tls(config), factory);
+        let c = TlsClient::connect(server.addr(), &client_config(&ca), "localhost").unwrap();
+        (server, rx, c)
+    }
+
+    #[test]
+    fn an_upgrade_over_tls_echoes_and_ends_with_close_notify() {
+        let (_server, rx, mut c) = tls_server(None);
+        c.send(format!("{UPGRADE}early"));
+        let lines = head_of(&mut c.reader);
+        assert_eq!(lines[0], "HTTP/1.1 101 Switching Protocols");
+        assert!(!has(&lines, "content-length"), "{lines:?}");
+        let mut buf = [0u8; 5];
+        c.reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"EARLY");
+        c.send("more");
+        let mut buf = [0u8; 4];
+        c.reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"MORE");
+        // Our half-close: close_notify, then the TCP FIN.
+        c.conn().send_close_notify();
+        c.stream().flush().unwrap();
+        c.stream().sock.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(c.read_to_close().expect("a clean end (close_notify)"), b"");
+        let seen = reports(&rx);
+        assert_eq!(bytes_of(&seen), b"earlymore");
+        assert_eq!(&seen[seen.len() - 2..], [Seen::Eof, Seen::Done]);
+    }
+
+    #[test]
+    fn next_end_over_tls_sends_close_notify_and_reading_goes_on() {
+        let (_server, rx, mut c) = tls_server(Some(b"bye"));
+        c.send(UPGRADE);
+        head_of(&mut c.reader);
+        let mut buf = [0u8; 3];
+        c.reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"bye");
+        let mut byte = [0u8; 1];
+        assert_eq!(c.reader.read(&mut byte).expect("close_notify"), 0);
+        c.send("after");
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            match rx
+                .recv_timeout(IO_TIMEOUT)
+                .expect("read after our close_notify")
+            {
+                Seen::Bytes(b) => got.extend(b),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, b"after");
+        c.conn().send_close_notify();
+        c.stream().flush().unwrap();
+        assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), Seen::Eof);
+        assert_eq!(rx.recv_timeout(IO_TIMEOUT).unwrap(), Seen::Done);
     }
 }

@@ -64,6 +64,8 @@ struct Linked {
     output: Receiver<Out>,
     /// Told when the whole response has been taken.
     taken: Sender<()>,
+    /// Told when its last byte is written (if the worker asked).
+    sent: Sender<Instant>,
     /// A body chunk being written, from `pos`.
     pending: Vec<u8>,
     pos: usize,
@@ -222,8 +224,10 @@ impl Handler for Bridge {
         };
         let (out_tx, output) = crossbeam_channel::bounded(OUT_CHUNKS);
         let (taken, taken_rx) = crossbeam_channel::bounded(1);
+        let (sent, sent_rx) = crossbeam_channel::bounded(1);
         let request = Request::new(&req, chunks, Arc::clone(&link));
-        let response = Response::new(Arc::clone(&link), out_tx, taken_rx, req.method() == "HEAD");
+        let head = req.method() == "HEAD";
+        let response = Response::new(Arc::clone(&link), out_tx, taken_rx, sent_rx, head);
         let queued = match &self.dispatch {
             Dispatch::Pool(jobs) => match jobs.try_send(Job { request, response }) {
                 Ok(()) => true,
@@ -251,6 +255,7 @@ impl Handler for Bridge {
                 input,
                 output,
                 taken,
+                sent,
                 pending: Vec::new(),
                 pos: 0,
             });
@@ -320,6 +325,13 @@ impl Handler for Bridge {
                 Ok(Out::Abort | Out::Head(_) | Out::Whole(..))
                 | Err(TryRecvError::Disconnected) => return Next::remove(),
             }
+        }
+    }
+
+    fn on_response_sent(&mut self, at: Instant) {
+        if let Some(ex) = &self.ex {
+            // Bounded(1), sent once: only a worker gone can refuse it.
+            let _ = ex.sent.try_send(at);
         }
     }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -34,6 +35,8 @@ pub(crate) struct Head {
     /// values hold no CR or LF, both checked by [`Response::header`]).
     fields: Vec<u8>,
     content_length: Option<u64>,
+    /// [`Response::notify_sent`] was asked.
+    notify_sent: bool,
 }
 
 impl Head {
@@ -48,6 +51,9 @@ impl Head {
         }
         if let (true, Some(n)) = (with_length, self.content_length) {
             res.set_content_length(n);
+        }
+        if self.notify_sent {
+            res.notify_sent();
         }
     }
 }
@@ -91,6 +97,9 @@ pub struct Response {
     out: Sender<Out>,
     /// A message (or the bridge's end) when the loop has taken it all.
     taken: Receiver<()>,
+    /// When the last byte was written to the socket (after `notify_sent`).
+    sent: Receiver<Instant>,
+    notify_sent: bool,
     status: u16,
     fields: Vec<u8>,
     content_length: Option<u64>,
@@ -115,12 +124,15 @@ impl Response {
         link: Arc<Link>,
         out: Sender<Out>,
         taken: Receiver<()>,
+        sent: Receiver<Instant>,
         head_request: bool,
     ) -> Response {
         Response {
             link,
             out,
             taken,
+            sent,
+            notify_sent: false,
             status: 200,
             fields: Vec::new(),
             content_length: None,
@@ -265,6 +277,54 @@ impl Response {
         }
     }
 
+    /// Asks to learn when the last byte of the response has been written
+    /// to the socket (to the kernel, not acknowledged by the peer): then
+    /// [`finish_sent`](Self::finish_sent) waits for it. Costs the server a
+    /// wait for its output before it reads the next pipelined request.
+    ///
+    /// # Panics
+    ///
+    /// After the head was sent.
+    pub fn notify_sent(&mut self) -> &mut Self {
+        self.assert_head_open("notify_sent");
+        self.notify_sent = true;
+        self
+    }
+
+    /// Finishes the response like [`finish`](Self::finish), then waits
+    /// until its last byte has been written to the socket, and returns
+    /// when that was (see
+    /// [`Handler::on_response_sent`](crate::server::Handler::on_response_sent)).
+    /// Asks for it itself if the head is not out yet; after a head sent
+    /// without [`notify_sent`](Self::notify_sent) it fails with
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput). A connection that
+    /// fails (or stalls past the server's `io_timeout`) first:
+    /// [`BrokenPipe`](io::ErrorKind::BrokenPipe).
+    ///
+    /// ```
+    /// use nextloop::hypersync::{Request, Response};
+    ///
+    /// fn handler(_req: &mut Request, res: &mut Response) {
+    ///     res.header("Content-Type", "text/plain");
+    ///     if let Ok(at) = res.finish_sent() {
+    ///         // The kernel has every byte of it since `at`.
+    ///         let _ = at;
+    ///     }
+    /// }
+    /// ```
+    pub fn finish_sent(&mut self) -> io::Result<Instant> {
+        if !self.head_sent {
+            self.notify_sent = true;
+        } else if !self.notify_sent {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Response::finish_sent after a head sent without notify_sent",
+            ));
+        }
+        self.finish()?;
+        self.sent.recv().map_err(|_| gone())
+    }
+
     /// Finishes without waiting (drop, and the pool after a handler).
     pub(crate) fn end(&mut self) {
         if !self.finished {
@@ -291,6 +351,7 @@ impl Response {
                 status: 500,
                 fields: b"Content-Type: text/plain; charset=utf-8\r\n".to_vec(),
                 content_length: None,
+                notify_sent: false,
             };
             Out::Whole(head, body)
         };
@@ -316,6 +377,7 @@ impl Response {
             status: self.status,
             fields: std::mem::take(&mut self.fields),
             content_length: self.content_length,
+            notify_sent: self.notify_sent,
         }
     }
 

@@ -121,6 +121,10 @@ struct Exchange<H> {
     drain: Option<Drain>,
     /// Raw mode: our write side is shut (after `Next::end()`).
     write_shut: bool,
+    /// Raw mode: a wake-up asked to read; `on_request_readable` is called
+    /// once even with nothing new to read (the handler may hold bytes of
+    /// its own to pass on: a tunnel whose upstream was full).
+    poked: bool,
 }
 
 /// Why an exchange waits for its output to be written out.
@@ -454,6 +458,7 @@ impl<H: Handler> Conn<H> {
             notify_sent: false,
             drain: None,
             write_shut: false,
+            poked: false,
         };
         self.set_phase(Phase::Exchange(ex), ctx);
         if let Some(max) = limit.get() {
@@ -487,7 +492,8 @@ impl<H: Handler> Conn<H> {
         ex.asked_to_read |= matches!(next.interest, Interest::Read | Interest::ReadWrite);
         if next.interest == Interest::Wait {
             if let Some(early) = ex.early_wake.take() {
-                return self.apply(early, ctx);
+                self.apply(early, ctx);
+                return self.poke();
             }
         }
         let timeout = match next.timeout {
@@ -583,10 +589,14 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Would `on_request_readable` see something new (bytes or the end)?
+    /// (Or, in raw mode, was it woken to read?)
     fn body_readable(&mut self) -> bool {
         let Phase::Exchange(ex) = &mut self.phase else {
             return false;
         };
+        if ex.poked {
+            return true;
+        }
         if ex.body_error.is_some() {
             return false;
         }
@@ -648,6 +658,7 @@ impl<H: Handler> Conn<H> {
         // Called even when the framing is already known to be malformed:
         // `read` reports it, so the handler learns of it the same way
         // however the bytes were split.
+        ex.poked = false;
         let before = (self.rbuf.len(), ex.decoder.clone());
         let mut body = Decoder::new(
             &mut ex.decoder,
@@ -911,9 +922,18 @@ impl<H: Handler> Conn<H> {
         if let Phase::Exchange(ex) = &mut self.phase {
             if ex.interest == Interest::Wait {
                 self.apply(next, ctx);
+                self.poke();
             } else {
                 ex.early_wake = Some(next);
             }
+        }
+    }
+
+    /// A wake-up was applied: in raw mode, one that asks to read gets
+    /// `on_request_readable` even with nothing new to read.
+    fn poke(&mut self) {
+        if let Phase::Exchange(ex) = &mut self.phase {
+            ex.poked = ex.is_raw() && matches!(ex.interest, Interest::Read | Interest::ReadWrite);
         }
     }
 
