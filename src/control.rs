@@ -279,6 +279,12 @@ impl Shared {
         generation.store(generation.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
+    /// How many slots the generation table has: exchanges beyond it
+    /// cannot be addressed (an HTTP/2 stream is then refused).
+    pub(crate) fn slots(&self) -> usize {
+        self.generations.len()
+    }
+
     /// A `Control` for the current exchange in slot `key`.
     pub(crate) fn control(&'static self, key: usize) -> Control {
         Control {

@@ -18,6 +18,7 @@ use crate::proto::h1::request::{self as head, Limits};
 use crate::proto::h2::hpack;
 use crate::rt::buf::BufPool;
 use crate::rt::timer::Timers;
+use crate::rt::Machine;
 use crate::server::conn::{Clock, Conn, Ctx, Want, MAX_HEADERS};
 use crate::server::response::ResponseContext;
 use crate::server::{Addrs, Handler, HandlerFactory, Request, Response, Settings};
@@ -179,6 +180,8 @@ pub struct Driver<F: HandlerFactory> {
     factory: F,
     conn: Conn<F::Output>,
     clock: Clock,
+    exchanges: slab::Slab<usize>,
+    h2_scratch: Option<Box<crate::proto::h2::Scratch>>,
     /// Everything the server wrote.
     pub output: Vec<u8>,
     /// The connection was dropped.
@@ -203,17 +206,27 @@ impl<F: HandlerFactory> Driver<F> {
             remote: ([127, 0, 0, 1], 40000).into(),
             local: ([127, 0, 0, 1], 3000).into(),
         };
-        let conn = Conn::new(0, 0, addrs, false, &mut timers, &clock);
+        let conn = Conn::new(
+            0,
+            0,
+            addrs,
+            false,
+            settings.http2.is_some(),
+            &mut timers,
+            &clock,
+        );
         Driver {
             _poll: poll,
             lease,
-            pool: BufPool::new(settings.max_head_size, 1 << 20, 4),
+            pool: BufPool::new(crate::server::conn::read_size(&settings), 1 << 20, 4),
             settings,
             date: DateCache::fixed(),
             timers,
             factory,
             conn,
             clock,
+            exchanges: std::iter::once((0, 0)).collect(),
+            h2_scratch: None,
             output: Vec::new(),
             removed: false,
             write_shut: false,
@@ -223,14 +236,15 @@ impl<F: HandlerFactory> Driver<F> {
     /// Feeds `bytes`, running the connection after each buffer-full.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() && !self.removed {
-            self.pool.attach_read(&mut self.conn.rbuf);
-            let spare = self.conn.rbuf.spare();
+            let rbuf = self.conn.buffers().rbuf;
+            self.pool.attach_read(rbuf);
+            let spare = rbuf.spare();
             let n = spare.len().min(bytes.len());
             spare[..n].copy_from_slice(&bytes[..n]);
-            self.conn.rbuf.filled(n);
+            rbuf.filled(n);
             bytes = &bytes[n..];
             self.run();
-            if n == 0 && self.conn.rbuf.spare().is_empty() {
+            if n == 0 && self.conn.buffers().rbuf.spare().is_empty() {
                 // The handler does not consume its input: stalled.
                 return;
             }
@@ -240,7 +254,7 @@ impl<F: HandlerFactory> Driver<F> {
 
     /// The peer closes its side.
     pub fn close_input(&mut self) {
-        self.conn.input_closed = true;
+        *self.conn.buffers().input_closed = true;
         self.run();
     }
 
@@ -255,10 +269,12 @@ impl<F: HandlerFactory> Driver<F> {
                 timers: &mut self.timers,
                 clock: &self.clock,
                 shutting_down: false,
+                exchanges: &mut self.exchanges,
+                h2_scratch: &mut self.h2_scratch,
             };
             self.conn.start_turn();
             let want = self.conn.advance(&mut ctx);
-            let wbuf = &mut self.conn.wbuf;
+            let wbuf = self.conn.buffers().wbuf;
             self.output.extend_from_slice(wbuf.pending());
             wbuf.advance(wbuf.len());
             match want {
@@ -273,8 +289,9 @@ impl<F: HandlerFactory> Driver<F> {
                 }
                 Want::Discard => {
                     // Lingering: input is thrown away until the peer closes.
-                    self.conn.rbuf.clear();
-                    self.removed = self.conn.input_closed;
+                    let bufs = self.conn.buffers();
+                    bufs.rbuf.clear();
+                    self.removed = *bufs.input_closed;
                     return;
                 }
                 Want::Remove | Want::FlushRemove => self.removed = true,
@@ -358,6 +375,10 @@ impl HpackEncoder {
         self.inner.table_state()
     }
 }
+
+/// A socket-free HTTP/2 server over the engine, the client bytes to feed
+/// it, and the HTTP/2 fuzz check (frames and HPACK, split-invariant).
+pub use crate::proto::h2::drive::{h2_client_requests, h2_split_invariant, H2Server};
 
 /// The HPACK fuzz check. `data` is a settings byte, then blocks, each
 /// a length byte and that many bytes (a length of 255 instead sets our

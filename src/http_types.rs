@@ -43,6 +43,7 @@ impl From<crate::Version> for http::Version {
         match v {
             crate::Version::Http10 => http::Version::HTTP_10,
             crate::Version::Http11 => http::Version::HTTP_11,
+            crate::Version::Http2 => http::Version::HTTP_2,
         }
     }
 }

@@ -53,6 +53,10 @@ use rustls::pki_types::pem::PemObject;
 /// The ALPN protocol a server advertises for HTTP/1.1.
 pub const ALPN_HTTP11: &[u8] = b"http/1.1";
 
+/// The ALPN protocol id of HTTP/2 (RFC 9113 §3.2): a server with HTTP/2
+/// on offers it before [`ALPN_HTTP11`].
+pub const ALPN_H2: &[u8] = b"h2";
+
 /// What a connection's TLS handshake settled, as a handler sees it
 /// ([`Request::tls`](crate::server::Request::tls)).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use crate::client::exchange::{self, Exchange, Info, Req, Res, Timer};
+use crate::client::exchange::{self, Exchange, Info, Raw, RawOut, Req, Res, Timer};
 use crate::client::request::Request;
 use crate::client::response::Response;
 use crate::client::{Error, Settings};
@@ -30,6 +30,7 @@ use crate::next::Interest;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::drain::{self, Drained};
 use crate::proto::h1::response::{self as response_head, Asked};
+use crate::proto::h1::BodyKind;
 use crate::rt::buf::{BufPool, ReadBuf, WriteBuf};
 use crate::rt::guard::guard;
 use crate::rt::machine::Bufs;
@@ -118,7 +119,7 @@ fn stronger(a: Want, b: Want) -> Want {
         Want::Remove => 4,
         Want::ReadOrYield => 3,
         Want::Read => 2,
-        Want::Flush => 1,
+        Want::Flush | Want::Close => 1,
         _ => 0,
     };
     if rank(a) >= rank(b) {
@@ -176,6 +177,9 @@ pub(crate) struct Conn {
     head_due: Option<Instant>,
     /// When the writer stops waiting for `100 Continue`.
     continue_due: Option<Instant>,
+    /// The connection went raw and its host has not been told yet (it
+    /// leaves the host's count: see [`Conn::take_went_raw`]).
+    went_raw: bool,
 }
 
 impl Conn {
@@ -208,6 +212,7 @@ impl Conn {
             drain: None,
             head_due: None,
             continue_due: None,
+            went_raw: false,
         };
         conn.deadline.set(
             after(now, settings.connect_timeout),
@@ -262,6 +267,12 @@ impl Conn {
         self.reused
     }
 
+    /// Has the connection just gone raw? `true` once: it then leaves its
+    /// host's pool and count (it will never carry another exchange).
+    pub(crate) fn take_went_raw(&mut self) -> bool {
+        std::mem::take(&mut self.went_raw)
+    }
+
     /// Writing has failed: the loop sends nothing more.
     pub(crate) fn output_closed(&self) -> bool {
         self.output_closed
@@ -285,7 +296,7 @@ impl Conn {
             && self.inflight.iter().all(|&k| {
                 exchanges
                     .get(k)
-                    .is_some_and(|ex| ex.req_done() && ex.info.idempotent)
+                    .is_some_and(|ex| ex.req_done() && ex.info.idempotent && !ex.info.upgrade)
             })
     }
 
@@ -341,6 +352,9 @@ impl Conn {
             Some(ex) if ex.interest == Interest::Wait => self.drain.is_some(),
             Some(ex) => match (&ex.req, &ex.res) {
                 (_, Res::Body { .. }) => true,
+                // Raw mode runs on the handler's own timeouts; only the
+                // last bytes of a finished one are bounded here.
+                (_, Res::Raw(raw)) => raw.done,
                 (
                     Req::Body {
                         waiting_continue: false,
@@ -467,6 +481,7 @@ impl Conn {
             is_connect: finished.is_connect,
             idempotent: finished.idempotent,
             keep_alive: finished.keep_alive,
+            upgrade: finished.upgrade,
         };
         ex.req = Req::Body {
             encoder: finished.encoder,
@@ -481,6 +496,11 @@ impl Conn {
         ex.writing = true;
         ex.apply(w, next, ctx.now, ctx.timers);
         self.last_io = ctx.now;
+        if finished.is_connect {
+            // A CONNECT has no body: its head is the whole request, and
+            // what the handler asked for waits for the answer.
+            self.request_over(w, ctx);
+        }
         Step::Progress
     }
 
@@ -579,6 +599,7 @@ impl Conn {
         match ctx.exchanges[r].res {
             Res::Head => self.read_head(r, ctx),
             Res::Body { .. } => self.read_body(r, ctx),
+            Res::Raw(_) => self.step_raw(r, ctx),
         }
     }
 
@@ -670,6 +691,31 @@ impl Conn {
                 return Step::Progress;
             }
         };
+        // Raw mode: a 101 to a request with `Upgrade`, a 2xx to CONNECT.
+        let raw = match head.status {
+            101 if ex.info.upgrade => true,
+            101 => {
+                let m =
+                    proto::Error::Malformed("101 Switching Protocols to a request without Upgrade");
+                self.fail(Cause::Malformed(m), ctx);
+                return Step::Progress;
+            }
+            200..=299 => ex.info.is_connect,
+            _ => false,
+        };
+        if raw && !ex.req_done() {
+            if !matches!(&ex.req, Req::Body { encoder, .. } if encoder.remaining() == Some(0)) {
+                // What follows our head would be taken for the new
+                // protocol's bytes.
+                let m = proto::Error::Malformed(
+                    "switched protocols before the request body was complete",
+                );
+                self.fail(Cause::Malformed(m), ctx);
+                return Step::Progress;
+            }
+            // All of a declared length is out: the body is complete.
+            ex.req = Req::Done;
+        }
         if let Req::Body {
             waiting_continue: true,
             ..
@@ -685,8 +731,14 @@ impl Conn {
             self.reusable = false;
         }
         self.server_closes |= !framing.keep_alive;
+        if raw {
+            self.reusable = false;
+            self.went_raw = true;
+        }
+        // In raw mode the body is what the server sends until it closes.
+        let body = if raw { BodyKind::Eof } else { framing.body };
         let handler = &mut ex.handler;
-        let result = guard(|| handler.on_response(Response::new(&head, framing.body)));
+        let result = guard(|| handler.on_response(Response::new(&head, body, raw)));
         self.rbuf.consume(len);
         self.head_due = None;
         self.last_io = ctx.now;
@@ -694,10 +746,14 @@ impl Conn {
             self.fail(Cause::Exchange(r, None), ctx);
             return Step::Progress;
         };
-        ex.res = Res::Body {
-            decoder: framing.body.decoder(s.max_head_size),
-            saw_end: false,
-            error: None,
+        ex.res = if raw {
+            Res::Raw(Raw::new())
+        } else {
+            Res::Body {
+                decoder: framing.body.decoder(s.max_head_size),
+                saw_end: false,
+                error: None,
+            }
         };
         ex.writing = false;
         ex.apply(r, next, ctx.now, ctx.timers);
@@ -780,6 +836,184 @@ impl Conn {
             return Step::Want(Want::Read);
         }
         Step::Progress
+    }
+
+    // ---- raw mode: the front (and only) exchange after a switch ----
+
+    /// Raw mode: `on_response_readable` with the server's bytes (first
+    /// those that came after the head) and `on_request_writable` for ours,
+    /// as the handler asks; our write side shut after `Next::end()` from
+    /// the writable callback, the connection closed once the handler is
+    /// done (`Next::end()` from anywhere else).
+    fn step_raw(&mut self, r: usize, ctx: &mut Ctx<'_>) -> Step {
+        let ex = &mut ctx.exchanges[r];
+        let Res::Raw(raw) = &mut ex.res else {
+            unreachable!("step_raw without raw mode")
+        };
+        if raw.done {
+            // No callback follows, so no timeout of the handler's either.
+            ex.deadline.set(None, Timer::Exchange(r), ctx.timers);
+            if raw.out == RawOut::Open {
+                raw.out = RawOut::Shutting;
+            }
+        }
+        let reading = matches!(
+            ex.interest,
+            Interest::Read | Interest::Write | Interest::ReadWrite
+        );
+        if raw.out == RawOut::Shutting
+            && ex.interest != Interest::Remove
+            && (self.wbuf.is_empty() || raw.done || !reading)
+        {
+            // The loop writes what is buffered, shuts the write side and
+            // calls `start_linger` (reading meanwhile only while the
+            // handler reads: the reads run the machine again).
+            return Step::Want(Want::Close);
+        }
+        if raw.done {
+            // Our FIN is out: the connection closes.
+            self.inflight.pop_front();
+            exchange::end(ctx.exchanges, r, ctx.shared);
+            self.set_phase(Phase::Closed, ctx);
+            return Step::Progress;
+        }
+        match ex.interest {
+            Interest::Remove => return self.removed(r, ctx),
+            Interest::End => {
+                raw.done = true;
+                return Step::Progress;
+            }
+            Interest::Wait => return Step::Want(Want::Idle),
+            Interest::Read | Interest::Write | Interest::ReadWrite => {}
+        }
+        let open = raw.out == RawOut::Open;
+        let write = open && matches!(ex.interest, Interest::Write | Interest::ReadWrite);
+        // Once our side is shut, asking to write is asking to read.
+        let read = !open || matches!(ex.interest, Interest::Read | Interest::ReadWrite);
+        let mut want = Want::Idle;
+        if write {
+            match self.raw_write(r, ctx) {
+                Step::Progress => return Step::Progress,
+                Step::Want(w) => want = w,
+            }
+        }
+        if read {
+            match self.raw_read(r, write, ctx) {
+                Step::Progress => return Step::Progress,
+                Step::Want(w) => want = stronger(want, w),
+            }
+        }
+        Step::Want(want)
+    }
+
+    /// Raw mode: `on_request_writable`, the bytes written as they are.
+    /// `Next::end()` from it shuts our write side; reading goes on.
+    fn raw_write(&mut self, r: usize, ctx: &mut Ctx<'_>) -> Step {
+        if self.wbuf.len() >= ctx.settings.write_high_water {
+            return Step::Want(Want::Flush);
+        }
+        ctx.pool.attach_write(&mut self.wbuf);
+        let ex = &mut ctx.exchanges[r];
+        let Exchange { handler, res, .. } = ex;
+        let Res::Raw(raw) = res else {
+            unreachable!("raw_write without raw mode")
+        };
+        let mut body = Encoder::new(
+            &mut raw.encoder,
+            &mut self.wbuf,
+            ctx.settings.write_high_water,
+        );
+        let result = guard(|| {
+            let next = handler.on_request_writable(&mut body);
+            (next, body.accepted)
+        });
+        drop(body);
+        let Ok((mut next, accepted)) = result else {
+            self.fail(Cause::Exchange(r, None), ctx);
+            return Step::Progress;
+        };
+        if next.interest == Interest::End {
+            // A half-close: our FIN once the bytes are out.
+            raw.out = RawOut::Shutting;
+            next.interest = Interest::Read;
+        }
+        let stuck = matches!(next.interest, Interest::Write | Interest::ReadWrite) && accepted == 0;
+        ex.writing = false;
+        ex.apply(r, next, ctx.now, ctx.timers);
+        self.last_io = ctx.now;
+        if stuck {
+            // Wrote nothing yet asks to write: again next turn, not in a spin.
+            Step::Want(Want::ReadOrYield)
+        } else {
+            Step::Progress
+        }
+    }
+
+    /// Raw mode: `on_response_readable` when bytes or the server's FIN
+    /// are there to see. `writing`: the handler also asked to write (an
+    /// end it has seen then leaves it to the writer).
+    fn raw_read(&mut self, r: usize, writing: bool, ctx: &mut Ctx<'_>) -> Step {
+        let ex = &mut ctx.exchanges[r];
+        let Exchange { handler, res, .. } = ex;
+        let Res::Raw(raw) = res else {
+            unreachable!("raw_read without raw mode")
+        };
+        let fresh = !self.rbuf.is_empty() || (self.input_closed && !raw.saw_end);
+        if !fresh {
+            if raw.saw_end {
+                if writing {
+                    return Step::Want(Want::Idle);
+                }
+                // It has seen the end and asks to read on: it is done.
+                raw.done = true;
+                return Step::Progress;
+            }
+            return Step::Want(Want::Read);
+        }
+        let before = self.rbuf.len();
+        let mut error = None;
+        let mut body = Decoder::new(
+            &mut raw.decoder,
+            &mut self.rbuf,
+            self.input_closed,
+            &mut error,
+        );
+        let result = guard(|| {
+            let next = handler.on_response_readable(&mut body);
+            (next, body.ended)
+        });
+        let Ok((next, ended)) = result else {
+            self.fail(Cause::Exchange(r, None), ctx);
+            return Step::Progress;
+        };
+        raw.saw_end |= ended;
+        let reads_on = matches!(next.interest, Interest::Read | Interest::ReadWrite);
+        let stuck = reads_on && before == self.rbuf.len() && !ended;
+        ex.writing = false;
+        ex.apply(r, next, ctx.now, ctx.timers);
+        self.last_io = ctx.now;
+        if next.interest == Interest::Remove {
+            return self.removed(r, ctx);
+        }
+        if stuck {
+            // Read nothing yet asks to read: wait for more input.
+            return Step::Want(Want::Read);
+        }
+        Step::Progress
+    }
+
+    /// The loop has shut our write side down (after a [`Want::Close`]).
+    fn write_shut(&mut self, ctx: &mut Ctx<'_>) {
+        let front = self
+            .inflight
+            .front()
+            .and_then(|&k| ctx.exchanges.get_mut(k));
+        if let Some(Exchange {
+            res: Res::Raw(raw), ..
+        }) = front
+        {
+            raw.out = RawOut::Shut;
+        }
     }
 
     /// Would `on_response_readable` see something new (bytes or the end)?
@@ -991,6 +1225,12 @@ impl Conn {
     /// exchanges learn. One whose request is cut short and whose response
     /// then does not complete is told `err`.
     pub(crate) fn on_write_error(&mut self, err: io::Error, ctx: &mut Ctx<'_>) {
+        let front = self.inflight.front().and_then(|&k| ctx.exchanges.get(k));
+        if front.is_some_and(|ex| matches!(ex.res, Res::Raw(_))) {
+            // Raw mode: no answer is on its way that reading could save;
+            // the handler learns why its bytes cannot go.
+            return self.fail(Cause::Io(Some(err)), ctx);
+        }
         self.output_closed = true;
         self.reusable = false;
         self.wbuf.clear();
@@ -1057,6 +1297,7 @@ impl Conn {
                 continue;
             }
             let unanswered = matches!(ex.res, Res::Head);
+            let raw = matches!(ex.res, Res::Raw(_));
             let never_sent = matches!(ex.req, Req::Head);
             let retry = if is_front && !not_served && !abandoned {
                 // The front got nothing: a reused connection the server
@@ -1087,7 +1328,7 @@ impl Conn {
                 Error::Io(e)
             } else if is_front && !not_served && !abandoned {
                 match &mut cause {
-                    Cause::PeerClosed if unanswered => Error::Closed,
+                    Cause::PeerClosed if unanswered || raw => Error::Closed,
                     Cause::PeerClosed => Error::Incomplete,
                     Cause::Io(e) => e.take().map_or(Error::Closed, Error::from_io),
                     Cause::Malformed(m) => Error::Malformed(m.reason()),
@@ -1164,6 +1405,11 @@ impl<'a> Machine<Ctx<'a>> for Conn {
 
     fn is_connecting(&self) -> bool {
         Conn::is_connecting(self)
+    }
+
+    fn start_linger(&mut self, ctx: &mut Ctx<'a>) {
+        // Only raw mode asks for `Want::Close`: a half-close, not a linger.
+        self.write_shut(ctx);
     }
 }
 
@@ -1566,6 +1812,129 @@ mod tests {
                 seen.lock().unwrap().error.as_deref(),
                 Some(Error::Closed.to_string().as_str())
             );
+        }
+    }
+
+    /// Raw mode after a switch, without sockets: the bytes after the
+    /// head at every split, CONNECT framing, the write side's shutdown.
+    mod raw {
+        use super::*;
+
+        /// Upgrades (or CONNECTs), writes `send` after the switch and
+        /// half-closes, reads to the server's FIN.
+        struct Switch {
+            seen: Arc<Mutex<Seen>>,
+            connect: bool,
+            send: &'static [u8],
+        }
+
+        impl Handler for Switch {
+            fn on_request(&mut self, req: &mut crate::client::Request<'_>) -> Next {
+                if self.connect {
+                    req.set_method("CONNECT").set_target("h:1");
+                    // Asking for a body changes nothing for a CONNECT.
+                    return Next::write();
+                }
+                req.set_method("POST").header("Upgrade", "x");
+                Next::read()
+            }
+
+            fn on_response(&mut self, res: Response<'_>) -> Next {
+                assert!(res.upgraded());
+                self.seen.lock().unwrap().status = Some(res.status());
+                Next::read_and_write()
+            }
+
+            fn on_request_writable(&mut self, body: &mut Encoder<'_>) -> Next {
+                body.write_all(self.send).unwrap();
+                Next::end()
+            }
+
+            fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+                let mut buf = [0; 64];
+                loop {
+                    match body.read(&mut buf) {
+                        Ok(0) => return Next::end(),
+                        Ok(n) => self.seen.lock().unwrap().body.extend_from_slice(&buf[..n]),
+                        Err(_) => return Next::read(),
+                    }
+                }
+            }
+
+            fn on_error(&mut self, err: Error) -> Next {
+                self.seen.lock().unwrap().error = Some(err.to_string());
+                Next::end()
+            }
+        }
+
+        fn start(d: &mut Driver, handler: Switch) -> Want {
+            let url = Url::parse("http://h/p").unwrap();
+            let k = d.exchanges.insert(Exchange::new(Box::new(handler), url, 0));
+            d.with(|conn, ctx| conn.start(k, ctx));
+            d.run()
+        }
+
+        /// The loop shuts the write side when asked. `want` came with our
+        /// bytes still buffered: the loop, having written them, runs the
+        /// machine again first.
+        fn shut(d: &mut Driver, want: Want) -> Want {
+            let want = if want == Want::Read { d.run() } else { want };
+            assert_eq!(want, Want::Close);
+            d.with(|conn, ctx| Machine::start_linger(conn, ctx));
+            d.run()
+        }
+
+        #[test]
+        fn the_bytes_after_the_101_head_are_read_first_at_every_split() {
+            let response = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nEARLY bytes";
+            for split in 1..response.len() {
+                let mut d = Driver::new(Settings::default());
+                let seen = Arc::default();
+                let switch = Switch {
+                    seen: Arc::clone(&seen),
+                    connect: false,
+                    send: b"ours",
+                };
+                start(&mut d, switch);
+                // No framing field on an upgrade without a body, POST or not.
+                assert_eq!(
+                    output(&d),
+                    "POST /p HTTP/1.1\r\nHost: h\r\nUpgrade: x\r\n\r\n"
+                );
+                let mut want = Want::Read;
+                for piece in response.chunks(split) {
+                    want = d.feed(piece);
+                }
+                // Our bytes went out raw; the half-close is asked for.
+                assert!(output(&d).ends_with("\r\n\r\nours"), "split {split}");
+                let want = shut(&mut d, want);
+                assert_eq!(want, Want::Read, "split {split}");
+                assert_eq!(seen.lock().unwrap().body, b"EARLY bytes", "split {split}");
+                // The server's FIN ends the read side, and the exchange.
+                assert_eq!(d.close_input(), Want::Remove, "split {split}");
+                assert!(d.exchanges.is_empty());
+                assert_eq!(seen.lock().unwrap().error, None);
+            }
+        }
+
+        #[test]
+        fn a_connect_has_no_framing_and_its_2xx_body_fields_are_ignored() {
+            let mut d = Driver::new(Settings::default());
+            let seen = Arc::default();
+            let switch = Switch {
+                seen: Arc::clone(&seen),
+                connect: true,
+                send: b"",
+            };
+            start(&mut d, switch);
+            assert_eq!(output(&d), "CONNECT h:1 HTTP/1.1\r\nHost: h:1\r\n\r\n");
+            // RFC 9110 §9.3.6: a client ignores them in a 2xx to CONNECT.
+            let want = d.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\ntunnelled");
+            assert_eq!(seen.lock().unwrap().status, Some(200));
+            assert_eq!(shut(&mut d, want), Want::Read);
+            assert_eq!(seen.lock().unwrap().body, b"tunnelled");
+            assert_eq!(d.close_input(), Want::Remove);
+            assert!(!d.conn.can_pipeline(&d.exchanges, &d.settings));
         }
     }
 

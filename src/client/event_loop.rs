@@ -167,9 +167,20 @@ impl Role for Client {
 
     fn after_run(&mut self, core: &mut Core<Self>, key: usize) {
         self.take_requeued();
-        let Some(e) = core.conns.get(key) else {
+        let Some(e) = core.conns.get_mut(key) else {
             return;
         };
+        if e.conn.take_went_raw() {
+            // A connection in raw mode carries nothing more: it no longer
+            // counts against `max_per_host`, and a request waiting for a
+            // place may take its.
+            let host = e.conn.host;
+            if let Some(h) = self.hosts.get_mut(host) {
+                h.open.retain(|&c| c != key);
+            }
+            self.mark(host);
+            return;
+        }
         let free = e.conn.is_idle()
             || self.settings.max_pipelined > 1
                 && e.conn.can_pipeline(&self.exchanges, &self.settings);

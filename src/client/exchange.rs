@@ -59,6 +59,47 @@ pub(crate) enum Res {
         saw_end: bool,
         error: Option<proto::Error>,
     },
+    /// The connection left HTTP (a `101` to a request with `Upgrade`, a
+    /// `2xx` to `CONNECT`): raw bytes both ways until the handler is done.
+    Raw(Raw),
+}
+
+/// An exchange in raw mode. The read side is the server's bytes up to
+/// its FIN, the write side ours up to our shutdown; each ends on its own.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    /// Everything until the server closes (an EOF-delimited decoder).
+    pub decoder: BodyDecoder,
+    /// A `read` has returned the end (`Ok(0)`): the handler knows.
+    pub saw_end: bool,
+    /// Bytes as written (a close-delimited encoder).
+    pub encoder: BodyEncoder,
+    pub out: RawOut,
+    /// The handler is done: once the write side is shut, the connection
+    /// closes and the exchange ends.
+    pub done: bool,
+}
+
+/// Our write side in raw mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RawOut {
+    Open,
+    /// To be shut down once what was written has gone out.
+    Shutting,
+    /// Shut down (our FIN sent).
+    Shut,
+}
+
+impl Raw {
+    pub(crate) fn new() -> Raw {
+        Raw {
+            decoder: BodyDecoder::eof(),
+            saw_end: false,
+            encoder: BodyEncoder::CloseDelimited,
+            out: RawOut::Open,
+            done: false,
+        }
+    }
 }
 
 /// What the finished request head said, for framing and reuse.
@@ -69,6 +110,8 @@ pub(crate) struct Info {
     pub idempotent: bool,
     /// The request did not ask for `Connection: close`.
     pub keep_alive: bool,
+    /// The request has an `Upgrade` field: a `101` switches to raw mode.
+    pub upgrade: bool,
 }
 
 pub(crate) struct Exchange {

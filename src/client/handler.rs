@@ -52,6 +52,93 @@ use crate::{Decoder, Detached, Encoder, Next};
 /// [`on_error`](Handler::on_error) gets the write error
 /// ([`Error::Io`]).
 ///
+/// # Raw mode (upgrades and CONNECT)
+///
+/// A request with an `Upgrade` field (and `Connection: upgrade`) that is
+/// answered `101 Switching Protocols`, or a `CONNECT` (method `CONNECT`,
+/// target `host:port`, sent to the proxy's URL) answered with any `2xx`,
+/// takes the connection out of HTTP. The exchange goes on under the same
+/// handler, in raw mode; [`Response::upgraded`] says so in
+/// [`on_response`](Handler::on_response):
+///
+/// - [`on_response_readable`](Handler::on_response_readable) reads the
+///   server's bytes as they are: first those that came right after the
+///   response head (often in the same packet), then the stream; `Ok(0)`
+///   is the server's FIN (its write side closed), after which it may
+///   still read ours.
+/// - [`on_request_writable`](Handler::on_request_writable) writes ours,
+///   unframed. Ask for it ([`Next::write()`], [`Next::read_and_write()`])
+///   when there is something to write: asking and writing nothing is
+///   called again next turn.
+/// - [`Next::end()`] from `on_request_writable` is a half-close: what was
+///   written goes out, then our FIN (the socket's write side is shut);
+///   the exchange goes on reading as if it had returned [`Next::read()`]
+///   (with the same timeout). Once shut, [`Next::write()`] reads.
+/// - [`Next::end()`] from anywhere else — `on_response`,
+///   `on_response_readable`, `on_error`, a [`Control::ready`](crate::Control::ready) —
+///   ends the exchange: what was written goes out, then our FIN, then the
+///   connection is closed and the handler dropped. So does
+///   [`Next::read()`] after `read` returned `Ok(0)` with nothing to write.
+/// - [`Next::remove()`] hands the socket over to
+///   [`on_remove`](Handler::on_remove) with the bytes not read yet.
+/// - [`Next::wait()`] and [`Control`](crate::Control) work as before, and
+///   so do the handler's own [`Next`] timeouts (`on_error(`[`Error::Timeout`]`)`).
+///   The client's [`read_timeout`](crate::client::Builder::read_timeout)
+///   does not run in raw mode: an idle tunnel is the handler's to time.
+/// - A reset or a failed write ends the exchange with `on_error`
+///   ([`Error::Closed`], [`Error::Io`]).
+///
+/// No framing field is added to a `CONNECT` (it has no body, whatever the
+/// handler returns; its `Host` is the target) nor to an `Upgrade` request
+/// without a body. Any other answer — a `200` to an `Upgrade` request, a
+/// `407` to a `CONNECT` — is a normal response, and its connection may be
+/// reused. A connection that went raw is never pooled again and no longer
+/// counts against [`max_per_host`](crate::client::Builder::max_per_host).
+/// A `101` to a request without `Upgrade`, or before the request body was
+/// complete, is [`Error::Malformed`].
+///
+/// ```
+/// use std::io::{ErrorKind, Read, Write};
+/// use nextloop::client::{Handler, Request, Response};
+/// use nextloop::{Decoder, Encoder, Next};
+///
+/// /// Through a proxy: sends `hello`, shuts its side, prints what comes.
+/// struct Tunnel { hello: &'static [u8] }
+///
+/// impl Handler for Tunnel {
+///     fn on_request(&mut self, req: &mut Request<'_>) -> Next {
+///         req.set_method("CONNECT").set_target("example.com:7");
+///         Next::read()
+///     }
+///
+///     fn on_response(&mut self, res: Response<'_>) -> Next {
+///         if res.upgraded() { Next::read_and_write() } else { Next::end() }
+///     }
+///
+///     fn on_request_writable(&mut self, out: &mut Encoder<'_>) -> Next {
+///         while !self.hello.is_empty() {
+///             match out.write(self.hello) {
+///                 Ok(n) => self.hello = &self.hello[n..],
+///                 Err(_) => return Next::read_and_write(), // full: later
+///             }
+///         }
+///         Next::end() // our FIN; reading goes on
+///     }
+///
+///     fn on_response_readable(&mut self, input: &mut Decoder<'_>) -> Next {
+///         let mut buf = [0; 4096];
+///         loop {
+///             match input.read(&mut buf) {
+///                 Ok(0) => return Next::end(), // the server's FIN: done
+///                 Ok(n) => print!("{}", String::from_utf8_lossy(&buf[..n])),
+///                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::read(),
+///                 Err(_) => return Next::end(),
+///             }
+///         }
+///     }
+/// }
+/// ```
+///
 /// # Giving up
 ///
 /// From `on_error(`[`Error::Timeout`]`)` — the handler's own timeout —
@@ -113,7 +200,8 @@ pub trait Handler: Send + 'static {
 
     /// The response head has arrived (interim 1xx responses are handled by
     /// the client). Return [`Next::read()`] to read the body, or
-    /// [`Next::end()`].
+    /// [`Next::end()`]. After a switch ([`Response::upgraded`]) the
+    /// exchange is in [raw mode](Handler#raw-mode-upgrades-and-connect).
     fn on_response(&mut self, response: Response<'_>) -> Next;
 
     /// Body bytes, or the body's end, can be read from `body`

@@ -88,6 +88,14 @@
 //! unfolded, each line break replaced with spaces (§5.2), and an HTTP/1.0
 //! response with `Transfer-Encoding` is read as framed but its connection
 //! is not reused (§6.1).
+//!
+//! Upgrades and tunnels: a `101 Switching Protocols` to a request with
+//! `Upgrade`, or a `2xx` to a `CONNECT`, puts the exchange in raw mode
+//! under the same handler — the server's bytes (those right after the
+//! head first) through `on_response_readable`, ours through
+//! `on_request_writable`, a half-close with [`Next::end()`](crate::Next::end)
+//! from the latter. See [Raw mode](Handler#raw-mode-upgrades-and-connect).
+//! Such a connection is never pooled again.
 
 mod conn;
 mod error;
@@ -359,7 +367,11 @@ impl Builder {
 
     /// Longest silence while a body is on its way in either direction
     /// ([`Error::ReadTimeout`]). It does not run while a handler is
-    /// parked in [`Next::wait()`](crate::Next::wait).
+    /// parked in [`Next::wait()`](crate::Next::wait), nor in
+    /// [raw mode](Handler#raw-mode-upgrades-and-connect) (after an upgrade
+    /// or a CONNECT, where silence is the handler's to time with its own
+    /// [`Next`](crate::Next) timeouts) — except for the last bytes of a
+    /// raw exchange that has ended, going out before the close.
     pub fn read_timeout(mut self, d: Duration) -> Builder {
         self.settings.read_timeout = d;
         self
@@ -383,7 +395,8 @@ impl Builder {
     /// no timeout covers that wait. A connection frees up when its
     /// response has been read to its end (or dropped), so code that holds
     /// `n` unread responses from a host and then asks that host again
-    /// waits for ever; read or drop a response first.
+    /// waits for ever; read or drop a response first. A connection that
+    /// went raw (an upgrade, a CONNECT tunnel) no longer counts.
     pub fn max_per_host(mut self, n: usize) -> Builder {
         self.settings.max_per_host = n.max(1);
         self

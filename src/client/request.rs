@@ -19,7 +19,12 @@ use crate::Control;
 /// - with a body (the handler returned [`Next::write()`](crate::Next::write)):
 ///   `Content-Length` if [`set_content_length`](Request::set_content_length)
 ///   was called, else `Transfer-Encoding: chunked`;
-/// - without one: `Content-Length: 0` for `POST`, `PUT` and `PATCH`.
+/// - without one: `Content-Length: 0` for `POST`, `PUT` and `PATCH`
+///   (not when an `Upgrade` field was added);
+/// - `CONNECT` (target `host:port`): never a body nor a framing field,
+///   and `Host` is the target unless set. See
+///   [raw mode](crate::client::Handler#raw-mode-upgrades-and-connect)
+///   for what follows a `2xx`, or a `101` to a request with `Upgrade`.
 ///
 /// ```
 /// use nextloop::client::{Handler, Request, Response};
@@ -53,6 +58,8 @@ pub struct Request<'a> {
     expect_continue: bool,
     close: bool,
     has_host: bool,
+    /// An `Upgrade` field was added.
+    upgrade: bool,
     shared: &'static Shared,
     key: usize,
 }
@@ -65,6 +72,8 @@ pub(crate) struct Finished {
     pub keep_alive: bool,
     pub is_head: bool,
     pub is_connect: bool,
+    /// The request has an `Upgrade` field.
+    pub upgrade: bool,
     /// Safe to send again (RFC 9110 §9.2.2), hence to pipeline and retry.
     pub idempotent: bool,
 }
@@ -95,6 +104,7 @@ impl<'a> Request<'a> {
             expect_continue: false,
             close: false,
             has_host: false,
+            upgrade: false,
             shared,
             key,
         }
@@ -177,6 +187,7 @@ impl<'a> Request<'a> {
                     self.close |= close;
                 }
                 self.has_host |= added == Added::Host;
+                self.upgrade |= name.eq_ignore_ascii_case("upgrade");
                 fields::push(self.buf, name.as_bytes(), value);
             }
         }
@@ -219,10 +230,14 @@ impl<'a> Request<'a> {
     }
 
     /// Writes the request line and the client's fields around what the
-    /// handler added. `body`: the handler asked to write a body.
+    /// handler added. `body`: the handler asked to write a body (a
+    /// `CONNECT` never has one, RFC 9110 §9.3.6).
     pub(crate) fn finish(self, body: bool) -> Finished {
         let method = self.method.as_str();
+        let is_connect = method == "CONNECT";
         let encoder = match (body, self.content_length) {
+            // No framing fields: the connection becomes a tunnel.
+            _ if is_connect => BodyEncoder::Length(0),
             (_, Some(n)) => {
                 let mut digits = ArrayBuf::<20>::new();
                 digits.push_u64(n);
@@ -235,7 +250,7 @@ impl<'a> Request<'a> {
                 BodyEncoder::Chunked
             }
             (false, None) => {
-                if matches!(method, "POST" | "PUT" | "PATCH") {
+                if matches!(method, "POST" | "PUT" | "PATCH") && !self.upgrade {
                     self.buf.extend_from_slice(b"Content-Length: 0\r\n");
                 }
                 BodyEncoder::Length(0)
@@ -258,6 +273,9 @@ impl<'a> Request<'a> {
         }
         let host: [&[u8]; 4] = if self.has_host {
             [b"", b"", b"", b""]
+        } else if is_connect {
+            // The target URI of a CONNECT is its authority (RFC 9112 §3.2.3).
+            [b"Host: ", self.target.as_bytes(), b"", b"\r\n"]
         } else {
             [
                 b"Host: ",
@@ -285,7 +303,8 @@ impl<'a> Request<'a> {
             expect_continue,
             keep_alive: !self.close,
             is_head: method == "HEAD",
-            is_connect: method == "CONNECT",
+            is_connect,
+            upgrade: self.upgrade,
             idempotent: matches!(
                 method,
                 "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"

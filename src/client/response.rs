@@ -25,16 +25,22 @@ pub struct Response<'a> {
     reason: &'a str,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    upgraded: bool,
 }
 
 impl<'a> Response<'a> {
-    pub(crate) fn new(head: &'a ResponseHead<'_, 'a>, body: BodyKind) -> Response<'a> {
+    pub(crate) fn new(
+        head: &'a ResponseHead<'_, 'a>,
+        body: BodyKind,
+        upgraded: bool,
+    ) -> Response<'a> {
         Response {
             version: head.version,
             status: head.status,
             reason: head.reason,
             headers: head.headers,
             body,
+            upgraded,
         }
     }
 
@@ -62,6 +68,17 @@ impl<'a> Response<'a> {
         crate::http_types::response_parts(self.status(), self.version(), self.headers())
     }
 
+    /// Has the connection left HTTP — a `101 Switching Protocols` to a
+    /// request with `Upgrade`, or a `2xx` to a `CONNECT`? Then the
+    /// exchange goes on in raw mode (see
+    /// [Raw mode](crate::client::Handler#raw-mode-upgrades-and-connect)):
+    /// the "body" is every byte the server sends until it closes
+    /// ([`body_length`](Self::body_length) is `None`), and what
+    /// `on_request_writable` writes goes out as it is.
+    pub fn upgraded(&self) -> bool {
+        self.upgraded
+    }
+
     /// The body length when known in advance: the `Content-Length`, or 0
     /// for a response without a body (HEAD, 204, 304). `None` for a
     /// chunked body or one that runs until the server closes.
@@ -82,6 +99,7 @@ impl fmt::Debug for Response<'_> {
             .field("version", &self.version)
             .field("headers", &self.headers.len())
             .field("body", &self.body)
+            .field("upgraded", &self.upgraded)
             .finish()
     }
 }

@@ -13,7 +13,8 @@
 //! same way, pumped by a thread of its own.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use super::fetch::{pump, Fetch, Head, Link, Msg, Out};
 use super::Chunk;
 use crate::client::{self, Error};
 use crate::proto::fields::{self, is_field_value, is_token};
-use crate::Version;
+use crate::{Detached, Version};
 
 /// Body chunks in flight from the loop to the reading thread, at most.
 pub(super) const CHUNKS: usize = 2;
@@ -126,12 +127,53 @@ impl Client {
         RequestBuilder {
             client: self,
             method: method.to_string(),
+            target: None,
             url: url.to_string(),
             headers: Vec::new(),
             body: Body::Bytes(Vec::new()),
             timeout: None,
             error,
         }
+    }
+}
+
+impl Client {
+    /// A `CONNECT` to the proxy at `proxy_url` for a tunnel to
+    /// `authority` (`host:port`, the request target and its `Host`);
+    /// [`upgrade`](RequestBuilder::upgrade) it. No body, no framing
+    /// fields. A `2xx` answer gives the tunnel; anything else (a `407`,
+    /// a `502`) is a normal response.
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let client = Client::new();
+    /// let (res, tunnel) = client
+    ///     .connect("http://127.0.0.1:3128", "example.com:80")
+    ///     .header("Proxy-Authorization", "Basic dXNlcjpwYXNz")
+    ///     .upgrade()?;
+    /// let Some(mut tunnel) = tunnel else {
+    ///     panic!("the proxy said {}", res.status());
+    /// };
+    /// tunnel.write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")?;
+    /// let mut answer = Vec::new();
+    /// tunnel.read_to_end(&mut answer)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect(&self, proxy_url: &str, authority: &str) -> RequestBuilder<'_> {
+        let mut builder = self.request("CONNECT", proxy_url);
+        let valid = authority.contains(':')
+            && authority
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'/');
+        if !valid {
+            builder
+                .error
+                .get_or_insert(Error::InvalidRequest("a CONNECT target is host:port"));
+        }
+        builder.target = Some(authority.to_string());
+        builder
     }
 }
 
@@ -156,6 +198,8 @@ impl Client {
 pub struct RequestBuilder<'c> {
     client: &'c Client,
     method: String,
+    /// The request target, if not the URL's (a CONNECT's).
+    target: Option<String>,
     url: String,
     headers: Vec<(String, Vec<u8>)>,
     body: Body,
@@ -271,7 +315,79 @@ impl RequestBuilder<'_> {
     }
 
     /// Sends the request and waits for the response head.
+    ///
+    /// A server that switches protocols here (a `101` to a request with
+    /// `Upgrade`, a `2xx` to `CONNECT`) gives a response whose body is
+    /// every byte it sends until it closes, and nothing can be written:
+    /// use [`upgrade`](Self::upgrade) to talk the new protocol.
     pub fn send(self) -> Result<ClientResponse, Error> {
+        self.start(None)
+    }
+
+    /// Sends the request — one with `Upgrade` (and `Connection:
+    /// upgrade`), or a [`Client::connect`] — and waits for the response
+    /// head. If the server switches (a `101`, or a `2xx` to `CONNECT`),
+    /// the connection leaves the client and comes back as
+    /// [`Upgraded`], a blocking `Read + Write`, with the response head
+    /// (whose body is empty); the bytes the server sent right after its
+    /// head are the first that `Upgraded` reads. Any other answer (`200`,
+    /// `407`, ...) is a normal response, `None`, its body read as usual.
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// use nextloop::hypersync::Client;
+    ///
+    /// let (res, conn) = Client::new()
+    ///     .request("GET", "http://127.0.0.1:3000/chat")
+    ///     .header("Connection", "upgrade")
+    ///     .header("Upgrade", "my-protocol")
+    ///     .upgrade()?;
+    /// match conn {
+    ///     Some(mut conn) => {
+    ///         conn.write_all(b"hello")?;
+    ///         conn.shutdown_write()?;
+    ///         let mut answer = Vec::new();
+    ///         conn.read_to_end(&mut answer)?;
+    ///     }
+    ///     None => eprintln!("declined: {}", res.status()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// The [`timeout`](Self::timeout) bounds the wait for the head and
+    /// for the hand-over, not the upgraded connection (set its own with
+    /// [`Upgraded::stream`]`.set_read_timeout`). Over `https://` the
+    /// connection cannot leave the client's loop (the TLS session lives
+    /// there): a switch then fails with [`Error::InvalidRequest`], the
+    /// connection closed; use the native [`client`](crate::client)'s raw
+    /// mode instead.
+    pub fn upgrade(self) -> Result<(ClientResponse, Option<Upgraded>), Error> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let res = self.start(Some(tx))?;
+        if !res.head.upgraded {
+            return Ok((res, None));
+        }
+        let conn = match res.deadline {
+            Some(at) => rx.recv_deadline(at),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(res.link.take_error().unwrap_or(Error::InvalidRequest(
+                    "an upgraded TLS connection cannot leave the client's loop",
+                )))
+            }
+        };
+        conn.stream().set_nonblocking(false).map_err(Error::Io)?;
+        Ok((res, Some(Upgraded { conn })))
+    }
+
+    fn start(
+        self,
+        upgrade: Option<crossbeam_channel::Sender<Detached>>,
+    ) -> Result<ClientResponse, Error> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -294,12 +410,15 @@ impl RequestBuilder<'_> {
         };
         let fetch = Fetch {
             method: self.method,
+            target: self.target,
             headers: self.headers,
             body,
             tx,
             link: Arc::clone(&link),
             deadline,
             head_taken: false,
+            upgrade,
+            switched: false,
         };
         self.client.native.request(&self.url, fetch)?;
         if let Some((reader, chunks)) = reader {
@@ -479,5 +598,71 @@ impl fmt::Debug for ClientResponse {
             .field("version", &self.head.version)
             .field("headers", &self.head.headers.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A connection that switched protocols, from [`RequestBuilder::upgrade`]:
+/// blocking [`Read`] + [`Write`] on the socket, the client's pool and loop
+/// left behind.
+///
+/// `read` returns first the bytes the server sent right after its `101`
+/// (or CONNECT `2xx`) head — they often come in the same packet — then
+/// what the stream gives; `Ok(0)` is the server's FIN. `write` goes
+/// straight to the socket. [`shutdown_write`](Self::shutdown_write) sends
+/// our FIN while reading goes on (a half-close); dropping it closes the
+/// connection.
+pub struct Upgraded {
+    conn: Detached,
+}
+
+impl Upgraded {
+    /// The socket (blocking). Set timeouts here:
+    /// `conn.stream().set_read_timeout(Some(d))`.
+    pub fn stream(&self) -> &TcpStream {
+        self.conn.stream()
+    }
+
+    /// Bytes the server sent after its head that `read` has not returned
+    /// yet.
+    pub fn read_buf(&self) -> &[u8] {
+        self.conn.read_buf()
+    }
+
+    /// Ends our side (sends FIN): the server reads its end, we may still
+    /// read.
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        self.conn.stream().shutdown(Shutdown::Write)
+    }
+
+    /// The socket and the early bytes not read yet (to hand both to code
+    /// of your own, a WebSocket library for example).
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        self.conn.into_parts()
+    }
+}
+
+impl Read for Upgraded {
+    /// The early bytes first, then the stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.conn.read(buf)
+    }
+}
+
+impl Write for Upgraded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.flush()
+    }
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("stream", self.conn.stream())
+            .field("read_buf", &self.conn.read_buf().len())
+            .finish()
     }
 }

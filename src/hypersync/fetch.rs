@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::client::CHUNK;
 use super::Chunk;
 use crate::client::{self, Error, Handler};
-use crate::{Control, Interest, Next, Version};
+use crate::{Control, Detached, Interest, Next, Version};
 use crate::{Decoder, Encoder};
 
 /// Feeds a streamed body to the fetch, chunk by chunk, until the reader
@@ -99,6 +99,8 @@ pub(super) struct Head {
     pub version: Version,
     pub content_length: Option<u64>,
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The connection left HTTP (see [`client::Response::upgraded`]).
+    pub upgraded: bool,
 }
 
 /// Shared by a `Fetch` on the loop and its `ClientResponse`.
@@ -148,6 +150,8 @@ impl Link {
 /// The native handler behind one blocking call.
 pub(super) struct Fetch {
     pub method: String,
+    /// The request target, if not the URL's (a CONNECT's `host:port`).
+    pub target: Option<String>,
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Out,
     pub tx: Sender<Msg>,
@@ -156,6 +160,11 @@ pub(super) struct Fetch {
     pub deadline: Option<Instant>,
     /// The response head went to the caller: the body is being read.
     pub head_taken: bool,
+    /// `RequestBuilder::upgrade`: where the connection goes if the server
+    /// switches (it leaves the loop through `on_remove`).
+    pub upgrade: Option<Sender<Detached>>,
+    /// The server switched and the connection is being handed over.
+    pub switched: bool,
 }
 
 /// The request body, loop side.
@@ -247,6 +256,9 @@ impl Fetch {
         let _ = self.link.control.set(req.control());
         self.head_taken = false;
         req.set_method(&self.method);
+        if let Some(target) = &self.target {
+            req.set_target(target);
+        }
         for (name, value) in &self.headers {
             req.header(name, value);
         }
@@ -382,6 +394,14 @@ impl Handler for Fetch {
         self.fail(err);
         Next::remove()
     }
+
+    /// Only after a switch does the connection go to the caller; any
+    /// other `Next::remove()` (a failure, a cancel) just closes it.
+    fn on_remove(self, conn: Detached) {
+        if let (true, Some(upgrade)) = (self.switched, &self.upgrade) {
+            let _ = upgrade.send(conn);
+        }
+    }
 }
 
 impl Fetch {
@@ -395,7 +415,16 @@ impl Fetch {
                 .headers()
                 .map(|(n, v)| (n.to_string(), v.to_vec()))
                 .collect(),
+            upgraded: res.upgraded(),
         };
+        if head.upgraded && self.upgrade.is_some() {
+            // The head, an empty body, and the connection handed over.
+            self.switched = true;
+            self.link.complete.store(true, SeqCst);
+            let _ = self.tx.try_send(Msg::Head(head));
+            let _ = self.tx.try_send(Msg::End);
+            return Next::remove();
+        }
         // The channel is empty: the head always fits. If the caller is
         // gone, there is nobody to read the body.
         match self.tx.try_send(Msg::Head(head)) {

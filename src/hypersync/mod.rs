@@ -125,7 +125,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-pub use self::client::{Client, ClientResponse, RequestBuilder};
+pub use self::client::{Client, ClientResponse, RequestBuilder, Upgraded};
 pub use self::pull::{Incoming, IntoIter, Iter};
 pub use self::request::Request;
 pub use self::response::Response;

@@ -87,9 +87,15 @@ impl ReadBuf {
         self.buf = buf;
     }
 
-    /// Appends bytes (for tests and fuzzing); returns how many fit.
-    #[cfg(any(test, feature = "__tls"))]
+    /// Appends bytes (HTTP/2 DATA into a stream's buffer, tests,
+    /// fuzzing); returns how many fit.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> usize {
+        if self.buf.len() - self.end < bytes.len() && self.start > 0 {
+            // Room at the front: move what is buffered there first.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
         let spare = self.spare();
         let n = spare.len().min(bytes.len());
         spare[..n].copy_from_slice(&bytes[..n]);

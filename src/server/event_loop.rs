@@ -53,6 +53,8 @@ pub(crate) struct Server<F: HandlerFactory> {
     /// each its own. An HTTP/1 connection holds one slot for its life and
     /// retires its generation at the end of each exchange.
     exchanges: Slab<usize>,
+    /// Where HTTP/2 header blocks are decoded: one per loop.
+    h2_scratch: Option<Box<crate::proto::h2::Scratch>>,
     /// The listener is readable, or a slot came free while paused: accept
     /// at the end of this turn.
     accept_ready: bool,
@@ -95,7 +97,7 @@ impl<F: HandlerFactory> Parts<F> {
             false => None,
         };
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let lease = Lease::take(waker, settings.max_connections);
+        let lease = Lease::take(waker, exchange_slots(&settings));
         Ok(Parts {
             poll,
             listener,
@@ -117,7 +119,11 @@ impl<F: HandlerFactory> Parts<F> {
         // Write buffers well past the high-water mark (a large response
         // given whole) are freed when done, not kept for the next Hello;
         // one that grew a little past it while streaming is kept.
-        let pool = BufPool::new(settings.max_head_size, 2 * settings.write_high_water, 1024);
+        let pool = BufPool::new(
+            super::conn::read_size(&settings),
+            2 * settings.write_high_water,
+            1024,
+        );
         let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
         let local = self.listener.tcp_addr();
         let local = local.filter(|a| !a.ip().is_unspecified());
@@ -129,6 +135,7 @@ impl<F: HandlerFactory> Parts<F> {
             settings,
             date: DateCache::new(),
             exchanges: Slab::new(),
+            h2_scratch: None,
             accept_ready: false,
             accept_paused: None,
             shutdown_at: None,
@@ -136,6 +143,19 @@ impl<F: HandlerFactory> Parts<F> {
             signalled: false,
         };
         core.run(&mut server)
+    }
+}
+
+/// Exchange slots a loop's `Control`s can address: one per connection,
+/// and with HTTP/2 room for streams besides (a stream that finds none
+/// free is refused with REFUSED_STREAM).
+fn exchange_slots(settings: &Settings) -> usize {
+    let conns = settings.max_connections;
+    match settings.http2 {
+        Some(_) => conns
+            .saturating_mul(4)
+            .clamp(4096, crate::control::MAX_SLOTS),
+        None => conns,
     }
 }
 
@@ -168,6 +188,8 @@ impl<F: HandlerFactory> Role for Server<F> {
             timers,
             clock: &self.clock,
             shutting_down: self.shutdown_at.is_some(),
+            exchanges: &mut self.exchanges,
+            h2_scratch: &mut self.h2_scratch,
         }
     }
 
@@ -197,7 +219,7 @@ impl<F: HandlerFactory> Role for Server<F> {
 
     fn on_control(&mut self, core: &mut Core<Self>, slot: usize, next: Next) -> Option<usize> {
         let key = *self.exchanges.get(slot)?;
-        core.with_conn(key, self, |entry, ctx| entry.conn.wake(next, ctx))?;
+        core.with_conn(key, self, |entry, ctx| entry.conn.wake(slot, next, ctx))?;
         Some(key)
     }
 
@@ -206,7 +228,7 @@ impl<F: HandlerFactory> Role for Server<F> {
         let Some(entry) = core.conns.get_mut(key) else {
             return;
         };
-        if !core.timers.fires(at, now, key, &mut entry.conn.deadline) {
+        if !core.timers.fires(at, now, key, entry.conn.deadline()) {
             return;
         }
         match core.with_conn(key, self, |entry, ctx| entry.conn.on_deadline(ctx)) {
@@ -216,7 +238,7 @@ impl<F: HandlerFactory> Role for Server<F> {
     }
 
     fn owns_timer(&self, conns: &Slab<Entry<Self::Conn>>, at: Instant, key: usize) -> bool {
-        conns.get(key).is_some_and(|e| e.conn.deadline.owns(at))
+        conns.get(key).is_some_and(|e| e.conn.owns_deadline(at))
     }
 
     fn timer_owners(&self, conns: &Slab<Entry<Self::Conn>>) -> usize {
@@ -233,10 +255,13 @@ impl<F: HandlerFactory> Role for Server<F> {
             // At the end of this turn (see `end_turn`).
             self.accept_ready = true;
         }
-        let handler = conn.remove(core.shared);
+        let now = core.now;
+        let mut ctx = self.ctx(&mut core.pool, &mut core.timers, core.shared, now);
+        // (An HTTP/2 connection's streams give up their slots here.)
+        let handler = conn.remove(&mut ctx);
         // Its exchange slot goes, and with it every `Control` for it.
-        core.shared.retire(conn.slot);
-        self.exchanges.remove(conn.slot);
+        core.shared.retire(conn.slot());
+        self.exchanges.remove(conn.slot());
         handler
     }
 
@@ -328,9 +353,10 @@ impl<F: HandlerFactory> Server<F> {
             let secure = false;
             let exchanges = &mut self.exchanges;
             let clock = &self.clock;
+            let h2 = self.settings.http2.is_some();
             let _ = core.insert(io, |key, core| {
                 let slot = exchanges.insert(key);
-                Conn::new(key, slot, addrs, secure, &mut core.timers, clock)
+                Conn::new(key, slot, addrs, secure, h2, &mut core.timers, clock)
             });
         }
         // The share of this turn is used, the backlog maybe not: the
@@ -352,6 +378,12 @@ impl<F: HandlerFactory> Server<F> {
             .collect();
         for key in idle {
             core.remove(key, self);
+        }
+        // HTTP/2 connections say GOAWAY (and go on with their streams).
+        let busy: Vec<usize> = core.conns.iter().map(|(key, _)| key).collect();
+        for key in busy {
+            core.with_conn(key, self, |entry, ctx| entry.conn.begin_shutdown(ctx));
+            core.run_conn(key, self);
         }
     }
 

@@ -23,6 +23,7 @@ mod access_log;
 pub(crate) mod conn;
 mod event_loop;
 mod handler;
+mod http2;
 mod request;
 pub(crate) mod response;
 
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use access_log::{Access, AccessLog, Logged, ACCESS_LOG_TARGET};
 pub use handler::{Handler, HandlerFactory};
+pub use http2::Http2;
 pub(crate) use request::Addrs;
 pub use request::Request;
 pub use response::Response;
@@ -64,6 +66,8 @@ pub(crate) struct Settings {
     pub max_body_size: Option<u64>,
     /// Shut down on SIGINT / SIGTERM.
     pub signals: bool,
+    /// HTTP/2, unless off.
+    pub http2: Option<Http2>,
     /// Serve TLS with this configuration.
     #[cfg(feature = "__tls")]
     pub tls: Option<std::sync::Arc<crate::tls::ServerConfig>>,
@@ -86,6 +90,7 @@ impl Default for Settings {
             nodelay: true,
             max_body_size: None,
             signals: false,
+            http2: Some(Http2::default()),
             #[cfg(feature = "__tls")]
             tls: None,
         }
@@ -114,6 +119,7 @@ impl Default for Settings {
 /// | [`nodelay`](Server::nodelay) | `true` |
 /// | [`max_body_size`](Server::max_body_size) | none |
 /// | [`shutdown_on_signals`](Server::shutdown_on_signals) | off |
+/// | [`http2`](Server::http2) | on, [`Http2::default()`] |
 ///
 /// # Sharing a port
 ///
@@ -439,6 +445,22 @@ impl Server {
         self
     }
 
+    /// HTTP/2 with these settings (it is on by default, with
+    /// [`Http2::default()`]): in clear by prior knowledge on the same
+    /// port as HTTP/1.1, over TLS by ALPN `h2`. Every handler runs over
+    /// it unchanged, one handler per stream.
+    pub fn http2(mut self, settings: Http2) -> Server {
+        self.settings.http2 = Some(settings);
+        self
+    }
+
+    /// HTTP/1.x only: no HTTP/2 preface is looked for in clear, and TLS
+    /// does not offer `h2`.
+    pub fn http1_only(mut self) -> Server {
+        self.settings.http2 = None;
+        self
+    }
+
     /// Serves TLS with the PEM certificate chain and private key in these
     /// files (PKCS#8, PKCS#1 or SEC1 keys, as `openssl` writes them); see
     /// [`tls`](Self::tls) and [`tls::server_config`](crate::tls::server_config).
@@ -514,10 +536,15 @@ impl Server {
 
     /// Every worker's loop, built but not started, and the bound address.
     /// Building them all first means an error leaves nothing running.
+    #[cfg_attr(not(feature = "__tls"), allow(unused_mut))]
     fn build<F: HandlerFactory + Clone>(
-        self,
+        mut self,
         factory: F,
     ) -> io::Result<(Vec<event_loop::Parts<F>>, SocketAddr)> {
+        #[cfg(feature = "__tls")]
+        if let Some(config) = &self.settings.tls {
+            self.settings.tls = Some(offer_h2(config, self.settings.http2.is_some()));
+        }
         let unix = self.listener.is_unix();
         #[cfg(feature = "__tls")]
         if unix && self.settings.tls.is_some() {
@@ -561,6 +588,30 @@ impl Server {
         }
         Ok((parts, addr))
     }
+}
+
+/// The TLS configuration with ALPN as HTTP/2 wants it: with HTTP/2 on, a
+/// config that offers only `http/1.1` (ours, or one given without ALPN)
+/// offers `h2` first; with it off, `h2` is never offered. A list of the
+/// user's own is otherwise kept as it is.
+#[cfg(feature = "__tls")]
+fn offer_h2(
+    config: &std::sync::Arc<crate::tls::ServerConfig>,
+    h2: bool,
+) -> std::sync::Arc<crate::tls::ServerConfig> {
+    use crate::tls::{ALPN_H2, ALPN_HTTP11};
+    let list = &config.alpn_protocols;
+    let has_h2 = list.iter().any(|p| p == ALPN_H2);
+    let wanted = if h2 && !has_h2 && list.len() == 1 && list[0] == ALPN_HTTP11 {
+        vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()]
+    } else if !h2 && has_h2 {
+        list.iter().filter(|p| *p != ALPN_H2).cloned().collect()
+    } else {
+        return config.clone();
+    };
+    let mut config = (**config).clone();
+    config.alpn_protocols = wanted;
+    std::sync::Arc::new(config)
 }
 
 /// An event loop built by [`Server::handle_here`], to be run on the thread

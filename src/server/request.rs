@@ -33,6 +33,9 @@ pub struct Request<'a> {
     version: Version,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    /// HTTP/2's `:authority` and `:scheme` (`None` over HTTP/1).
+    authority: Option<&'a str>,
+    scheme: Option<&'a str>,
     addrs: &'a Addrs,
     max_body_size: &'a Cell<Option<u64>>,
     #[cfg(feature = "__tls")]
@@ -76,6 +79,36 @@ impl<'a> Request<'a> {
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
+            authority: None,
+            scheme: None,
+            addrs,
+            max_body_size,
+            #[cfg(feature = "__tls")]
+            tls: None,
+        }
+    }
+
+    /// The head of an HTTP/2 request: `target` is `:path` (`:authority`
+    /// for CONNECT), `fields` the regular fields (cookie crumbs joined).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn h2(
+        method: &'a str,
+        target: &'a str,
+        authority: Option<&'a str>,
+        scheme: Option<&'a str>,
+        fields: &'a [httparse::Header<'a>],
+        body: BodyKind,
+        addrs: &'a Addrs,
+        max_body_size: &'a Cell<Option<u64>>,
+    ) -> Request<'a> {
+        Request {
+            method,
+            target,
+            version: Version::Http2,
+            headers: fields,
+            body,
+            authority,
+            scheme,
             addrs,
             max_body_size,
             #[cfg(feature = "__tls")]
@@ -154,7 +187,8 @@ impl<'a> Request<'a> {
     }
 
     /// The request target as sent: `/path?query`, `*` (OPTIONS only), an
-    /// absolute URI, or (CONNECT only, and always) `host:port`. The server
+    /// absolute URI, or (CONNECT only, and always) `host:port`. Over
+    /// HTTP/2, `:path` (and `:authority` for CONNECT). The server
     /// answers 400 to a target in none of these forms, or with a `#`.
     pub fn target(&self) -> &'a str {
         self.target
@@ -180,8 +214,28 @@ impl<'a> Request<'a> {
     /// `host:port`, else the `Host` field. `None` when that is missing or
     /// empty (HTTP/1.0 allows both).
     pub fn authority(&self) -> Option<&'a str> {
+        if self.version == Version::Http2 {
+            // `:authority`, else `Host` (RFC 9113 §8.3.1).
+            return self
+                .authority
+                .or_else(|| self.header_str("host"))
+                .filter(|h| !h.is_empty());
+        }
         target::authority(self.method, self.target)
             .or_else(|| self.header_str("host").filter(|h| !h.is_empty()))
+    }
+
+    /// The scheme: HTTP/2's `:scheme`; over HTTP/1, `https` on a TLS
+    /// connection, else `http`.
+    pub fn scheme(&self) -> &'a str {
+        if let Some(scheme) = self.scheme {
+            return scheme;
+        }
+        #[cfg(feature = "__tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
     }
 
     /// The target after `?`, if there is one.
@@ -207,7 +261,7 @@ impl<'a> Request<'a> {
         target::query_pairs(self.query())
     }
 
-    /// HTTP/1.0 or HTTP/1.1.
+    /// HTTP/1.0, HTTP/1.1 or HTTP/2.
     pub fn version(&self) -> Version {
         self.version
     }

@@ -127,7 +127,7 @@ impl Connection {
     pub(crate) fn persists(self, version: Version) -> bool {
         !self.close
             && match version {
-                Version::Http11 => true,
+                Version::Http11 | Version::Http2 => true,
                 Version::Http10 => self.keep_alive,
             }
     }

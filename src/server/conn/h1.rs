@@ -49,6 +49,12 @@ pub(crate) struct Ctx<'a, F> {
     pub timers: &'a mut Timers,
     pub clock: &'a Clock,
     pub shutting_down: bool,
+    /// The loop's exchange slots (slot -> connection key): an HTTP/2
+    /// connection takes one per stream.
+    pub exchanges: &'a mut slab::Slab<usize>,
+    /// The loop's HTTP/2 header scratch (made at the first HTTP/2
+    /// connection).
+    pub h2_scratch: &'a mut Option<Box<crate::proto::h2::Scratch>>,
 }
 
 /// The time of this loop turn, and the deadlines the fixed timeouts give
@@ -191,12 +197,15 @@ pub(crate) struct Conn<H> {
     served: usize,
     /// `on_response_writable` calls since then.
     writes: usize,
+    /// No request has begun yet and the HTTP/2 preface may still come
+    /// (cleartext, HTTP/2 on): `conn/mod.rs` looks before this parses.
+    pub may_be_h2: bool,
     phase: Phase<H>,
     timer: Timer,
-    addrs: Addrs,
+    pub addrs: Addrs,
     /// What the TLS handshake settled (`None` in clear, or until then).
     #[cfg(feature = "__tls")]
-    tls: Option<Box<crate::tls::TlsInfo>>,
+    pub tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 /// What a `Next` means in raw mode, where each direction ends on its own:
@@ -242,6 +251,7 @@ impl<H: Handler> Conn<H> {
             input_closed: false,
             served: 0,
             writes: 0,
+            may_be_h2: false,
             phase: Phase::Head {
                 started: secure,
                 scan: Scan::default(),

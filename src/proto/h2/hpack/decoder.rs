@@ -37,7 +37,15 @@ impl Decoder {
     /// 65,535): the SETTINGS_HEADER_TABLE_SIZE we advertise, usually
     /// [`DEFAULT_TABLE_SIZE`](super::DEFAULT_TABLE_SIZE).
     pub(crate) fn new(capacity: usize) -> Decoder {
-        let table = Table::new(capacity);
+        Decoder::with_table(Table::new(capacity))
+    }
+
+    /// Like [`new`](Self::new), the table allocated at its first entry.
+    pub(crate) fn lazy(capacity: usize) -> Decoder {
+        Decoder::with_table(Table::lazy(capacity))
+    }
+
+    fn with_table(table: Table) -> Decoder {
         Decoder {
             limit: table.capacity(),
             table,
@@ -54,6 +62,21 @@ impl Decoder {
             self.table.set_max_size(self.limit);
             self.update_due = true;
         }
+    }
+
+    /// Our SETTINGS_HEADER_TABLE_SIZE acknowledged, and the table's memory
+    /// cut down to it: for a peer that started with a larger table than we
+    /// keep (4,096 until it acknowledges our SETTINGS).
+    pub(crate) fn shrink_to(&mut self, limit: usize) {
+        self.set_limit(limit);
+        if self.table.capacity() > self.limit {
+            self.table.reallocate(self.limit);
+        }
+    }
+
+    /// Heap bytes held by the table.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
     }
 
     /// The dynamic table: its entry count, size and maximum size.
@@ -104,6 +127,13 @@ impl Decoder {
                 // entry wraps the ring.
                 let index = integer::decode(block, &mut pos, 7)?;
                 let (n, v) = self.entry(index)?;
+                if list > max_list {
+                    // Over the budget: only counted (an HPACK bomb of
+                    // references to a large entry costs no copying).
+                    let size = entry_size(n.0.len() + n.1.len(), v.0.len() + v.1.len());
+                    list = list.saturating_add(size);
+                    continue;
+                }
                 if n.0.len() + n.1.len() + v.0.len() + v.1.len() > scratch.len() {
                     return Err(Error::FieldTooLarge);
                 }

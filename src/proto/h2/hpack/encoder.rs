@@ -60,6 +60,11 @@ impl Encoder {
         self.table.set_max_size(size);
     }
 
+    /// Heap bytes held by the table.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.table.heap_bytes()
+    }
+
     /// The dynamic table: its entry count, size and maximum size.
     pub(crate) fn table_state(&self) -> (usize, usize, usize) {
         (self.table.len(), self.table.size(), self.table.max_size())
@@ -74,18 +79,26 @@ impl Encoder {
         fields: impl IntoIterator<Item = (&'f [u8], &'f [u8], bool)>,
         out: &mut Vec<u8>,
     ) {
+        self.start_block(out);
+        for (name, value, sensitive) in fields {
+            self.field(name, value, sensitive, out);
+        }
+    }
+
+    /// Starts a block: the size updates owed (§4.2). Fields follow with
+    /// [`field`](Self::field).
+    pub(crate) fn start_block(&mut self, out: &mut Vec<u8>) {
         if let Some((min, last)) = self.pending.take() {
             if min < last {
                 integer::encode(min, 5, 0x20, out);
             }
             integer::encode(last, 5, 0x20, out);
         }
-        for (name, value, sensitive) in fields {
-            self.field(name, value, sensitive, out);
-        }
     }
 
-    fn field(&mut self, name: &[u8], value: &[u8], sensitive: bool, out: &mut Vec<u8>) {
+    /// Appends one field to a block begun with
+    /// [`start_block`](Self::start_block).
+    pub(crate) fn field(&mut self, name: &[u8], value: &[u8], sensitive: bool, out: &mut Vec<u8>) {
         debug_assert!(!name.iter().any(u8::is_ascii_uppercase), "{name:?}");
         let never = sensitive || never_indexed(name);
         let statics = static_named(name);

@@ -152,8 +152,11 @@ struct Entry {
 
 /// The dynamic table, newest entry first (index 0 here is HPACK's 62).
 pub(crate) struct Table {
+    /// The ring: empty until the first insert (an unused table costs no
+    /// heap), then `capacity` bytes.
     bytes: Box<[u8]>,
     entries: Box<[Entry]>,
+    capacity: usize,
     /// Ring position of the oldest entry.
     oldest: usize,
     len: usize,
@@ -166,12 +169,21 @@ pub(crate) struct Table {
 
 impl Table {
     /// A table that can grow to `capacity` (at most 65,535) and starts
-    /// with that maximum size.
+    /// with that maximum size, its memory allocated now.
     pub(crate) fn new(capacity: usize) -> Table {
+        let mut t = Table::lazy(capacity);
+        t.allocate();
+        t
+    }
+
+    /// Like [`new`](Self::new), its memory taken at the first insert (an
+    /// unused table costs no heap).
+    pub(crate) fn lazy(capacity: usize) -> Table {
         let capacity = capacity.min(usize::from(u16::MAX));
         Table {
-            bytes: vec![0; capacity].into_boxed_slice(),
-            entries: vec![Entry::default(); (capacity / 32).max(1)].into_boxed_slice(),
+            bytes: Box::default(),
+            entries: Box::default(),
+            capacity,
             oldest: 0,
             len: 0,
             tail: 0,
@@ -181,7 +193,29 @@ impl Table {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.bytes.len()
+        self.capacity
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.len() + self.entries.len() * std::mem::size_of::<Entry>()
+    }
+
+    /// Rebuilds the table with room for `capacity` bytes (at most the
+    /// current maximum size kept), the entries kept that fit: the one
+    /// allocation after a peer acknowledged a smaller table than it
+    /// started with.
+    pub(crate) fn reallocate(&mut self, capacity: usize) {
+        let mut next = Table::lazy(capacity);
+        next.max_size = next.capacity.min(self.max_size);
+        for i in (0..self.len).rev() {
+            if let Some((n, v)) = self.get(i) {
+                let name = [n.0, n.1].concat();
+                let value = [v.0, v.1].concat();
+                next.insert(&name, &value);
+            }
+        }
+        *self = next;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -225,6 +259,9 @@ impl Table {
     /// newest named `name` (`false`): its index. Lengths are compared
     /// before bytes.
     pub(crate) fn find(&self, name: &[u8], value: &[u8]) -> Option<(usize, bool)> {
+        if self.len == 0 {
+            return None;
+        }
         let mut named = None;
         let mut slot = (self.oldest + self.len) % self.entries.len();
         for index in 0..self.len {
@@ -265,6 +302,9 @@ impl Table {
         while self.size + size > self.max_size {
             self.evict();
         }
+        if self.bytes.is_empty() {
+            self.allocate();
+        }
         let at = self.tail;
         self.write(name);
         self.write(value);
@@ -277,6 +317,13 @@ impl Table {
         };
         self.len += 1;
         self.size += size;
+    }
+
+    fn allocate(&mut self) {
+        if self.capacity > 0 {
+            self.bytes = vec![0; self.capacity].into_boxed_slice();
+            self.entries = vec![Entry::default(); (self.capacity / 32).max(1)].into_boxed_slice();
+        }
     }
 
     fn write(&mut self, mut src: &[u8]) {
