@@ -9,8 +9,9 @@
 //! what a [`Writer`] encodes to its [`Encoder`](crate::Encoder).
 //! `examples/websocket.rs` is a complete echo server.
 //!
-//! - **No allocation per frame or message.** The [`Reader`] holds ~170
-//!   bytes (a header's 14, a control frame's 125, the UTF-8 state); it
+//! - **No allocation per frame or message.** The [`Reader`] is under 256
+//!   bytes, no heap (a header's 14, a control frame's 125, the UTF-8
+//!   state); it
 //!   unmasks payload in place in the caller's buffer and yields it as it
 //!   arrives ([`Event::Data`]), so a message need never be held whole.
 //!   The [`Writer`] encodes into the caller's buffers.

@@ -269,6 +269,14 @@ impl<'a, F: HandlerFactory> Machine<Ctx<'a, F>> for Conn<F::Output> {
         }
     }
 
+    fn on_drained(&mut self, at: std::time::Instant, ctx: &mut Ctx<'a, F>) -> bool {
+        match self {
+            Conn::H1(c) => c.on_drained(at, ctx),
+            // HTTP/2 never asks for `Want::Drain`.
+            Conn::H2(_) => false,
+        }
+    }
+
     fn on_io_error(&mut self, err: io::Error, ctx: &mut Ctx<'a, F>) {
         match self {
             Conn::H1(c) => c.on_io_error(err),
