@@ -120,15 +120,17 @@ mod pool;
 mod pull;
 mod request;
 mod response;
+mod upgraded;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-pub use self::client::{Client, ClientResponse, RequestBuilder, Upgraded};
+pub use self::client::{Client, ClientResponse, RequestBuilder};
 pub use self::pull::{Incoming, IntoIter, Iter};
 pub use self::request::Request;
 pub use self::response::Response;
+pub use self::upgraded::Upgraded;
 pub use crate::server::Listening;
 
 use self::bridge::{Bridge, Dispatch};
