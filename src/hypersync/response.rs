@@ -377,6 +377,11 @@ impl Response {
     /// on [`Upgraded::stream`] (for example no read timeout for a
     /// WebSocket that may idle, with pings of its own).
     ///
+    /// The connection is no longer the server's: a graceful shutdown
+    /// neither waits for it nor ends it, and it no longer counts against
+    /// the server's connection limit; the thread is yours until you drop
+    /// it.
+    ///
     /// Errors, with nothing sent (answer the request otherwise, e.g.
     /// `501`):
     /// - [`InvalidInput`](io::ErrorKind::InvalidInput): the status does
