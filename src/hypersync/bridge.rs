@@ -20,7 +20,7 @@ use super::pool::Job;
 use super::response::{Out, CHUNK};
 use super::{Request, Response};
 use crate::server::{self, Handler};
-use crate::{Control, Decoder, Encoder, Error, Next};
+use crate::{Control, Decoder, Detached, Encoder, Error, Next};
 
 /// Body chunks in flight from the loop to a worker, at most. A chunk is at
 /// most [`CHUNK`] bytes (and no more than the read buffer holds).
@@ -69,6 +69,11 @@ struct Linked {
     /// A body chunk being written, from `pos`.
     pending: Vec<u8>,
     pos: usize,
+    /// Where the connection goes after a switch (an upgrade request that
+    /// can leave the loop).
+    handoff: Option<Sender<Detached>>,
+    /// The switching head is written: the connection goes to the worker.
+    switched: bool,
 }
 
 impl Bridge {
@@ -227,7 +232,15 @@ impl Handler for Bridge {
         let (sent, sent_rx) = crossbeam_channel::bounded(1);
         let request = Request::new(&req, chunks, Arc::clone(&link));
         let head = req.method() == "HEAD";
-        let response = Response::new(Arc::clone(&link), out_tx, taken_rx, sent_rx, head);
+        let (handoff, handoff_rx) = match req.switch() {
+            Some(_) if can_leave(&req) => {
+                let (tx, rx) = crossbeam_channel::bounded(1);
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
+        let response = Response::new(Arc::clone(&link), out_tx, taken_rx, sent_rx, head)
+            .may_switch(req.switch(), handoff_rx);
         let queued = match &self.dispatch {
             Dispatch::Pool(jobs) => match jobs.try_send(Job { request, response }) {
                 Ok(()) => true,
@@ -258,6 +271,8 @@ impl Handler for Bridge {
                 sent,
                 pending: Vec::new(),
                 pos: 0,
+                handoff,
+                switched: false,
             });
         }
         self.next()
@@ -285,6 +300,20 @@ impl Handler for Bridge {
                 head.apply(res, true);
                 self.next()
             }
+            Ok(Out::Switch(head)) => {
+                head.apply(res, false);
+                if res.switches() {
+                    // Written first (raw mode: `on_response_writable`),
+                    // then handed over.
+                    ex.switched = true;
+                    Next::write()
+                } else {
+                    // The worker checked the status against the request;
+                    // this is unreachable.
+                    res.set_status(500).close();
+                    Next::end()
+                }
+            }
             // `next` asks to write only once the head is queued, and a
             // worker sends the head first; this is unreachable.
             _ => {
@@ -298,6 +327,11 @@ impl Handler for Bridge {
         let Some(ex) = &mut self.ex else {
             return Next::end();
         };
+        if ex.switched {
+            // The head is in the write buffer: the core writes it out,
+            // then gives the connection to `on_remove`.
+            return Next::remove();
+        }
         loop {
             if ex.pos < ex.pending.len() {
                 match body.write(&ex.pending[ex.pos..]) {
@@ -322,7 +356,7 @@ impl Handler for Bridge {
                 Err(TryRecvError::Empty) => return self.next(),
                 // A panic after the head (or the worker side vanished):
                 // only closing tells the client.
-                Ok(Out::Abort | Out::Head(_) | Out::Whole(..))
+                Ok(Out::Abort | Out::Head(_) | Out::Whole(..) | Out::Switch(_))
                 | Err(TryRecvError::Disconnected) => return Next::remove(),
             }
         }
@@ -352,6 +386,37 @@ impl Handler for Bridge {
             _ => Next::remove(),
         }
     }
+
+    /// After a switch: the connection (the bytes behind the request head
+    /// in its buffer) goes to the worker waiting in `Response::upgrade`,
+    /// with the server's `io_timeout` as its read and write timeouts.
+    /// Otherwise it is dropped, closing it.
+    fn on_remove(mut self, conn: Detached) {
+        let Some(ex) = self.ex.as_mut().filter(|ex| ex.switched) else {
+            return;
+        };
+        let Some(handoff) = ex.handoff.take() else {
+            return;
+        };
+        let timeout = Some(self.stall).filter(|d| !d.is_zero());
+        if conn.stream().set_read_timeout(timeout).is_ok()
+            && conn.stream().set_write_timeout(timeout).is_ok()
+        {
+            // Bounded(1), sent once: only a worker gone can refuse it.
+            let _ = handoff.try_send(conn);
+        }
+    }
+}
+
+/// Can this request's connection leave the loop for a worker? Not over
+/// TLS (the session lives in the loop) nor on a Unix socket (`Detached`
+/// holds a TCP stream).
+fn can_leave(req: &server::Request<'_>) -> bool {
+    #[cfg(feature = "__tls")]
+    if req.tls().is_some() {
+        return false;
+    }
+    !req.is_unix()
 }
 
 impl Drop for Bridge {

@@ -13,8 +13,7 @@
 //! same way, pumped by a thread of its own.
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, Read};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::fetch::{pump, Fetch, Head, Link, Msg, Out};
-use super::Chunk;
+use super::{Chunk, Upgraded};
 use crate::client::{self, Error};
 use crate::proto::fields::{self, is_field_value, is_token};
 use crate::{Detached, Version};
@@ -380,8 +379,8 @@ impl RequestBuilder<'_> {
                 )))
             }
         };
-        conn.stream().set_nonblocking(false).map_err(Error::Io)?;
-        Ok((res, Some(Upgraded { conn })))
+        let conn = Upgraded::new(conn).map_err(Error::Io)?;
+        Ok((res, Some(conn)))
     }
 
     fn start(
@@ -598,71 +597,5 @@ impl fmt::Debug for ClientResponse {
             .field("version", &self.head.version)
             .field("headers", &self.head.headers.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// A connection that switched protocols, from [`RequestBuilder::upgrade`]:
-/// blocking [`Read`] + [`Write`] on the socket, the client's pool and loop
-/// left behind.
-///
-/// `read` returns first the bytes the server sent right after its `101`
-/// (or CONNECT `2xx`) head — they often come in the same packet — then
-/// what the stream gives; `Ok(0)` is the server's FIN. `write` goes
-/// straight to the socket. [`shutdown_write`](Self::shutdown_write) sends
-/// our FIN while reading goes on (a half-close); dropping it closes the
-/// connection.
-pub struct Upgraded {
-    conn: Detached,
-}
-
-impl Upgraded {
-    /// The socket (blocking). Set timeouts here:
-    /// `conn.stream().set_read_timeout(Some(d))`.
-    pub fn stream(&self) -> &TcpStream {
-        self.conn.stream()
-    }
-
-    /// Bytes the server sent after its head that `read` has not returned
-    /// yet.
-    pub fn read_buf(&self) -> &[u8] {
-        self.conn.read_buf()
-    }
-
-    /// Ends our side (sends FIN): the server reads its end, we may still
-    /// read.
-    pub fn shutdown_write(&self) -> io::Result<()> {
-        self.conn.stream().shutdown(Shutdown::Write)
-    }
-
-    /// The socket and the early bytes not read yet (to hand both to code
-    /// of your own, a WebSocket library for example).
-    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
-        self.conn.into_parts()
-    }
-}
-
-impl Read for Upgraded {
-    /// The early bytes first, then the stream.
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.read(buf)
-    }
-}
-
-impl Write for Upgraded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.conn.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.conn.flush()
-    }
-}
-
-impl fmt::Debug for Upgraded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgraded")
-            .field("stream", self.conn.stream())
-            .field("read_buf", &self.conn.read_buf().len())
-            .finish()
     }
 }

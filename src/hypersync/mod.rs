@@ -96,6 +96,17 @@
 //!        └──────────── Control::ready (only when parked) ─┘
 //! ```
 //!
+//! # Upgrades and CONNECT
+//!
+//! A handler that answers `101` to a request with `Upgrade` (or `2xx` to
+//! `CONNECT`) calls [`Response::upgrade`] and gets the connection as a
+//! blocking [`Upgraded`] on its thread, for code written against blocking
+//! APIs (a byte copy to an upstream socket, a blocking WebSocket
+//! library): the bytes behind the request head come first, `Ok(0)` is
+//! the client's FIN. The connection leaves the event loop (plain TCP
+//! only: over TLS or a Unix socket `upgrade` fails before anything is
+//! sent); the worker thread is held until the handler returns.
+//!
 //! # Client
 //!
 //! [`Client`] is the blocking side of the native
@@ -120,15 +131,17 @@ mod pool;
 mod pull;
 mod request;
 mod response;
+mod upgraded;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-pub use self::client::{Client, ClientResponse, RequestBuilder, Upgraded};
+pub use self::client::{Client, ClientResponse, RequestBuilder};
 pub use self::pull::{Incoming, IntoIter, Iter};
 pub use self::request::Request;
 pub use self::response::Response;
+pub use self::upgraded::Upgraded;
 pub use crate::server::Listening;
 
 use self::bridge::{Bridge, Dispatch};

@@ -9,16 +9,22 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::link::Link;
+use super::Upgraded;
 use crate::proto::fields::{self, checked_field};
-use crate::server;
+use crate::proto::h1::Switch;
+use crate::{server, Detached};
 
 /// Body bytes are sent to the loop in chunks of up to this size.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// What a worker sends to its bridge, in this order: `Head`, `Body`s,
-/// `End` — or `Whole` alone — or `Abort` at any point after the head.
+/// `End` — or `Whole` alone, or `Switch` alone — or `Abort` at any point
+/// after the head.
 pub(crate) enum Out {
     Head(Head),
+    /// A head that switches protocols (`101`, `2xx` to CONNECT): the
+    /// bridge writes it, then hands the connection over.
+    Switch(Head),
     /// A head, its complete body, and the end: one message for a small
     /// response.
     Whole(Head, Vec<u8>),
@@ -113,6 +119,11 @@ pub struct Response {
     head_request: bool,
     /// The connection is gone (a send failed): later writes fail at once.
     broken: bool,
+    /// What the request may switch to.
+    switch: Option<Switch>,
+    /// Where the connection comes after a switching head; `None` where it
+    /// cannot leave the loop (TLS, a Unix socket).
+    handoff: Option<Receiver<Detached>>,
 }
 
 fn gone() -> io::Error {
@@ -142,7 +153,21 @@ impl Response {
             finished: false,
             head_request,
             broken: false,
+            switch: None,
+            handoff: None,
         }
+    }
+
+    /// The request may switch to `switch`; the connection comes through
+    /// `handoff` after the switch, if it can leave the loop.
+    pub(crate) fn may_switch(
+        mut self,
+        switch: Option<Switch>,
+        handoff: Option<Receiver<Detached>>,
+    ) -> Response {
+        self.switch = switch;
+        self.handoff = handoff;
+        self
     }
 
     /// The status code (200 unless set).
@@ -152,16 +177,23 @@ impl Response {
 
     /// Sets the status code.
     ///
+    /// `101 Switching Protocols` is allowed in answer to an HTTP/1.1
+    /// request with `Upgrade` (and no body); then take the connection with
+    /// [`upgrade`](Self::upgrade).
+    ///
     /// # Panics
     ///
     /// If `status` is not in `200..=999` (interim 1xx responses are sent by
-    /// the server itself), or once the head has been sent.
+    /// the server itself) except a `101` to an `Upgrade` request, or once
+    /// the head has been sent.
     ///
     /// `status` is a `u16`, or an `http::StatusCode` with the `http`
     /// feature ([`IntoStatus`](crate::IntoStatus)).
     pub fn set_status(&mut self, status: impl crate::IntoStatus) -> &mut Self {
         let status = status.into_status();
-        server::response::assert_final(status);
+        if !(status == 101 && self.switch == Some(Switch::Upgrade)) {
+            server::response::assert_final(status);
+        }
         self.assert_head_open("set_status");
         self.status = status;
         self
@@ -323,6 +355,103 @@ impl Response {
         }
         self.finish()?;
         self.sent.recv().map_err(|_| gone())
+    }
+
+    /// Switches protocols: sends the head — a `101` (with the `Upgrade`
+    /// field naming the protocol; the server adds `Connection: upgrade`)
+    /// to a request with `Upgrade`, or a `2xx` to `CONNECT` — with no
+    /// framing field and no body, then takes the connection out of the
+    /// event loop and returns it as a blocking [`Upgraded`] on this
+    /// thread: the bytes the client sent behind its request head are the
+    /// first it reads, `Ok(0)` is the client's FIN,
+    /// [`shutdown_write`](Upgraded::shutdown_write) half-closes our side,
+    /// and dropping it closes the connection. The response is finished:
+    /// later writes fail.
+    ///
+    /// The connection keeps the server's
+    /// [`io_timeout`](crate::server::Server::io_timeout) as its read and
+    /// write timeouts (a `read` or `write` that waits longer fails with
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock) or
+    /// [`TimedOut`](io::ErrorKind::TimedOut)), so a client that goes
+    /// quiet or stops reading cannot hold the thread for ever; change them
+    /// on [`Upgraded::stream`] (for example no read timeout for a
+    /// WebSocket that may idle, with pings of its own).
+    ///
+    /// The connection is no longer the server's: a graceful shutdown
+    /// neither waits for it nor ends it, and it no longer counts against
+    /// the server's connection limit; the thread is yours until you drop
+    /// it.
+    ///
+    /// Errors, with nothing sent (answer the request otherwise, e.g.
+    /// `501`):
+    /// - [`InvalidInput`](io::ErrorKind::InvalidInput): the status does
+    ///   not switch this request (not a `101` to an HTTP/1.1 `Upgrade`
+    ///   request, not a `2xx` to `CONNECT`; HTTP/2 never switches here),
+    ///   or the head was sent already;
+    /// - [`Unsupported`](io::ErrorKind::Unsupported): the connection
+    ///   cannot leave the loop — over TLS (the session lives there) or on
+    ///   a Unix socket. Use a native [`Handler`](crate::server::Handler)'s
+    ///   raw mode there.
+    ///
+    /// After the head went out: [`BrokenPipe`](io::ErrorKind::BrokenPipe)
+    /// if the connection failed before it was handed over.
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// use nextloop::hypersync::{Request, Response, Server};
+    ///
+    /// // An echo in a protocol of our own, with blocking code.
+    /// fn echo(req: &mut Request, res: &mut Response) {
+    ///     if req.header("upgrade") != Some(b"echo") {
+    ///         res.set_status(426).header("Upgrade", "echo");
+    ///         return;
+    ///     }
+    ///     res.set_status(101).header("Upgrade", "echo");
+    ///     let Ok(mut conn) = res.upgrade() else { return };
+    ///     let mut buf = [0u8; 4096];
+    ///     while let Ok(n @ 1..) = conn.read(&mut buf) {
+    ///         if conn.write_all(&buf[..n]).is_err() {
+    ///             return;
+    ///         }
+    ///     }
+    ///     let _ = conn.shutdown_write(); // the client's FIN: ours
+    /// }
+    ///
+    /// let listening = Server::bind("127.0.0.1:0")?.handle(echo)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn upgrade(&mut self) -> io::Result<Upgraded> {
+        if self.head_sent || self.finished {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Response::upgrade after the head was sent",
+            ));
+        }
+        if !Switch::by(self.switch, self.status) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a {} does not switch this request (a 101 to an HTTP/1.1 request with \
+                     Upgrade does, or a 2xx to CONNECT)",
+                    self.status
+                ),
+            ));
+        }
+        let Some(handoff) = self.handoff.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this connection cannot leave the event loop (TLS or a Unix socket): \
+                 use a native Handler's raw mode",
+            ));
+        };
+        self.finished = true;
+        self.notify_sent = false;
+        let head = self.take_head();
+        self.send(Out::Switch(head))?;
+        // The bridge is dropped without handing over only when the
+        // connection failed: the channel then closes.
+        let conn = handoff.recv().map_err(|_| gone())?;
+        Upgraded::new(conn)
     }
 
     /// Finishes without waiting (drop, and the pool after a handler).

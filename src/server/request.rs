@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use crate::proto::fields;
 use crate::proto::h1::request::Head;
-use crate::proto::h1::{target, BodyKind};
+use crate::proto::h1::{target, BodyKind, Switch};
 use crate::Version;
 
 /// The head of a request, borrowed from the connection's read buffer.
@@ -33,6 +33,8 @@ pub struct Request<'a> {
     version: Version,
     headers: &'a [httparse::Header<'a>],
     body: BodyKind,
+    /// What the request may switch to (HTTP/1 `Upgrade`, `CONNECT`).
+    switch: Option<Switch>,
     /// HTTP/2's `:authority` and `:scheme` (`None` over HTTP/1).
     authority: Option<&'a str>,
     scheme: Option<&'a str>,
@@ -79,6 +81,7 @@ impl<'a> Request<'a> {
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
+            switch: Switch::of(head.method, head.upgrade, head.framing.body),
             authority: None,
             scheme: None,
             addrs,
@@ -107,6 +110,7 @@ impl<'a> Request<'a> {
             version: Version::Http2,
             headers: fields,
             body,
+            switch: None,
             authority,
             scheme,
             addrs,
@@ -114,6 +118,12 @@ impl<'a> Request<'a> {
             #[cfg(feature = "__tls")]
             tls: None,
         }
+    }
+
+    /// What an answer may switch this request to: a `101` to an HTTP/1.1
+    /// `Upgrade` request, a `2xx` to `CONNECT` (never over HTTP/2).
+    pub(crate) fn switch(&self) -> Option<Switch> {
+        self.switch
     }
 
     /// The largest body this exchange accepts: the server's
