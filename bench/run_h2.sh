@@ -59,6 +59,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# A signal ends the script through its EXIT trap, servers stopped.
+trap 'exit 130' INT TERM
 
 die() {
     echo "bench/run_h2.sh: $*" >&2
