@@ -334,3 +334,34 @@ fn a_malformed_response_is_a_stream_error() {
         }]
     );
 }
+
+#[test]
+fn the_connection_window_granted_back_never_exceeds_what_arrived() {
+    let mut e = Engine::server();
+    let mut peer = Peer::new();
+    let mut received = 0u64;
+    let mut granted = 0u64;
+    let chunk = vec![0u8; 10_000];
+    for round in 0..200u32 {
+        let id = 1 + 2 * round;
+        e.feed(&peer.post(id, &[])).unwrap();
+        for k in 0..3 {
+            assert_eq!(e.feed(&data(id, &chunk, false)).unwrap().len(), 1);
+            received += 10_000;
+            // Some read, some not.
+            if k < round % 3 {
+                e.conn.release(id, 10_000, &mut e.out);
+            }
+        }
+        e.conn.send_response(id, 200, [], true, &mut e.out).unwrap();
+        e.conn.stream_done(id, &mut e.out);
+        e.conn.release(id, 10_000, &mut e.out);
+        for f in e.frames() {
+            if f.kind == kind::WINDOW_UPDATE && f.id == 0 {
+                granted += u64::from(f.u32_at(0));
+            }
+        }
+        assert!(granted <= received, "{round}: {granted} > {received}");
+    }
+    assert!(granted + (1 << 19) >= received, "{granted} {received}");
+}
