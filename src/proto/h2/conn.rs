@@ -787,6 +787,8 @@ impl Connection {
         if new {
             self.last_peer_id = id;
             if self.goaway_sent.is_some_and(|last| id > last) {
+                // Ignored (§6.8); its DATA in flight is dropped quietly.
+                self.remember_reset(id);
                 return Ok(None);
             }
         }

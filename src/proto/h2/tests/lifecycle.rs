@@ -100,8 +100,10 @@ fn graceful_shutdown_is_goaway_max_and_ping_then_goaway_last_id() {
     assert!(e.feed(&ack).unwrap().is_empty());
     let f = e.frames();
     assert_eq!((f[0].kind, f[0].u32_at(0)), (kind::GOAWAY, 3));
-    // Later ones are ignored (their block still decoded).
-    assert!(e.feed(&peer.get(5, "/")).unwrap().is_empty());
+    // Later ones are ignored (their block still decoded), and so is
+    // their body, its connection window given back.
+    assert!(e.feed(&peer.post(5, &[])).unwrap().is_empty());
+    assert!(e.feed(&data(5, &[0; 16_000], true)).unwrap().is_empty());
     assert!(e.frames().is_empty());
     assert!(!e.conn.is_finished());
     for id in [1, 3] {
