@@ -513,41 +513,32 @@ impl Connection {
     /// headers, frame count) are checked as far as the input goes, so a
     /// CONTINUATION flood ends before it is buffered.
     fn block_span(&self, input: &[u8], first: &Header) -> Result<Option<usize>, H2Error> {
-        let budget = self.ours.max_header_list_size as usize;
-        let max_frames = (budget / self.local_max_frame as usize * 5 / 4).max(5) + 1;
+        // What the owner's read buffer holds (`Settings::read_buffer_size`).
+        let limit = (self.local_max_frame as usize + HEADER_LEN)
+            .max(self.ours.max_header_list_size as usize);
+        let max_frames =
+            (self.ours.max_header_list_size / self.local_max_frame * 5 / 4).max(5) as usize + 1;
         let mut pos = HEADER_LEN + first.len;
-        let mut frames = 1;
-        loop {
-            if pos > budget.max(HEADER_LEN + first.len) && pos > HEADER_LEN + first.len {
-                return Err(conn(ErrorCode::ENHANCE_YOUR_CALM, "header block too large"));
-            }
+        for _ in 1..max_frames {
             let Some(h) = input.get(pos..).and_then(Header::parse) else {
                 return Ok(None);
             };
             if h.kind != kind::CONTINUATION || h.id != first.id {
                 return Err(conn(ErrorCode::PROTOCOL_ERROR, "header block interrupted"));
             }
-            if h.len > self.local_max_frame as usize {
-                return Err(conn(
-                    ErrorCode::FRAME_SIZE_ERROR,
-                    "frame larger than MAX_FRAME_SIZE",
-                ));
-            }
-            frames += 1;
-            if frames > max_frames {
-                return Err(conn(
-                    ErrorCode::ENHANCE_YOUR_CALM,
-                    "too many CONTINUATION frames",
-                ));
-            }
+            // Checked on the frame header, before its payload is waited for.
             pos += HEADER_LEN + h.len;
+            if pos > limit {
+                return Err(conn(ErrorCode::ENHANCE_YOUR_CALM, "header block too large"));
+            }
             if h.has(flag::END_HEADERS) {
-                if pos > budget.max(HEADER_LEN + first.len) {
-                    return Err(conn(ErrorCode::ENHANCE_YOUR_CALM, "header block too large"));
-                }
                 return Ok(Some(pos));
             }
         }
+        Err(conn(
+            ErrorCode::ENHANCE_YOUR_CALM,
+            "too many CONTINUATION frames",
+        ))
     }
 
     /// Is `id` a stream that was never opened (idle, §5.1)?
@@ -796,6 +787,8 @@ impl Connection {
         if new {
             self.last_peer_id = id;
             if self.goaway_sent.is_some_and(|last| id > last) {
+                // Ignored (§6.8); its DATA in flight is dropped quietly.
+                self.remember_reset(id);
                 return Ok(None);
             }
         }
@@ -1176,11 +1169,13 @@ impl Connection {
 
     /// The owner's reader consumed `n` body bytes of stream `id`: grants
     /// them back, in batches (a WINDOW_UPDATE once half a window is
-    /// due), for the stream and the connection.
+    /// due), for the stream and the connection. After
+    /// [`stream_done`](Self::stream_done) there is nothing to release.
     pub fn release(&mut self, id: u32, n: usize, out: &mut Vec<u8>) {
         let target = self.local_initial_window / 2;
+        // A stream done had its unread bytes granted back then.
         let Some(s) = self.streams.get_mut(id) else {
-            return self.release_conn(n as u32, out);
+            return;
         };
         let n = (n as u32).min(s.held);
         s.held -= n;
@@ -1428,7 +1423,8 @@ impl Connection {
             self.budget.completed();
             self.remember(id, false);
         }
-        self.release_conn(s.held + s.unreleased, out);
+        // What was read went back as it was read; what was not, now.
+        self.release_conn(s.held, out);
     }
 
     /// Marks whether `id` has DATA waiting for window, for

@@ -100,8 +100,10 @@ fn graceful_shutdown_is_goaway_max_and_ping_then_goaway_last_id() {
     assert!(e.feed(&ack).unwrap().is_empty());
     let f = e.frames();
     assert_eq!((f[0].kind, f[0].u32_at(0)), (kind::GOAWAY, 3));
-    // Later ones are ignored (their block still decoded).
-    assert!(e.feed(&peer.get(5, "/")).unwrap().is_empty());
+    // Later ones are ignored (their block still decoded), and so is
+    // their body, its connection window given back.
+    assert!(e.feed(&peer.post(5, &[])).unwrap().is_empty());
+    assert!(e.feed(&data(5, &[0; 16_000], true)).unwrap().is_empty());
     assert!(e.frames().is_empty());
     assert!(!e.conn.is_finished());
     for id in [1, 3] {
@@ -333,4 +335,35 @@ fn a_malformed_response_is_a_stream_error() {
             remote: false
         }]
     );
+}
+
+#[test]
+fn the_connection_window_granted_back_never_exceeds_what_arrived() {
+    let mut e = Engine::server();
+    let mut peer = Peer::new();
+    let mut received = 0u64;
+    let mut granted = 0u64;
+    let chunk = vec![0u8; 10_000];
+    for round in 0..200u32 {
+        let id = 1 + 2 * round;
+        e.feed(&peer.post(id, &[])).unwrap();
+        for k in 0..3 {
+            assert_eq!(e.feed(&data(id, &chunk, false)).unwrap().len(), 1);
+            received += 10_000;
+            // Some read, some not.
+            if k < round % 3 {
+                e.conn.release(id, 10_000, &mut e.out);
+            }
+        }
+        e.conn.send_response(id, 200, [], true, &mut e.out).unwrap();
+        e.conn.stream_done(id, &mut e.out);
+        e.conn.release(id, 10_000, &mut e.out);
+        for f in e.frames() {
+            if f.kind == kind::WINDOW_UPDATE && f.id == 0 {
+                granted += u64::from(f.u32_at(0));
+            }
+        }
+        assert!(granted <= received, "{round}: {granted} > {received}");
+    }
+    assert!(granted + (1 << 19) >= received, "{granted} {received}");
 }
