@@ -114,6 +114,25 @@ mod tls {
         let stream = tls.reader.into_inner();
         let mut c = Conn::over(Box::new(stream));
         c.handshake(&[]);
+        let res = c.get(1, "/");
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body_str(), "Hello, World!");
+        let res = c.get(3, "/again");
+        assert_eq!(res.body_str(), "Hello, World!");
+    }
+
+    /// ALPN `h2` and then no preface: a connection error, over TLS.
+    #[test]
+    fn alpn_h2_without_the_preface_is_a_protocol_error() {
+        let (ca, leaf) = pki();
+        let server = serve_tls(&leaf);
+        let config = client_config(&ca, &[b"h2"]);
+        let mut tls = TlsClient::connect(server.addr(), &config, "localhost").unwrap();
+        tls.send(common::get("/"));
+        let stream = tls.reader.into_inner();
+        let mut c = Conn::over(Box::new(stream));
+        let (_, code) = c.goaway_and_close().expect("a GOAWAY");
+        assert_eq!(code, h2::PROTOCOL_ERROR);
     }
 
     /// A client offering only `http/1.1` (or nothing) gets HTTP/1.1.

@@ -261,6 +261,10 @@ pub struct Conn {
     /// The server lowered its HPACK table below 4,096: our next block
     /// must start with a size update (RFC 7541 §4.2).
     pub size_update: Option<u32>,
+    /// The TCP socket under `stream` (for timeouts and raw writes).
+    pub tcp: Option<TcpStream>,
+    /// A read timeout ends `read_frame` with `None` instead of a panic.
+    pub timeout_ends: bool,
 }
 
 impl Conn {
@@ -271,7 +275,28 @@ impl Conn {
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         stream.set_nodelay(true).unwrap();
-        Conn::over(Box::new(stream))
+        let tcp = stream.try_clone().unwrap();
+        let mut c = Conn::over(Box::new(stream));
+        c.tcp = Some(tcp);
+        c
+    }
+
+    /// The TCP socket itself.
+    pub fn raw_stream(&mut self) -> &mut TcpStream {
+        self.tcp.as_mut().expect("a TCP connection")
+    }
+
+    /// Sets the read timeout.
+    pub fn stream_set_timeout(&mut self, d: Duration) {
+        self.raw_stream().set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// [`next_frame`](Self::next_frame), `None` at the read timeout.
+    pub fn try_next_frame(&mut self) -> Option<Frame> {
+        self.timeout_ends = true;
+        let f = self.next_frame();
+        self.timeout_ends = false;
+        f
     }
 
     /// Over a stream of the caller's (TLS), nothing sent yet.
@@ -284,6 +309,8 @@ impl Conn {
             server_settings: Vec::new(),
             auto_ack: true,
             size_update: None,
+            tcp: None,
+            timeout_ends: false,
         }
     }
 
@@ -363,6 +390,9 @@ impl Conn {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
+                    if self.timeout_ends {
+                        return None;
+                    }
                     panic!("no frame from the server within the read timeout")
                 }
                 Err(_) => return None,
@@ -566,6 +596,19 @@ impl Conn {
         }
         out.extend_from_slice(&request_block(method, path, extra));
         out
+    }
+
+    /// Reads until a GOAWAY with an error code (RST_STREAMs and
+    /// responses skipped): `GoAway(code)`, or `Closed` at the end.
+    pub fn goaway_code(&mut self) -> Outcome {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(f) = self.next_frame() {
+            assert!(Instant::now() < deadline, "no GOAWAY");
+            if f.ty == GOAWAY && f.goaway().1 != NO_ERROR {
+                return Outcome::GoAway(f.goaway().1);
+            }
+        }
+        Outcome::Closed
     }
 
     /// GET `path` on stream `id`; the whole response.
