@@ -81,7 +81,7 @@ impl<'a> Request<'a> {
             version: head.version,
             headers: head.headers,
             body: head.framing.body,
-            switch: Switch::of(head.method, head.upgrade, head.framing.body),
+            switch: Switch::of(head.method, head.target, head.upgrade, head.framing.body),
             authority: None,
             scheme: None,
             addrs,
