@@ -233,29 +233,9 @@ impl BufPool {
         }
     }
 
-    /// Gives `rb` storage of at least `size` bytes for the rest of its
-    /// connection's life (raw mode: bulk bytes in reads as large as the
-    /// writes), keeping what it buffers; its storage of the usual size goes
-    /// back to the pool. [`release`](Self::release) leaves it attached.
-    pub(crate) fn grow_read(&mut self, rb: &mut ReadBuf, size: usize) {
-        if rb.buf.len() >= size {
-            return;
-        }
-        let len = rb.len();
-        let mut buf = vec![0; size].into_boxed_slice();
-        buf[..len].copy_from_slice(rb.data());
-        let old = std::mem::replace(&mut rb.buf, buf);
-        (rb.start, rb.end) = (0, len);
-        let kept = (self.reads.len() + 1) * self.read_size;
-        if old.len() == self.read_size && self.reads.len() < self.max_kept && kept <= KEPT_BYTES {
-            self.reads.push(old);
-        }
-    }
-
-    /// Takes the storage of empty buffers back (a read buffer grown by
-    /// [`grow_read`](Self::grow_read) stays with its connection).
+    /// Takes the storage of empty buffers back.
     pub(crate) fn release(&mut self, rb: &mut ReadBuf, wb: &mut WriteBuf) {
-        if rb.is_allocated() && rb.is_empty() && rb.buf.len() == self.read_size {
+        if rb.is_allocated() && rb.is_empty() {
             let buf = std::mem::take(&mut rb.buf);
             let kept = (self.reads.len() + 1) * self.read_size;
             if self.reads.len() < self.max_kept && kept <= KEPT_BYTES {

@@ -800,9 +800,6 @@ impl<H: Handler> Conn<H> {
                 ex.budget = u64::MAX;
                 ex.keep_alive = false;
                 ex.raw = true;
-                // Bulk bytes from here on: reads as large as the writes.
-                ctx.pool
-                    .grow_read(&mut self.rbuf, ctx.settings.write_high_water);
             }
             self.apply(next, ctx);
             return None;
