@@ -25,8 +25,8 @@ use crate::{Control, Decoder, Detached, Encoder, Error, Next};
 /// work as in HTTP, and a wake-up that asks to read calls
 /// `on_request_readable` even when the client sent nothing new (a relay
 /// may hold bytes for a peer that had no room). Nothing after the switch
-/// is parsed as HTTP again. The read buffer grows to the write buffer's
-/// mark (64 KiB by default) for bulk reads, and stays until the close.
+/// is parsed as HTTP again. The read buffer keeps its usual size, so an
+/// idle upgraded connection (a WebSocket) stays small.
 ///
 /// The loop creates a handler per request (through a [`HandlerFactory`]),
 /// calls [`on_request`](Handler::on_request) with the head, then whatever
