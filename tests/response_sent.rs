@@ -185,7 +185,10 @@ fn pull_mode_finish_sent_waits_for_the_last_byte() {
     let done = Instant::now();
     assert_eq!(res.body.len(), BIG);
     let at = rx.recv_timeout(IO_TIMEOUT).expect("finish_sent returned");
-    assert!(at <= done);
+    // The instant is taken just after the last write returned; the client
+    // may read those bytes before the server's thread takes it, so it is
+    // bounded generously, not ordered against `done`.
+    assert!(at <= done + Duration::from_secs(2));
     reader
         .get_mut()
         .write_all(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
