@@ -268,10 +268,14 @@ fn a_small_client_window_paces_the_body() {
 fn streams_are_served_side_by_side() {
     let server = serve(|_| Dribble { left: 100_000 });
     let mut c = Conn::connect(server.addr());
+    // All four in one write: sent one by one, a loaded machine may let
+    // stream 1 finish before stream 3's HEADERS arrive.
+    let mut all = Vec::new();
     for id in [1, 3, 5, 7] {
         let block = c.request("GET", "/", &[]);
-        c.send(&headers(id, &block, END_HEADERS | END_STREAM));
+        all.extend_from_slice(&headers(id, &block, END_HEADERS | END_STREAM));
     }
+    c.send(&all);
     // The first DATA frames of all four come before any stream ends.
     let mut seen = std::collections::HashSet::new();
     let mut ended = false;
