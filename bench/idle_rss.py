@@ -26,6 +26,7 @@ import os
 import socket
 import ssl
 import sys
+import time
 
 TLS = None
 
@@ -121,9 +122,13 @@ def h2_frame(kind, flags, stream, payload=b""):
     )
 
 
-def h2_get(stream):
-    # HEADERS with END_STREAM | END_HEADERS.
-    return h2_frame(1, 0x5, stream, H2_GET_BLOCK)
+def h2_get(stream, size_update=False):
+    # HEADERS with END_STREAM | END_HEADERS. A block after the server's
+    # SETTINGS were acknowledged starts with a dynamic table size update
+    # (to 0: within any limit), as RFC 7541 §4.2 requires when those
+    # SETTINGS lowered the table size.
+    block = (b"\x20" if size_update else b"") + H2_GET_BLOCK
+    return h2_frame(1, 0x5, stream, block)
 
 
 class H2Reader:
@@ -232,10 +237,11 @@ def main():
     held = served_connections(port, 100)
     before = rss_kib(pid)
     held += served_connections(port, n)
+    time.sleep(float(os.environ.get("SETTLE", "0")))
     after = rss_kib(pid)
     # Still open: the first connection answers another request.
     if H2:
-        held[0].sock.sendall(h2_get(3))
+        held[0].sock.sendall(h2_get(3, size_update=True))
         held[0].response(3)
     elif WS:
         held[0].sock.sendall(WS_TEXT)

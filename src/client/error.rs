@@ -85,6 +85,17 @@ pub enum Error {
     Handshake(String),
     /// TLS: what the server answered is not TLS (plain HTTP on that port?).
     NotTls,
+    /// HTTP/2: the server reset this request's stream (RST_STREAM) with
+    /// this error code (RFC 9113 §7: 0x2 `INTERNAL_ERROR`, 0x8 `CANCEL`,
+    /// ...). Other requests on the connection go on. A
+    /// `REFUSED_STREAM` (0x7) is not reported: the request is sent again
+    /// (when its body has not begun), as for a GOAWAY.
+    StreamReset(u32),
+    /// HTTP/2: the connection failed with this error code — the server
+    /// broke the protocol (our GOAWAY told it why), or it went away with
+    /// an error (its GOAWAY) after this request was processed, in part
+    /// or whole. Requests it did not process are sent again instead.
+    Http2(u32),
     /// Another I/O error on an established connection.
     Io(io::Error),
 }
@@ -115,6 +126,8 @@ impl Error {
             | Error::Timeout => io::ErrorKind::TimedOut,
             Error::Closed | Error::Aborted => io::ErrorKind::ConnectionAborted,
             Error::Incomplete => io::ErrorKind::UnexpectedEof,
+            Error::StreamReset(_) => io::ErrorKind::ConnectionReset,
+            Error::Http2(_) => io::ErrorKind::ConnectionAborted,
             Error::Malformed(_)
             | Error::UnknownIssuer
             | Error::NameMismatch
@@ -180,6 +193,16 @@ impl fmt::Display for Error {
             Error::NotTls => {
                 f.write_str("TLS: the server did not answer in TLS (plain HTTP on this port?)")
             }
+            Error::StreamReset(code) => write!(
+                f,
+                "HTTP/2: the server reset the request's stream ({:?})",
+                crate::proto::h2::ErrorCode(*code)
+            ),
+            Error::Http2(code) => write!(
+                f,
+                "HTTP/2: the connection failed ({:?})",
+                crate::proto::h2::ErrorCode(*code)
+            ),
             Error::Io(e) => write!(f, "i/o error: {e}"),
         }
     }

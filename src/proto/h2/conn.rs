@@ -240,7 +240,7 @@ impl Connection {
             local_max_frame: frame::MIN_MAX_FRAME_SIZE,
             local_initial_window: DEFAULT_WINDOW,
             // The peer may use 4,096 until it acknowledges ours.
-            decoder: hpack::Decoder::new(
+            decoder: hpack::Decoder::lazy(
                 hpack::DEFAULT_TABLE_SIZE.max(ours.header_table_size as usize),
             ),
             encoder: hpack::Encoder::new(ours.encoder_table_size as usize),

@@ -59,6 +59,7 @@ mod head;
 pub(crate) mod hpack;
 mod settings;
 mod stream;
+pub(crate) mod text;
 
 #[cfg(test)]
 mod tests;

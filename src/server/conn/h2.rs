@@ -13,7 +13,6 @@
 //! - The connection's one deadline is the earliest of its streams' and
 //!   its own (idle, an unacknowledged SETTINGS, output stalled).
 
-mod head;
 mod stream;
 
 use std::time::{Duration, Instant};
@@ -570,7 +569,7 @@ impl<H: Handler> Streams<H> {
         }
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let max = ctx.settings.max_headers.min(MAX_HEADERS);
-        let Some(n) = head::request_fields(head, &mut fields[..max]) else {
+        let Some(n) = crate::proto::h2::text::head_fields(head, &mut fields[..max]) else {
             let _ = engine.send_response(id, 431, std::iter::empty(), true, out);
             engine.stream_done(id, out);
             return;

@@ -8,12 +8,12 @@
 
 use std::time::Instant;
 
-use super::head::response_fields;
 use crate::error::{Error, ParseError};
 use crate::next::Interest;
 use crate::proto;
 use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::encode::BodyEncoder;
+use crate::proto::h2::text::text_fields;
 use crate::proto::h2::{Connection, ErrorCode};
 use crate::proto::Version;
 use crate::rt::buf::{ReadBuf, WriteBuf};
@@ -345,7 +345,7 @@ impl<H: Handler> Stream<H> {
         let status = res.status();
         let finished = res.finish(true);
         let mut encoder = finished.encoder;
-        let (fields, body_at) = response_fields(io.head);
+        let (fields, body_at) = text_fields(io.head);
         let body = &io.head[body_at..];
         let suppressed = encoder == BodyEncoder::Suppressed;
         let whole = next.interest == Interest::End && encoder.remaining() == Some(0);

@@ -1,16 +1,14 @@
-//! The handler-facing heads over HTTP/2: a request [`Head`] as the
-//! fields a [`Request`](crate::server::Request) borrows, and a response
-//! written by [`Response`](crate::server::Response) (as HTTP/1 text, the
-//! one way it writes a head) read back as the fields of a HEADERS frame.
+//! Heads between HTTP/2 and the handler-facing types, for both roles: a
+//! received [`Head`] as the `httparse` fields a server `Request` or a
+//! client `Response` borrows, and a head written as HTTP/1 text (the one
+//! way a server `Response` or a client `Request` writes one) read back as
+//! the fields of a HEADERS frame.
 
-use crate::proto::h2::Head;
+use super::Head;
 
 /// The regular fields of `head` into `out` (at most `out.len()`):
 /// how many, or `None` when there are more.
-pub(super) fn request_fields<'a>(
-    head: &Head<'a>,
-    out: &mut [httparse::Header<'a>],
-) -> Option<usize> {
+pub(crate) fn head_fields<'a>(head: &Head<'a>, out: &mut [httparse::Header<'a>]) -> Option<usize> {
     let mut n = 0;
     for (name, value) in head.fields() {
         *out.get_mut(n)? = httparse::Header { name, value };
@@ -19,17 +17,17 @@ pub(super) fn request_fields<'a>(
     Some(n)
 }
 
-/// The response head `Response` wrote into `text` (`HTTP/1.1 ...` and
-/// `Name: value` lines, the blank line, then any body bytes): its fields
-/// in order and where the body starts. The status line is skipped (the
-/// status is the `Response`'s own).
-pub(super) fn response_fields(text: &[u8]) -> (ResponseFields<'_>, usize) {
+/// The head written into `text` (a status or request line, `Name: value`
+/// lines, the blank line, then any body bytes): its fields in order and
+/// where the body starts. The first line is skipped (the writer knows
+/// the status, or the method and target).
+pub(crate) fn text_fields(text: &[u8]) -> (TextFields<'_>, usize) {
     let line_end = find_crlf(text, 0).unwrap_or(text.len());
     let mut pos = line_end + 2;
     let start = pos;
     while let Some(end) = find_crlf(text, pos) {
         if end == pos {
-            let fields = ResponseFields {
+            let fields = TextFields {
                 text: &text[start..pos],
             };
             return (fields, pos + 2);
@@ -37,7 +35,7 @@ pub(super) fn response_fields(text: &[u8]) -> (ResponseFields<'_>, usize) {
         pos = end + 2;
     }
     // (Response always ends its head with a blank line.)
-    (ResponseFields { text: &[] }, text.len())
+    (TextFields { text: &[] }, text.len())
 }
 
 fn find_crlf(text: &[u8], from: usize) -> Option<usize> {
@@ -47,13 +45,13 @@ fn find_crlf(text: &[u8], from: usize) -> Option<usize> {
         .map(|i| from + i)
 }
 
-/// The `Name: value` lines of a response head, as `(name, value)`.
+/// The `Name: value` lines of a head, as `(name, value)`.
 #[derive(Clone, Copy)]
-pub(super) struct ResponseFields<'a> {
+pub(crate) struct TextFields<'a> {
     text: &'a [u8],
 }
 
-impl<'a> Iterator for ResponseFields<'a> {
+impl<'a> Iterator for TextFields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -78,7 +76,7 @@ mod tests {
     fn a_response_head_reads_back_as_its_fields_and_body() {
         let text = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: b: c\r\n\
                      Content-Length: 2\r\n\r\nhi";
-        let (fields, body) = response_fields(text);
+        let (fields, body) = text_fields(text);
         let got: Vec<_> = fields.collect();
         assert_eq!(
             got,
@@ -89,7 +87,7 @@ mod tests {
             ]
         );
         assert_eq!(&text[body..], b"hi");
-        let (fields, body) = response_fields(b"HTTP/1.1 204 No Content\r\n\r\n");
+        let (fields, body) = text_fields(b"HTTP/1.1 204 No Content\r\n\r\n");
         assert_eq!(fields.count(), 0);
         assert_eq!(body, 27);
     }
