@@ -11,6 +11,10 @@
 //! Exchanges in flight: the **writer** is the last one (only it may still
 //! be writing its request), the **reader** the first (responses come back
 //! in request order). Without pipelining they are the same exchange.
+//!
+//! A connection that speaks HTTP/2 (prior knowledge, or ALPN `h2`) is
+//! driven by `conn/h2.rs` instead: the same phases, deadline and buffers,
+//! its exchanges in flight each on a stream of their own, in any order.
 
 use std::collections::VecDeque;
 use std::io;
@@ -40,6 +44,10 @@ pub(crate) use crate::rt::Want;
 use crate::Next;
 use crate::{proto, Decoder, Encoder};
 
+mod h2;
+
+pub(crate) use h2::read_size;
+
 /// Upper bound of the `max_headers` setting: the parser's field array
 /// lives on the stack.
 pub(crate) const MAX_HEADERS: usize = 128;
@@ -53,6 +61,11 @@ const MAX_RETRIES: u8 = 3;
 pub(crate) struct Scratch {
     pub method: String,
     pub target: String,
+    /// An HTTP/2 request head as written (HTTP/1 text), before it is
+    /// turned into HEADERS.
+    pub head: Vec<u8>,
+    /// HTTP/2 header decoding space, one per loop.
+    pub h2: Option<Box<proto::h2::Scratch>>,
 }
 
 /// Everything a connection borrows from its loop while it runs.
@@ -80,6 +93,9 @@ enum Step {
 enum Phase {
     /// The loop is connecting the socket.
     Connecting,
+    /// Connected; the TLS handshake runs, and its ALPN answer will say
+    /// which protocol the connection speaks.
+    Handshake,
     /// Connected, nothing in flight: in the pool, reusable.
     Idle,
     /// Exchanges in flight, or the rest of an unread body being drained.
@@ -105,6 +121,9 @@ pub(crate) enum Cause {
     /// have been processed, so only those never sent or idempotent are
     /// sent again.
     Abandoned,
+    /// HTTP/2: a connection error with this code — ours (the server
+    /// broke the protocol; GOAWAY told it) or the server's GOAWAY.
+    H2(u32),
     /// Exchange `.0` broke the connection: it panicked (`None`: dropped
     /// without a word), asked for `Next::remove()` (the loop hands it the
     /// socket), or cut its request body short (it is told why).
@@ -177,9 +196,24 @@ pub(crate) struct Conn {
     head_due: Option<Instant>,
     /// When the writer stops waiting for `100 Continue`.
     continue_due: Option<Instant>,
-    /// The connection went raw and its host has not been told yet (it
-    /// leaves the host's count: see [`Conn::take_went_raw`]).
-    went_raw: bool,
+    /// The connection will carry no new exchange (it went raw, or its
+    /// HTTP/2 server sent GOAWAY) and its host has not been told yet (it
+    /// leaves the host's count: see [`Conn::take_left_pool`]).
+    left_pool: bool,
+    /// The TLS handshake's ALPN answer, until the machine acts on it:
+    /// `true` for `h2`.
+    alpn_h2: Option<bool>,
+    /// Counted as connecting by its host until the protocol is known
+    /// (the TLS handshake is done).
+    settling: bool,
+    /// The protocol became known (`true`: HTTP/2) and the host has not
+    /// been told yet ([`Conn::take_settled`]).
+    settled: Option<bool>,
+    /// Why the TLS handshake failed, for the first exchange waiting for
+    /// the host ([`Conn::take_handshake_error`]).
+    handshake_error: Option<Error>,
+    /// The HTTP/2 side, once the connection speaks it.
+    h2: Option<Box<h2::H2>>,
 }
 
 impl Conn {
@@ -212,7 +246,12 @@ impl Conn {
             drain: None,
             head_due: None,
             continue_due: None,
-            went_raw: false,
+            left_pool: false,
+            alpn_h2: None,
+            settling: false,
+            settled: None,
+            handshake_error: None,
+            h2: None,
         };
         conn.deadline.set(
             after(now, settings.connect_timeout),
@@ -262,15 +301,38 @@ impl Conn {
     }
 
     /// Has an exchange completed on this connection? A retried exchange
-    /// takes only a connection that has not (see `pool.rs`).
+    /// takes only a connection that has not (see `pool.rs`). An HTTP/2
+    /// connection never counts as used: one the server stops serving
+    /// says so (GOAWAY) and leaves the pool.
     pub(crate) fn is_reused(&self) -> bool {
-        self.reused
+        self.reused && self.h2.is_none()
     }
 
-    /// Has the connection just gone raw? `true` once: it then leaves its
-    /// host's pool and count (it will never carry another exchange).
-    pub(crate) fn take_went_raw(&mut self) -> bool {
-        std::mem::take(&mut self.went_raw)
+    /// Has the connection just left the pool (gone raw, or an HTTP/2
+    /// GOAWAY)? `true` once: it then leaves its host's pool and count (it
+    /// will never carry another exchange).
+    pub(crate) fn take_left_pool(&mut self) -> bool {
+        std::mem::take(&mut self.left_pool)
+    }
+
+    /// Has the TLS handshake just said which protocol the connection
+    /// speaks (`Some(true)`: HTTP/2)? Once: the host then counts it as
+    /// connecting no more, and knows what the origin speaks.
+    pub(crate) fn take_settled(&mut self) -> Option<bool> {
+        self.settled.take()
+    }
+
+    /// Why the connection's TLS handshake failed, if it did: the host
+    /// tells the first exchange waiting for it, as it would a failed
+    /// connect.
+    pub(crate) fn take_handshake_error(&mut self) -> Option<Error> {
+        self.handshake_error.take()
+    }
+
+    /// Is the connection still counted as connecting by its host (its
+    /// TLS handshake has not said which protocol it speaks)?
+    pub(crate) fn is_settling(&self) -> bool {
+        self.settling
     }
 
     /// Writing has failed: the loop sends nothing more.
@@ -289,6 +351,7 @@ impl Conn {
     /// connection still good for more.
     pub(crate) fn can_pipeline(&self, exchanges: &Slab<Exchange>, settings: &Settings) -> bool {
         self.phase == Phase::Active
+            && self.h2.is_none()
             && self.reusable
             && !self.input_closed
             && self.remover.is_none()
@@ -300,9 +363,20 @@ impl Conn {
             })
     }
 
-    /// The socket is connected.
-    pub(crate) fn connected(&mut self, ctx: &mut Ctx<'_>) {
-        self.set_phase(Phase::Idle, ctx);
+    /// The socket is connected. `alpn`: a TLS handshake offering `h2`
+    /// follows, and its answer decides the protocol (the host counts the
+    /// connection as connecting until then); `h2_prior`: HTTP/2 with
+    /// prior knowledge.
+    pub(crate) fn connected(&mut self, alpn: bool, h2_prior: bool, ctx: &mut Ctx<'_>) {
+        if alpn {
+            self.settling = true;
+            self.set_phase(Phase::Handshake, ctx);
+        } else {
+            if h2_prior {
+                self.start_h2(ctx);
+            }
+            self.set_phase(Phase::Idle, ctx);
+        }
     }
 
     /// Puts exchange `key` on this connection, behind those in flight.
@@ -333,8 +407,13 @@ impl Conn {
     /// is what the exchange waits for).
     fn arm(&mut self, ctx: &mut Ctx<'_>) {
         let s = ctx.settings;
+        if self.h2.is_some() {
+            let at = self.h2_due(ctx);
+            self.deadline.set(at, Timer::Conn(self.key), ctx.timers);
+            return;
+        }
         let at = match self.phase {
-            Phase::Connecting => after(self.since, s.connect_timeout),
+            Phase::Connecting | Phase::Handshake => after(self.since, s.connect_timeout),
             Phase::Idle => after(self.since, s.idle_timeout),
             Phase::Closed => None,
             Phase::Active => [self.continue_due, self.head_due, self.io_due(ctx)]
@@ -375,7 +454,11 @@ impl Conn {
         let want = loop {
             let step = match self.phase {
                 Phase::Connecting => Step::Want(Want::Idle),
+                // An HTTP/2 connection's last frames (GOAWAY) go out first.
+                Phase::Closed if self.h2.is_some() => Step::Want(Want::FlushRemove),
                 Phase::Closed => Step::Want(Want::Remove),
+                Phase::Handshake => self.step_handshake(ctx),
+                Phase::Idle | Phase::Active if self.h2.is_some() => self.step_h2(ctx),
                 Phase::Idle if !self.rbuf.is_empty() || self.input_closed => {
                     // Bytes nobody asked for, or the server closed: gone.
                     self.set_phase(Phase::Closed, ctx);
@@ -391,6 +474,25 @@ impl Conn {
         };
         self.arm(ctx);
         want
+    }
+
+    /// The TLS handshake: once its ALPN answer is in, the connection is
+    /// HTTP/2 or HTTP/1 and goes idle, ready for exchanges.
+    fn step_handshake(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        let Some(h2) = self.alpn_h2.take() else {
+            if self.input_closed {
+                self.fail(Cause::PeerClosed, ctx);
+                return Step::Progress;
+            }
+            return Step::Want(Want::Read);
+        };
+        self.settling = false;
+        self.settled = Some(h2);
+        if h2 {
+            self.start_h2(ctx);
+        }
+        self.set_phase(Phase::Idle, ctx);
+        Step::Progress
     }
 
     fn step(&mut self, ctx: &mut Ctx<'_>) -> Step {
@@ -733,7 +835,7 @@ impl Conn {
         self.server_closes |= !framing.keep_alive;
         if raw {
             self.reusable = false;
-            self.went_raw = true;
+            self.left_pool = true;
         }
         // In raw mode the body is what the server sends until it closes.
         let body = if raw { BodyKind::Eof } else { framing.body };
@@ -1096,6 +1198,9 @@ impl Conn {
     /// Behind others — pipelined — it must not cost them their responses:
     /// it is detached instead, and the connection goes on.
     fn give_up(&mut self, k: usize, remove: bool, ctx: &mut Ctx<'_>) -> Step {
+        if self.h2.is_some() {
+            return self.h2_give_up(k, ctx);
+        }
         if self.inflight.front() == Some(&k) {
             if remove {
                 return self.removed(k, ctx);
@@ -1151,9 +1256,13 @@ impl Conn {
     /// business).
     pub(crate) fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        if self.h2.is_some() {
+            return self.h2_on_deadline(ctx);
+        }
         match self.phase {
             Phase::Connecting | Phase::Closed => {}
             Phase::Idle => self.set_phase(Phase::Closed, ctx),
+            Phase::Handshake => self.fail(Cause::ResponseTimeout, ctx),
             Phase::Active => {
                 if self.continue_due.is_some_and(|at| at <= now) {
                     // No `100 Continue` in time: send the body anyway.
@@ -1226,7 +1335,7 @@ impl Conn {
     /// then does not complete is told `err`.
     pub(crate) fn on_write_error(&mut self, err: io::Error, ctx: &mut Ctx<'_>) {
         let front = self.inflight.front().and_then(|&k| ctx.exchanges.get(k));
-        if front.is_some_and(|ex| matches!(ex.res, Res::Raw(_))) {
+        if self.h2.is_some() || front.is_some_and(|ex| matches!(ex.res, Res::Raw(_))) {
             // Raw mode: no answer is on its way that reading could save;
             // the handler learns why its bytes cannot go.
             return self.fail(Cause::Io(Some(err)), ctx);
@@ -1271,6 +1380,16 @@ impl Conn {
     /// Ends the connection: every exchange still on it is sent again on
     /// another connection if that is safe, else told why it failed.
     pub(crate) fn fail(&mut self, mut cause: Cause, ctx: &mut Ctx<'_>) {
+        if self.h2.is_some() {
+            return self.h2_fail(cause, ctx);
+        }
+        if self.phase == Phase::Handshake {
+            self.handshake_error = Some(match &mut cause {
+                Cause::Io(e @ Some(_)) => Error::from_io(e.take().expect("some")),
+                Cause::ResponseTimeout | Cause::ReadTimeout => Error::ConnectTimeout,
+                _ => Error::Handshake("the server closed the connection".into()),
+            });
+        }
         let not_served = matches!(cause, Cause::NotServed);
         let abandoned = matches!(cause, Cause::Abandoned);
         let mut first = true;
@@ -1335,6 +1454,7 @@ impl Conn {
                     Cause::ResponseTimeout => Error::ResponseTimeout,
                     Cause::ReadTimeout => Error::ReadTimeout,
                     Cause::NotServed => Error::Closed,
+                    Cause::H2(code) => Error::Http2(*code),
                     Cause::Abandoned | Cause::Exchange(..) => Error::Aborted,
                 }
             } else {
@@ -1343,6 +1463,7 @@ impl Conn {
                 match &cause {
                     Cause::NotServed | Cause::PeerClosed | Cause::Io(_) => Error::Closed,
                     Cause::Malformed(_)
+                    | Cause::H2(_)
                     | Cause::ResponseTimeout
                     | Cause::ReadTimeout
                     | Cause::Abandoned
@@ -1382,6 +1503,12 @@ impl<'a> Machine<Ctx<'a>> for Conn {
     fn on_written(&mut self, ctx: &mut Ctx<'a>) -> bool {
         self.last_io = ctx.now;
         self.on_sent(ctx);
+        if let Some(h2) = &mut self.h2 {
+            if self.wbuf.is_empty() {
+                // Acks are out: the engine reads PING and SETTINGS again.
+                h2.engine.flushed();
+            }
+        }
         // The reader and the writer share the connection: a writer held
         // back by the high-water mark may go on now, even if the reader
         // finds nothing to read.
@@ -1410,6 +1537,13 @@ impl<'a> Machine<Ctx<'a>> for Conn {
     fn start_linger(&mut self, ctx: &mut Ctx<'a>) {
         // Only raw mode asks for `Want::Close`: a half-close, not a linger.
         self.write_shut(ctx);
+    }
+
+    #[cfg(feature = "__tls")]
+    fn on_tls(&mut self, info: Box<crate::tls::TlsInfo>) {
+        if self.phase == Phase::Handshake {
+            self.alpn_h2 = Some(info.alpn() == Some(crate::tls::ALPN_H2));
+        }
     }
 }
 
@@ -1522,7 +1656,7 @@ mod tests {
                 conn,
                 output: Vec::new(),
             };
-            d.with(|conn, ctx| conn.connected(ctx));
+            d.with(|conn, ctx| conn.connected(false, false, ctx));
             d
         }
 

@@ -21,10 +21,10 @@ use crossbeam_channel::Receiver;
 use mio::Poll;
 use slab::Slab;
 
-use super::conn::{Conn, Ctx, Dial, Scratch};
+use super::conn::{read_size, Conn, Ctx, Dial, Scratch};
 use super::exchange::{self, Exchange, Timer};
 use super::handler::Boxed;
-use super::pool::{Hosts, Offer, Pick};
+use super::pool::{Hosts, Offer, Pick, Proto};
 use super::resolve::{Resolved, Resolver};
 use super::url::Url;
 use super::{Error, Settings};
@@ -81,7 +81,7 @@ impl Parts {
     pub(crate) fn run(self) -> io::Result<()> {
         let settings = self.settings;
         let (resolver, resolved) = Resolver::new(self.lease.handle(), settings.lookup.clone());
-        let pool = BufPool::new(settings.max_head_size, 4 * settings.write_high_water, 1024);
+        let pool = BufPool::new(read_size(&settings), 4 * settings.write_high_water, 1024);
         let core = Core::new(self.poll, self.lease, pool, settings.write_high_water);
         let mut client = Client {
             shared: core.shared,
@@ -170,10 +170,19 @@ impl Role for Client {
         let Some(e) = core.conns.get_mut(key) else {
             return;
         };
-        if e.conn.take_went_raw() {
-            // A connection in raw mode carries nothing more: it no longer
-            // counts against `max_per_host`, and a request waiting for a
-            // place may take its.
+        if let Some(h2) = e.conn.take_settled() {
+            // The TLS handshake said what the origin speaks.
+            if let Some(h) = self.hosts.get_mut(e.conn.host) {
+                h.connecting -= 1;
+                h.proto = if h2 { Proto::Http2 } else { Proto::Http1 };
+            }
+            self.mark(e.conn.host);
+        }
+        if e.conn.take_left_pool() {
+            // A connection in raw mode, or one its HTTP/2 server sent
+            // GOAWAY on, carries nothing new: it no longer counts against
+            // the per-host limit, and a request waiting for a place may
+            // take its.
             let host = e.conn.host;
             if let Some(h) = self.hosts.get_mut(host) {
                 h.open.retain(|&c| c != key);
@@ -182,6 +191,7 @@ impl Role for Client {
             return;
         }
         let free = e.conn.is_idle()
+            || e.conn.h2_room(&self.settings)
             || self.settings.max_pipelined > 1
                 && e.conn.can_pipeline(&self.exchanges, &self.settings);
         let host = e.conn.host;
@@ -274,6 +284,13 @@ impl Role for Client {
         let host = conn.host;
         if let Some(h) = self.hosts.get_mut(host) {
             h.open.retain(|&c| c != key);
+            if conn.is_settling() {
+                // Its TLS handshake never said what it speaks.
+                h.connecting -= 1;
+            }
+        }
+        if let Some(err) = conn.take_handshake_error() {
+            self.fail_waiting(host, err);
         }
         self.mark(host);
         let remover = conn.remover.take()?;
@@ -317,7 +334,14 @@ impl Client {
             let _ = guard(move || drop(handler));
             return;
         }
-        let host = self.hosts.find_or_insert(&url);
+        let proto = if self.settings.h2_prior(&url) {
+            Proto::Http2
+        } else if url.is_https() && self.settings.http2 && cfg!(feature = "__tls") {
+            Proto::Unknown
+        } else {
+            Proto::Http1
+        };
+        let host = self.hosts.find_or_insert(&url, proto);
         let key = self.exchanges.insert(Exchange::new(handler, url, host));
         if let Some(h) = self.hosts.get_mut(host) {
             h.waiting.push_back(key);
@@ -380,14 +404,20 @@ impl Client {
                 .front()
                 .and_then(|&k| exchanges.get(k))
                 .is_some_and(|ex| ex.retries > 0);
-            let pick = host.pick(settings.max_per_host, now, fresh_only, |c| {
+            let max = match host.proto {
+                Proto::Http2 => settings.h2_connections,
+                Proto::Http1 | Proto::Unknown => settings.max_per_host,
+            };
+            let pick = host.pick(max, now, fresh_only, |c| {
                 let Some(e) = conns.get(c) else {
                     return Offer::Busy;
                 };
                 let reused = e.conn.is_reused();
                 if e.conn.is_idle() {
                     Offer::Idle { reused }
-                } else if settings.max_pipelined > 1 && e.conn.can_pipeline(exchanges, settings) {
+                } else if e.conn.h2_room(settings)
+                    || (settings.max_pipelined > 1 && e.conn.can_pipeline(exchanges, settings))
+                {
                     Offer::Pipeline { reused }
                 } else {
                     Offer::Busy
@@ -542,7 +572,9 @@ impl Client {
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let config = match &self.tls {
                 Some(config) => config,
-                None => self.tls.insert(self.settings.tls.build()?),
+                None => self
+                    .tls
+                    .insert(self.settings.tls.build(self.settings.http2)?),
             };
             let tls = crate::transport::Tls::connect(tcp, config, name)?;
             return Ok(Stream::Tls(Box::new(tls)));
@@ -564,9 +596,21 @@ impl Client {
             Some(Ok(())) => {}
         }
         let host_key = entry.conn.host;
-        core.with_conn(key, self, |entry, ctx| entry.conn.connected(ctx));
-        if let Some(host) = self.hosts.get_mut(host_key) {
-            host.connecting -= 1;
+        let (https, proto) = self
+            .hosts
+            .get(host_key)
+            .map_or((false, Proto::Http1), |h| (h.https, h.proto));
+        // Over TLS, ALPN decides (the host counts the connection as
+        // connecting until it has).
+        let alpn = https && self.settings.http2 && cfg!(feature = "__tls");
+        let h2_prior = !https && proto == Proto::Http2;
+        core.with_conn(key, self, |entry, ctx| {
+            entry.conn.connected(alpn, h2_prior, ctx)
+        });
+        if !alpn {
+            if let Some(host) = self.hosts.get_mut(host_key) {
+                host.connecting -= 1;
+            }
         }
         core.run_conn(key, self);
         self.mark(host_key);

@@ -148,6 +148,18 @@ pub(crate) struct Settings {
     pub pinned: Vec<(Box<str>, Vec<IpAddr>)>,
     /// How other names are looked up ([`Builder::resolver`]).
     pub lookup: Lookup,
+    /// Cleartext origins spoken to in HTTP/2 with prior knowledge
+    /// ([`Builder::http2_prior_knowledge`]): lowercase host, port.
+    pub h2_prior: Vec<(Box<str>, u16)>,
+    /// Offer `h2` by ALPN over TLS ([`Builder::http1_only`] turns it off).
+    pub http2: bool,
+    /// Streams open at once on one HTTP/2 connection at most, below the
+    /// server's own limit.
+    pub h2_max_streams: u32,
+    /// HTTP/2 connections to one origin at most.
+    pub h2_connections: usize,
+    /// How long the server may take to acknowledge our SETTINGS.
+    pub h2_ack_timeout: Duration,
     /// TLS: roots trusted besides (or, without `system_roots`, instead
     /// of) the system's, or a configuration of the user's own.
     #[cfg(feature = "__tls")]
@@ -176,8 +188,9 @@ impl Default for TlsSettings {
 
 #[cfg(feature = "__tls")]
 impl TlsSettings {
-    /// The configuration `https://` connections use.
-    pub(crate) fn build(&self) -> io::Result<Arc<crate::tls::ClientConfig>> {
+    /// The configuration `https://` connections use; ALPN offers `h2`
+    /// first with `http2`.
+    pub(crate) fn build(&self, http2: bool) -> io::Result<Arc<crate::tls::ClientConfig>> {
         if let Some(config) = &self.config {
             return Ok(Arc::clone(config));
         }
@@ -194,11 +207,27 @@ impl TlsSettings {
                 )
             })?;
         }
-        crate::tls::client_config(roots).map(Arc::new)
+        let mut config = crate::tls::client_config(roots)?;
+        if http2 {
+            config.alpn_protocols = vec![
+                crate::tls::ALPN_H2.to_vec(),
+                crate::tls::ALPN_HTTP11.to_vec(),
+            ];
+        }
+        Ok(Arc::new(config))
     }
 }
 
 impl Settings {
+    /// Is this cleartext origin spoken to in HTTP/2 with prior knowledge?
+    pub(crate) fn h2_prior(&self, url: &Url) -> bool {
+        !url.is_https()
+            && self
+                .h2_prior
+                .iter()
+                .any(|(host, port)| *port == url.port() && **host == *url.host())
+    }
+
     /// The addresses `host` (lowercase, as URLs give it) is pinned to.
     pub(crate) fn pinned(&self, host: &str) -> Option<&[IpAddr]> {
         self.pinned
@@ -225,6 +254,11 @@ impl Default for Settings {
             max_drain: 64 * 1024,
             pinned: Vec::new(),
             lookup: Lookup::system(),
+            h2_prior: Vec::new(),
+            http2: true,
+            h2_max_streams: 100,
+            h2_connections: 1,
+            h2_ack_timeout: Duration::from_secs(10),
             #[cfg(feature = "__tls")]
             tls: TlsSettings::default(),
         }
@@ -245,6 +279,11 @@ impl Default for Settings {
 /// | [`max_head_size`](Builder::max_head_size) | 16 KiB |
 /// | [`max_headers`](Builder::max_headers) | 100 |
 /// | [`max_requests`](Builder::max_requests) | 10 000 |
+/// | [`http2_prior_knowledge`](Builder::http2_prior_knowledge) | none: `http://` is HTTP/1.1 |
+/// | [`http1_only`](Builder::http1_only) | off: `https://` offers `h2` by ALPN |
+/// | [`http2_max_streams`](Builder::http2_max_streams) | 100 |
+/// | [`http2_connections`](Builder::http2_connections) | 1 |
+/// | [`http2_ack_timeout`](Builder::http2_ack_timeout) | 10 s |
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -409,6 +448,65 @@ impl Builder {
     /// 1 (the default) turns pipelining off.
     pub fn pipelining(mut self, n: usize) -> Builder {
         self.settings.max_pipelined = n.clamp(1, 1024);
+        self
+    }
+
+    /// Speaks HTTP/2 with prior knowledge (h2c, RFC 9113 §3.3) to this
+    /// cleartext origin, `http://host[:port]` (any path is ignored), like
+    /// curl's `--http2-prior-knowledge`: every connection to it starts
+    /// with the HTTP/2 preface, and one connection carries many requests
+    /// at once. The server must speak HTTP/2 on that port (nextloop's
+    /// server does, beside HTTP/1.1). `https://` origins need nothing:
+    /// ALPN chooses `h2` when the server offers it.
+    ///
+    /// ```
+    /// use nextloop::client::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .http2_prior_knowledge("http://127.0.0.1:8080")?
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn http2_prior_knowledge(mut self, origin: &str) -> Result<Builder, Error> {
+        let url = Url::parse(origin).map_err(Error::InvalidUrl)?;
+        if url.is_https() {
+            return Err(Error::InvalidUrl(
+                "prior knowledge is for http:// origins (https:// chooses by ALPN)",
+            ));
+        }
+        self.settings.h2_prior.push((url.host().into(), url.port()));
+        Ok(self)
+    }
+
+    /// Offers only `http/1.1` by ALPN to `https://` servers (by default
+    /// `h2` is offered first, and used when the server chooses it).
+    pub fn http1_only(mut self) -> Builder {
+        self.settings.http2 = false;
+        self
+    }
+
+    /// Requests in flight on one HTTP/2 connection at most (at least 1),
+    /// and never more than the server's `SETTINGS_MAX_CONCURRENT_STREAMS`;
+    /// more wait for a stream to end (the waiting rules of
+    /// [`max_per_host`](Self::max_per_host)).
+    pub fn http2_max_streams(mut self, n: u32) -> Builder {
+        self.settings.h2_max_streams = n.clamp(1, 1 << 16);
+        self
+    }
+
+    /// HTTP/2 connections to one origin at most (at least 1): a new one
+    /// is opened only when those open are full (every stream in use) or
+    /// going away.
+    pub fn http2_connections(mut self, n: usize) -> Builder {
+        self.settings.h2_connections = n.max(1);
+        self
+    }
+
+    /// How long an HTTP/2 server may take to acknowledge our SETTINGS
+    /// before the connection fails with `SETTINGS_TIMEOUT`
+    /// ([`Error::Http2`]).
+    pub fn http2_ack_timeout(mut self, d: Duration) -> Builder {
+        self.settings.h2_ack_timeout = d;
         self
     }
 

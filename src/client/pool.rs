@@ -31,6 +31,16 @@ use crate::rt::timer::Deadline;
 /// name is looked up again.
 const DNS_TTL: Duration = Duration::from_secs(60);
 
+/// What a host's connections speak, as far as the client knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Proto {
+    /// Not known yet: `https://`, where ALPN decides on each connection.
+    Unknown,
+    Http1,
+    /// HTTP/2: by prior knowledge, or as ALPN chose.
+    Http2,
+}
+
 /// One (host, port).
 pub(crate) struct Host {
     /// As in the URL, lower-cased; IPv6 literals in brackets.
@@ -38,6 +48,10 @@ pub(crate) struct Host {
     pub port: u16,
     /// Connections to it speak TLS (`https://`).
     pub https: bool,
+    /// What its connections speak. While it may be HTTP/2 (unknown, or
+    /// known), a connection being opened is waited for rather than
+    /// another opened beside it: one HTTP/2 connection carries them all.
+    pub proto: Proto,
     /// Exchanges waiting for a connection, in arrival order.
     pub waiting: VecDeque<usize>,
     /// Connections, connecting or connected, least recently added first.
@@ -91,11 +105,12 @@ pub(crate) enum Pick {
 }
 
 impl Host {
-    fn new(url: &Url) -> Host {
+    fn new(url: &Url, proto: Proto) -> Host {
         Host {
             name: url.host().into(),
             port: url.port(),
             https: url.is_https(),
+            proto,
             waiting: VecDeque::new(),
             open: Vec::new(),
             connecting: 0,
@@ -110,7 +125,8 @@ impl Host {
     }
 
     /// What the first waiting exchange gets, given what each connection
-    /// offers; `fresh_only` if it is being sent again.
+    /// offers; `fresh_only` if it is being sent again. `max_per_host`:
+    /// connections at most (for HTTP/2, the HTTP/2 limit).
     pub(crate) fn pick(
         &self,
         max_per_host: usize,
@@ -136,6 +152,11 @@ impl Host {
             .find(|&&c| matches!(offer(c), Offer::Pipeline { reused } if takes(reused)));
         if let Some(&c) = behind {
             return Pick::Pipeline(c);
+        }
+        if self.proto != Proto::Http1 && self.connecting > 0 {
+            // The connection being opened may carry every request (it
+            // speaks HTTP/2, or ALPN may yet say so).
+            return Pick::Wait;
         }
         if self.open.len() >= max_per_host {
             // The least recently used idle one makes room — unless a
@@ -180,15 +201,16 @@ pub(crate) struct Hosts {
 }
 
 impl Hosts {
-    /// The host of `url` (scheme, name and port), added if new. Hosts are few: a scan, which
-    /// allocates nothing, beats hashing here.
-    pub(crate) fn find_or_insert(&mut self, url: &Url) -> usize {
+    /// The host of `url` (scheme, name and port), added if new (speaking
+    /// `proto`, as far as known). Hosts are few: a scan, which allocates
+    /// nothing, beats hashing here.
+    pub(crate) fn find_or_insert(&mut self, url: &Url, proto: Proto) -> usize {
         let found = self.hosts.iter().find(|(_, h)| {
             h.port == url.port() && h.https == url.is_https() && *h.name == *url.host()
         });
         match found {
             Some((key, _)) => key,
-            None => self.hosts.insert(Host::new(url)),
+            None => self.hosts.insert(Host::new(url, proto)),
         }
     }
 
@@ -218,7 +240,7 @@ mod tests {
     use super::*;
 
     fn host(url: &str) -> Host {
-        Host::new(&Url::parse(url).unwrap())
+        Host::new(&Url::parse(url).unwrap(), Proto::Http1)
     }
 
     const BUSY: fn(usize) -> Offer = |_| Offer::Busy;
@@ -312,13 +334,41 @@ mod tests {
     #[test]
     fn hosts_are_keyed_by_name_and_port() {
         let mut hosts = Hosts::default();
-        let a = hosts.find_or_insert(&Url::parse("http://A/x").unwrap());
-        let b = hosts.find_or_insert(&Url::parse("http://a:80/y").unwrap());
-        let c = hosts.find_or_insert(&Url::parse("http://a:81/").unwrap());
+        let a = hosts.find_or_insert(&Url::parse("http://A/x").unwrap(), Proto::Http1);
+        let b = hosts.find_or_insert(&Url::parse("http://a:80/y").unwrap(), Proto::Http1);
+        let c = hosts.find_or_insert(&Url::parse("http://a:81/").unwrap(), Proto::Http1);
         assert_eq!(a, b);
         assert_ne!(a, c);
         hosts.remove_if_unused(c);
         assert!(hosts.get(c).is_none());
+    }
+
+    #[test]
+    fn a_host_that_may_speak_http2_waits_for_the_connection_being_opened() {
+        let now = Instant::now();
+        for proto in [Proto::Unknown, Proto::Http2] {
+            let mut h = host("http://127.0.0.1/");
+            h.proto = proto;
+            h.waiting.extend([1, 2, 3]);
+            assert_eq!(h.pick(8, now, false, BUSY), Pick::Connect);
+            h.open = vec![10];
+            h.connecting = 1;
+            assert_eq!(h.pick(8, now, false, BUSY), Pick::Wait, "{proto:?}");
+            // Once connected, it takes them (the connection's offer).
+            h.connecting = 0;
+            let offer = |_| Offer::Pipeline { reused: false };
+            assert_eq!(h.pick(1, now, false, offer), Pick::Pipeline(10));
+            assert_eq!(h.pick(1, now, false, BUSY), Pick::Wait);
+        }
+        let mut h = host("http://127.0.0.1/");
+        h.waiting.extend([1, 2]);
+        h.open = vec![10];
+        h.connecting = 1;
+        assert_eq!(
+            h.pick(8, now, false, BUSY),
+            Pick::Connect,
+            "HTTP/1 opens more"
+        );
     }
 
     #[test]

@@ -44,17 +44,35 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// A final response head received over HTTP/2 (no reason phrase on
+    /// the wire: the status's usual one stands in).
+    pub(crate) fn h2(
+        status: u16,
+        headers: &'a [httparse::Header<'a>],
+        body: BodyKind,
+    ) -> Response<'a> {
+        Response {
+            version: Version::Http2,
+            status,
+            reason: crate::proto::status::reason(status),
+            headers,
+            body,
+            upgraded: false,
+        }
+    }
+
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
     }
 
-    /// The reason phrase as sent (may be empty).
+    /// The reason phrase as sent (may be empty); over HTTP/2, which sends
+    /// none, the status's usual phrase (`OK` for 200).
     pub fn reason(&self) -> &'a str {
         self.reason
     }
 
-    /// HTTP/1.0 or HTTP/1.1.
+    /// HTTP/1.0, HTTP/1.1 or HTTP/2.
     pub fn version(&self) -> Version {
         self.version
     }

@@ -78,7 +78,6 @@ impl ReadBuf {
 
     /// Storage of `size` bytes (at least what is buffered), keeping the
     /// buffered bytes.
-    #[cfg(feature = "__tls")]
     pub(crate) fn resize(&mut self, size: usize) {
         let mut buf = vec![0; size.max(self.len())].into_boxed_slice();
         buf[..self.len()].copy_from_slice(self.data());
@@ -101,6 +100,19 @@ impl ReadBuf {
         spare[..n].copy_from_slice(&bytes[..n]);
         self.filled(n);
         n
+    }
+
+    /// Appends all of `bytes`, growing the storage when it is too small.
+    /// For HTTP/2 DATA: until the peer acknowledges our SETTINGS, it may
+    /// fill a stream's window of the protocol's default 65,535 bytes,
+    /// more than a read buffer; after, our window never promises more
+    /// than one.
+    pub(crate) fn push_all(&mut self, bytes: &[u8]) {
+        let n = self.push(bytes);
+        if n < bytes.len() {
+            self.resize(self.len() + bytes.len() - n);
+            self.push(&bytes[n..]);
+        }
     }
 }
 
@@ -238,7 +250,9 @@ impl BufPool {
         if rb.is_allocated() && rb.is_empty() {
             let buf = std::mem::take(&mut rb.buf);
             let kept = (self.reads.len() + 1) * self.read_size;
-            if self.reads.len() < self.max_kept && kept <= KEPT_BYTES {
+            // (One grown past the read size is not kept.)
+            if self.reads.len() < self.max_kept && kept <= KEPT_BYTES && buf.len() == self.read_size
+            {
                 self.reads.push(buf);
             }
         }

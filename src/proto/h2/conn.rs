@@ -867,7 +867,11 @@ impl Connection {
             HeadKind::Response => {
                 s.head_done = true;
                 s.remaining = content_length.unwrap_or(u64::MAX);
-                if s.remaining != u64::MAX && s.remaining > 0 && end_stream {
+                if s.head_request || matches!(status, Some(204 | 304)) {
+                    // No content, whatever the content-length says
+                    // (RFC 9113 §8.1.1): DATA with any is malformed.
+                    s.remaining = 0;
+                } else if s.remaining != u64::MAX && s.remaining > 0 && end_stream {
                     return Err(stream(
                         id,
                         ErrorCode::PROTOCOL_ERROR,
@@ -1308,6 +1312,7 @@ impl Connection {
             false,
         );
         s.surfaced = true;
+        s.head_request = method == b"HEAD";
         let _ = s.transition(Step::Send { end: end_stream });
         self.streams.insert(s);
         let mut pseudo: [(&[u8], &[u8]); 4] = [(b":method", method); 4];

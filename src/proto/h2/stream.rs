@@ -60,6 +60,9 @@ pub(crate) struct Stream {
     pub head_done: bool,
     /// The peer opened it (not us).
     pub remote: bool,
+    /// We opened it with a HEAD request: its response has no content,
+    /// whatever its content-length says (RFC 9110 §9.3.2).
+    pub head_request: bool,
 }
 
 impl Stream {
@@ -77,6 +80,7 @@ impl Stream {
             reset: false,
             head_done: false,
             remote,
+            head_request: false,
         }
     }
 

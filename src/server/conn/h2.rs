@@ -521,15 +521,9 @@ impl<H: Handler> Streams<H> {
                 };
                 let s = &mut self.list[i];
                 if !data.is_empty() {
+                    // (Within the window, as the engine checked.)
                     ctx.pool.attach_read(&mut s.body);
-                    if s.body.push(data) < data.len() {
-                        // (The window never promises more than the buffer
-                        // holds; a peer past it was refused by the engine.)
-                        engine.reset(id, ErrorCode::FLOW_CONTROL_ERROR, &mut wbuf.buf);
-                        s.fail(Error::Io(std::io::ErrorKind::InvalidData.into()));
-                        self.finish(i, engine, wbuf, ctx);
-                        return;
-                    }
+                    s.body.push_all(data);
                 }
                 s.end_received |= end_stream;
             }
