@@ -1,10 +1,15 @@
 //! The client over HTTP/2 (h2c with prior knowledge) against nextloop's
 //! own server: many exchanges multiplexed on one connection, bodies both
-//! ways past the flow-control windows, the pool's limits.
+//! ways past the flow-control windows, the pool's limits; and
+//! `examples/client.rs --http2-prior-knowledge`.
 
 #[path = "common/client_kit.rs"]
 mod client_kit;
 mod common;
+
+#[path = "../examples/client.rs"]
+#[allow(dead_code)]
+mod client_example;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -106,6 +111,25 @@ fn many_requests_in_flight_at_once_share_one_connection() {
         assert_eq!(*remote, first, "every request on one connection");
         assert_eq!(*version, Version::Http2);
     }
+}
+
+/// The example sends its URLs at once (the server answers only when all
+/// three are in), over one connection, and writes the bodies in order.
+#[test]
+fn the_client_example_multiplexes_its_urls_over_one_connection() {
+    let (server, seen) = gather_server(3);
+    let addr = server.addr();
+    let mut args = vec!["--http2-prior-knowledge".to_string()];
+    args.extend(["/a", "/b", "/c"].map(|p| format!("http://{addr}{p}")));
+    let mut out = Vec::new();
+    let code = client_example::run(args, &mut out);
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert_eq!(out, b"/a/b/c");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 3);
+    assert!(seen
+        .iter()
+        .all(|s| s.0 == seen[0].0 && s.1 == Version::Http2));
 }
 
 #[test]

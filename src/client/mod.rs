@@ -160,6 +160,9 @@ pub(crate) struct Settings {
     pub h2_connections: usize,
     /// How long the server may take to acknowledge our SETTINGS.
     pub h2_ack_timeout: Duration,
+    /// Keep-alive PINGs on idle HTTP/2 connections: the interval, and how
+    /// long the ack may take ([`Builder::http2_keep_alive`]).
+    pub h2_keep_alive: Option<(Duration, Duration)>,
     /// TLS: roots trusted besides (or, without `system_roots`, instead
     /// of) the system's, or a configuration of the user's own.
     #[cfg(feature = "__tls")]
@@ -259,6 +262,7 @@ impl Default for Settings {
             h2_max_streams: 100,
             h2_connections: 1,
             h2_ack_timeout: Duration::from_secs(10),
+            h2_keep_alive: None,
             #[cfg(feature = "__tls")]
             tls: TlsSettings::default(),
         }
@@ -284,6 +288,7 @@ impl Default for Settings {
 /// | [`http2_max_streams`](Builder::http2_max_streams) | 100 |
 /// | [`http2_connections`](Builder::http2_connections) | 1 |
 /// | [`http2_ack_timeout`](Builder::http2_ack_timeout) | 10 s |
+/// | [`http2_keep_alive`](Builder::http2_keep_alive) | off |
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -507,6 +512,23 @@ impl Builder {
     /// ([`Error::Http2`]).
     pub fn http2_ack_timeout(mut self, d: Duration) -> Builder {
         self.settings.h2_ack_timeout = d;
+        self
+    }
+
+    /// Keep-alive PINGs on idle pooled HTTP/2 connections: after
+    /// `interval` without a stream (and then every `interval`), a PING
+    /// goes out; a connection whose ack does not come within `timeout`
+    /// is closed, so the next request does not wait on a dead peer. The
+    /// idle timeout still closes an idle connection in the end.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = nextloop::client::Client::builder()
+    ///     .http2_keep_alive(Duration::from_secs(30), Duration::from_secs(10));
+    /// # drop(builder);
+    /// ```
+    pub fn http2_keep_alive(mut self, interval: Duration, timeout: Duration) -> Builder {
+        self.settings.h2_keep_alive = Some((interval, timeout));
         self
     }
 

@@ -12,8 +12,10 @@
 //!   stream's own buffer; the window is granted back as the handler reads.
 //! - A stream's deadline is its response head's (the response timeout,
 //!   from the end of the request) or its body's (the read timeout); the
-//!   connection's is the earliest of them, the SETTINGS ack's and the
-//!   idle timeout.
+//!   connection's is the earliest of them, the SETTINGS ack's, the idle
+//!   timeout, the keep-alive PING's (`Builder::http2_keep_alive`: an idle
+//!   connection is PINGed every interval; an ack later than the timeout
+//!   gives the connection up) and the release of an idle stream table.
 //! - GOAWAY: the streams the server did not process, and the exchanges
 //!   not yet sent, go to another connection (when their body had not
 //!   begun); the others finish. A `REFUSED_STREAM` is sent again the
@@ -32,7 +34,7 @@ use crate::proto::h1::decode::BodyDecoder;
 use crate::proto::h1::encode::BodyEncoder;
 use crate::proto::h1::BodyKind;
 use crate::proto::h2::text::{head_fields, text_fields};
-use crate::proto::h2::{Connection, ErrorCode, Event, Head, HeadKind, Role, Scratch};
+use crate::proto::h2::{Connection, ErrorCode, Event, Head, HeadKind, Role, Scratch, IDLE_RELEASE};
 use crate::rt::buf::{ReadBuf, WriteBuf};
 use crate::rt::guard::guard;
 use crate::rt::timer::after;
@@ -83,7 +85,23 @@ pub(crate) struct H2 {
     settings_since: Option<Instant>,
     /// Where the round-robin over the exchanges goes on.
     cursor: usize,
+    /// The keep-alive PING of an idle connection.
+    ping: Ping,
 }
+
+/// Where an idle connection's keep-alive stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ping {
+    /// None sent since the connection went idle.
+    None,
+    /// One is out since then, waiting for its ack.
+    Sent(Instant),
+    /// The last one's ack came then.
+    Acked(Instant),
+}
+
+/// The payload of our keep-alive PINGs.
+const KEEP_ALIVE: [u8; 8] = *b"nl-alive";
 
 /// One exchange's stream.
 struct Stream {
@@ -132,6 +150,7 @@ impl Conn {
             goaway: false,
             settings_since: Some(ctx.now),
             cursor: 0,
+            ping: Ping::None,
         }));
     }
 
@@ -152,7 +171,8 @@ impl Conn {
     }
 
     /// When the connection must be looked at again: the earliest stream
-    /// deadline, the SETTINGS ack, the idle timeout.
+    /// deadline, the SETTINGS ack, the idle timeout, the keep-alive PING,
+    /// the release of an idle stream table.
     pub(super) fn h2_due(&self, ctx: &Ctx<'_>) -> Option<Instant> {
         let h2 = self.h2.as_ref()?;
         let s = ctx.settings;
@@ -162,11 +182,27 @@ impl Conn {
             _ => None,
         };
         let ack = h2.settings_since.and_then(|t| after(t, s.h2_ack_timeout));
-        [own, ack]
+        let release = (self.phase == Phase::Idle && h2.engine.holds_idle_table())
+            .then(|| after(self.since, IDLE_RELEASE))
+            .flatten();
+        [own, ack, release, self.ping_due(ctx)]
             .into_iter()
             .chain(h2.streams.iter().map(|st| st.due))
             .flatten()
             .min()
+    }
+
+    /// When the keep-alive wants the connection: the next PING of an
+    /// idle one, or the outstanding one's ack timeout.
+    fn ping_due(&self, ctx: &Ctx<'_>) -> Option<Instant> {
+        let (interval, timeout) = ctx.settings.h2_keep_alive?;
+        let h2 = self.h2.as_ref()?;
+        match (self.phase, h2.ping) {
+            (_, Ping::Sent(t)) => after(t, timeout),
+            (Phase::Idle, Ping::None) => after(self.since, interval),
+            (Phase::Idle, Ping::Acked(t)) => after(t, interval),
+            _ => None,
+        }
     }
 
     /// One step of an HTTP/2 connection: frames in, then each exchange a
@@ -218,11 +254,15 @@ impl Conn {
         }
         match (self.phase, self.inflight.is_empty()) {
             (Phase::Active, true) => {
-                h2.engine.release_idle();
                 self.set_phase(Phase::Idle, ctx);
                 return Step::Progress;
             }
             (Phase::Idle, false) => {
+                h2.ping = match h2.ping {
+                    // Its ack still proves the peer alive.
+                    sent @ Ping::Sent(_) => sent,
+                    _ => Ping::None,
+                };
                 self.set_phase(Phase::Active, ctx);
                 return Step::Progress;
             }
@@ -354,7 +394,12 @@ impl Conn {
             }
             Event::GoAway { last_id, code, .. } => return Some((last_id, code.0)),
             Event::SettingsAcked => h2.settings_since = None,
-            Event::WindowOpened { .. } | Event::Settings | Event::PingAck { .. } => {}
+            Event::PingAck { .. } => {
+                if matches!(h2.ping, Ping::Sent(_)) {
+                    h2.ping = Ping::Acked(ctx.now);
+                }
+            }
+            Event::WindowOpened { .. } | Event::Settings => {}
         }
         None
     }
@@ -816,13 +861,15 @@ impl Conn {
     }
 
     /// The deadline passed: streams overdue fail (the others go on), an
-    /// unacknowledged SETTINGS or an idle connection closes it, and a
-    /// closing one that could not flush is dropped.
+    /// unacknowledged SETTINGS or an idle connection closes it, a
+    /// keep-alive PING goes out (or, unanswered in time, fails the
+    /// connection), an idle stream table is given back, and a closing one
+    /// that could not flush is dropped.
     pub(super) fn h2_on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
-        let Some(h2) = self.h2.as_mut() else {
+        if self.h2.is_none() {
             return;
-        };
+        }
         match self.phase {
             Phase::Closed => {
                 // Its GOAWAY did not go out in time: dropped as it is.
@@ -835,6 +882,25 @@ impl Conn {
                 return self.h2_close(ctx);
             }
             _ => {}
+        }
+        let ping_due = self.ping_due(ctx).is_some_and(|t| t <= now);
+        let idle_for = now.saturating_duration_since(self.since);
+        let Some(h2) = self.h2.as_mut() else {
+            return;
+        };
+        if self.phase == Phase::Idle && idle_for >= IDLE_RELEASE {
+            // Idle a while: the stream table goes (a client sending one
+            // request at a time does not make it anew each time).
+            h2.engine.release_idle();
+        }
+        if ping_due {
+            if matches!(h2.ping, Ping::Sent(_)) {
+                // No ack in time: the peer is gone, or too slow to use.
+                return self.h2_fail(Cause::ResponseTimeout, ctx);
+            }
+            ctx.pool.attach_write(&mut self.wbuf);
+            h2.engine.ping(KEEP_ALIVE, &mut self.wbuf.buf);
+            h2.ping = Ping::Sent(now);
         }
         let ack = h2
             .settings_since

@@ -3,6 +3,8 @@
 //! RFC 9113 is applied here, in [`Connection::recv`], on the state it
 //! changes; stream states change only in [`Stream::transition`].
 
+use std::time::Duration;
+
 use super::budget::Budget;
 use super::error::{conn, stream, ConnError, ErrorCode, H2Error};
 use super::frame::{self, flag, kind, Header, HEADER_LEN, MAX_WINDOW, PREFACE};
@@ -151,6 +153,10 @@ enum Phase {
     /// A connection error was sent: nothing more is read.
     Failed(ConnError),
 }
+
+/// How long a connection without streams keeps its stream table (and
+/// the owner its per-stream scratch) before giving it back.
+pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// The PING payload of a graceful shutdown.
 const SHUTDOWN_PING: [u8; 8] = *b"nl-shutd";
@@ -343,9 +349,17 @@ impl Connection {
     }
 
     /// Gives the stream table's memory back if no stream is held (for an
-    /// idle connection; the next stream allocates it again).
+    /// idle connection; the next stream allocates it again). Owners call
+    /// it once a connection has been without streams for
+    /// [`IDLE_RELEASE`], so that one request at a time does not make the
+    /// table anew each time.
     pub fn release_idle(&mut self) {
         self.streams.release_idle();
+    }
+
+    /// Would [`release_idle`](Self::release_idle) give memory back?
+    pub fn holds_idle_table(&self) -> bool {
+        self.streams.len() == 0 && self.streams.heap_bytes() > 0
     }
 
     // ----- Reading -------------------------------------------------------
@@ -513,7 +527,8 @@ impl Connection {
     /// headers, frame count) are checked as far as the input goes, so a
     /// CONTINUATION flood ends before it is buffered.
     fn block_span(&self, input: &[u8], first: &Header) -> Result<Option<usize>, H2Error> {
-        // What the owner's read buffer holds (`Settings::read_buffer_size`).
+        // What the owner's read buffer holds (`Settings::read_buffer_size`),
+        // less the room for the header of the frame that goes past it.
         let limit = (self.local_max_frame as usize + HEADER_LEN)
             .max(self.ours.max_header_list_size as usize);
         let max_frames =

@@ -64,6 +64,7 @@ pub(crate) mod text;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use conn::IDLE_RELEASE;
 pub use conn::{Connection, Event, Recv, Role, SendError};
 pub use error::{ConnError, ErrorCode};
 pub use frame::{MAX_WINDOW, PREFACE};

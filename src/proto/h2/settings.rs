@@ -101,10 +101,14 @@ impl Settings {
 
     /// The bytes the owner's read buffer must be able to hold: one whole
     /// frame, or one whole header block (HEADERS and its CONTINUATIONs),
-    /// since the engine reads either only once all of it is there.
+    /// since the engine reads either only once all of it is there — plus
+    /// the next frame's header, which is where a block that runs past
+    /// that bound is seen to (without it, a block that fills the buffer
+    /// exactly and goes on would wait for room that never comes).
     pub fn read_buffer_size(&self) -> usize {
         let s = self.clone().clamped();
         (s.max_frame_size as usize + frame::HEADER_LEN).max(s.max_header_list_size as usize)
+            + frame::HEADER_LEN
     }
 
     /// Appends our SETTINGS frame. A server sends every value that

@@ -15,14 +15,16 @@
 
 mod stream;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use self::stream::{drop_handler, Expect, Io, Step, Stream};
 use super::{h1, Ctx, Want, MAX_HEADERS};
 use crate::error::Error;
 use crate::next::Interest;
 use crate::proto::h1::BodyKind;
-use crate::proto::h2::{Connection, ErrorCode, Event, Head, HeadKind, Role, Scratch, Settings};
+use crate::proto::h2::{
+    Connection, ErrorCode, Event, Head, HeadKind, Role, Scratch, Settings, IDLE_RELEASE,
+};
 use crate::rt::buf::{ReadBuf, WriteBuf};
 use crate::rt::guard::guard;
 use crate::rt::machine::Bufs;
@@ -33,12 +35,6 @@ use crate::Next;
 /// Stream callbacks per connection per loop turn, at most; then the
 /// other connections get their turn.
 const STEPS_PER_TURN: usize = 256;
-
-/// How long a connection without streams keeps its stream table and
-/// head scratch (so that a client sending one request at a time does
-/// not make them anew each time); then an idle connection holds only
-/// itself and its HPACK table.
-const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// What the connection as a whole is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
