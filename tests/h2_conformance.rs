@@ -863,6 +863,22 @@ fn flood_cases() -> Vec<Case> {
             GoAwayAny(&[ENHANCE_YOUR_CALM, COMPRESSION_ERROR, FRAME_SIZE_ERROR])
         ),
         case!(
+            full_frame_header_block_going_on,
+            |c| {
+                // A HEADERS frame of the largest size, not ending the
+                // block, then a CONTINUATION: past what is buffered of a
+                // block, seen at the CONTINUATION's frame header.
+                let block = c.request("GET", "/", &[]);
+                let mut payload = block.clone();
+                payload.resize(16_384, 0x80 | 2);
+                let mut batch = headers(1, &payload, END_STREAM);
+                batch.extend_from_slice(&frame(CONTINUATION, END_HEADERS, 1, &[0x80 | 2; 100]));
+                let _ = c.try_send(&batch);
+                1
+            },
+            GoAway(ENHANCE_YOUR_CALM)
+        ),
+        case!(
             empty_continuation_flood,
             |c| {
                 let block = c.request("GET", "/", &[]);
