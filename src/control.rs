@@ -1,5 +1,6 @@
 //! [`Control`]: wake a waiting exchange from any thread.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -191,6 +192,13 @@ impl Lease {
         }
     }
 
+    /// Marks this thread as the one running this loop until the guard
+    /// drops: see [`LoopHandle::on_own_thread`].
+    pub(crate) fn enter(&self) -> Running {
+        let this = (self.shared as *const Shared as usize, self.term);
+        Running(RUNNING.with(|r| r.replace(this)))
+    }
+
     /// Has this loop been asked to shut down?
     pub(crate) fn shutdown_requested(&self) -> bool {
         self.shared.shutdown.load(Ordering::Acquire) >= self.term
@@ -215,6 +223,21 @@ impl Drop for Lease {
     }
 }
 
+thread_local! {
+    /// The loop this thread is running (its `Shared`'s address and term),
+    /// or zeros.
+    static RUNNING: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// This thread runs a loop until dropped ([`Lease::enter`]).
+pub(crate) struct Running((usize, u64));
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(self.0));
+    }
+}
+
 /// Shuts down or wakes the loop of one term; after that loop has ended it
 /// does nothing (a wake may reach the next loop: a spurious one).
 #[derive(Clone, Copy)]
@@ -233,6 +256,14 @@ impl LoopHandle {
     /// Wakes the loop.
     pub(crate) fn wake(&self) {
         self.shared.wake();
+    }
+
+    /// Is this call made on the loop's own thread, from inside its run (a
+    /// callback)? The loop then looks at its queues before it sleeps, so
+    /// what is queued for it needs no wake-up (a write to its waker, and
+    /// one more turn to read it).
+    pub(crate) fn on_own_thread(&self) -> bool {
+        RUNNING.with(Cell::get) == (self.shared as *const Shared as usize, self.term)
     }
 }
 

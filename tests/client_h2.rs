@@ -337,3 +337,106 @@ fn the_blocking_client_speaks_http2_unchanged() {
         .expect("a response");
     assert_eq!(res.status(), 200);
 }
+
+/// Sends GET `url/<chain>-<left>`; once the response has ended, its
+/// handler sends the next of its chain itself, from the client's loop
+/// thread (no wake-up is needed there: the loop takes such requests before
+/// it sleeps).
+struct Chain {
+    client: Client,
+    base: String,
+    chain: usize,
+    left: usize,
+    body: Vec<u8>,
+    done: mpsc::Sender<Result<Vec<u8>, String>>,
+}
+
+impl Chain {
+    fn send(self) {
+        let url = format!("{}/{}-{}", self.base, self.chain, self.left);
+        let client = self.client.clone();
+        client.request(&url, self).unwrap();
+    }
+}
+
+impl Handler for Chain {
+    fn on_request(&mut self, _req: &mut client::Request<'_>) -> Next {
+        Next::read()
+    }
+
+    fn on_response(&mut self, res: client::Response<'_>) -> Next {
+        assert_eq!(res.status(), 200);
+        Next::read()
+    }
+
+    fn on_response_readable(&mut self, body: &mut Decoder<'_>) -> Next {
+        let mut buf = [0u8; 64];
+        match body.read(&mut buf) {
+            Ok(0) => {
+                let _ = self.done.send(Ok(std::mem::take(&mut self.body)));
+                if self.left > 1 {
+                    Chain {
+                        client: self.client.clone(),
+                        base: self.base.clone(),
+                        chain: self.chain,
+                        left: self.left - 1,
+                        body: Vec::new(),
+                        done: self.done.clone(),
+                    }
+                    .send();
+                }
+                Next::end()
+            }
+            Ok(n) => {
+                self.body.extend_from_slice(&buf[..n]);
+                Next::read()
+            }
+            Err(_) => Next::read(),
+        }
+    }
+
+    fn on_error(&mut self, err: client::Error) -> Next {
+        let _ = self.done.send(Err(err.to_string()));
+        Next::end()
+    }
+}
+
+/// Eight chains of requests, each request sent by its predecessor's
+/// handler on the loop thread; the server answers only once eight are in
+/// at once, so every round needs all eight successors sent without any
+/// wake-up from outside. All on one connection.
+#[test]
+fn requests_sent_from_handlers_on_the_loop_thread_go_out_without_a_wake_up() {
+    const CHAINS: usize = 8;
+    const ROUNDS: usize = 10;
+    let (server, seen) = gather_server(CHAINS);
+    let addr = server.addr();
+    let client = h2_client(addr);
+    let (tx, rx) = mpsc::channel();
+    for chain in 0..CHAINS {
+        Chain {
+            client: client.clone(),
+            base: format!("http://{addr}"),
+            chain,
+            left: ROUNDS,
+            body: Vec::new(),
+            done: tx.clone(),
+        }
+        .send();
+    }
+    let mut bodies = Vec::new();
+    for _ in 0..CHAINS * ROUNDS {
+        let got = rx
+            .recv_timeout(2 * IO_TIMEOUT)
+            .expect("every round answered");
+        bodies.push(String::from_utf8(got.expect("a response")).unwrap());
+    }
+    bodies.sort();
+    let mut expected: Vec<String> = (0..CHAINS)
+        .flat_map(|c| (1..=ROUNDS).map(move |l| format!("/{c}-{l}")))
+        .collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|s| s.0 == seen[0].0), "one connection");
+}

@@ -291,6 +291,11 @@ impl Conn {
         );
     }
 
+    /// Does the connection speak HTTP/2?
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2.is_some()
+    }
+
     /// In the pool, ready for an exchange.
     pub(crate) fn is_idle(&self) -> bool {
         self.phase == Phase::Idle

@@ -39,6 +39,10 @@ use crate::{Detached, Next};
 
 pub(crate) use crate::rt::reactor::WAKER;
 
+/// How many times one turn's dispatch takes new requests and runs the
+/// connections given them.
+const DISPATCH_ROUNDS: usize = 4;
+
 /// A request handed to the loop by [`Client::request`](super::Client::request).
 pub(crate) struct Submit {
     pub url: Url,
@@ -66,6 +70,9 @@ struct Client {
     requeue: Vec<usize>,
     /// Hosts to dispatch at the end of this turn.
     pending: Vec<usize>,
+    /// HTTP/2 connections given exchanges in this dispatch: each runs once
+    /// after it, so that its new streams go out in one write.
+    to_run: Vec<usize>,
     resolver: Resolver,
     resolved: Receiver<Resolved>,
     /// Every `Client` handle is gone: finish what is in flight, then end.
@@ -92,6 +99,7 @@ impl Parts {
             scratch: Scratch::default(),
             requeue: Vec::new(),
             pending: Vec::new(),
+            to_run: Vec::new(),
             resolver,
             resolved,
             shutting_down: false,
@@ -300,7 +308,8 @@ impl Role for Client {
     }
 
     fn busy(&self) -> bool {
-        !self.pending.is_empty()
+        // (Requests a handler made on this thread do not wake the loop.)
+        !self.pending.is_empty() || !self.submits.is_empty()
     }
 
     fn end_turn(&mut self, core: &mut Core<Self>) -> Option<io::Result<()>> {
@@ -379,13 +388,33 @@ impl Client {
 
     // ---- giving exchanges connections ----
 
+    /// Takes the requests handlers made on this thread, and gives every
+    /// marked host's waiting exchanges connections. Bounded: what the
+    /// handlers run here submit in turn waits for the next turn (`busy`
+    /// keeps the loop from sleeping on it).
     fn dispatch_pending(&mut self, core: &mut Core<Self>) {
-        while let Some(host) = self.pending.pop() {
-            if let Some(h) = self.hosts.get_mut(host) {
-                h.queued = false;
+        for _ in 0..DISPATCH_ROUNDS {
+            while let Ok(submit) = self.submits.try_recv() {
+                self.submit(submit);
             }
-            self.dispatch(core, host);
-            self.hosts.remove_if_unused(host);
+            if self.pending.is_empty() {
+                return;
+            }
+            while let Some(host) = self.pending.pop() {
+                if let Some(h) = self.hosts.get_mut(host) {
+                    h.queued = false;
+                }
+                self.dispatch(core, host);
+                self.hosts.remove_if_unused(host);
+            }
+            let mut to_run = std::mem::take(&mut self.to_run);
+            for &c in &to_run {
+                core.run_conn(c, self);
+            }
+            to_run.clear();
+            if self.to_run.is_empty() {
+                self.to_run = to_run;
+            }
         }
     }
 
@@ -433,7 +462,14 @@ impl Client {
                         return;
                     };
                     core.with_conn(c, self, |entry, ctx| entry.conn.start(ex, ctx));
-                    core.run_conn(c, self);
+                    // An HTTP/1 exchange runs now (its request written, the
+                    // next may pipeline behind it); HTTP/2 streams go out
+                    // together once the dispatch is over.
+                    if !core.conns.get(c).is_some_and(|e| e.conn.is_h2()) {
+                        core.run_conn(c, self);
+                    } else if !self.to_run.contains(&c) {
+                        self.to_run.push(c);
+                    }
                 }
                 Pick::Evict(c) => {
                     core.with_conn(c, self, |entry, ctx| entry.conn.close_idle(ctx));

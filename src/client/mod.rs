@@ -647,7 +647,12 @@ impl Client {
                 handler: Box::new(handler),
             })
             .map_err(|_| Error::Shutdown)?;
-        self.inner.handle.wake();
+        // From a handler of this client, on its loop thread: the loop takes
+        // new requests before it sleeps (and sends them in one write with
+        // the others of its turn).
+        if !self.inner.handle.on_own_thread() {
+            self.inner.handle.wake();
+        }
         Ok(())
     }
 }

@@ -201,6 +201,7 @@ impl<R: Role> Core<R> {
 
     /// Runs the loop until the role ends it.
     pub(crate) fn run(mut self, role: &mut R) -> io::Result<()> {
+        let _running = self.lease.enter();
         let mut events = Events::with_capacity(1024);
         let mut rerun = Vec::with_capacity(64);
         loop {
