@@ -3,20 +3,24 @@
 //! verification failures, each with its own `Error`; a peer that is not
 //! TLS; a close-delimited body with and without `close_notify`; a chunked
 //! response split at every byte; a certificate larger than a TLS record;
-//! the pool keyed on scheme, host and port.
+//! the pool keyed on scheme, host and port; HTTP/2 chosen by ALPN.
 #![cfg(any(feature = "tls", feature = "tls-ring"))]
 
+#[path = "common/client_kit.rs"]
+mod client_kit;
 mod common;
 #[path = "common/tls_kit.rs"]
 mod tls_kit;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use nextloop::client::{self, Error};
 use nextloop::hypersync;
+use nextloop::server::{self, Request, Response};
+use nextloop::{Control, Next, Version};
 
 use tls_kit::{pki, serve_tls, Ca, Leaf};
 
@@ -231,4 +235,116 @@ fn a_certificate_larger_than_a_record_passes_both_ways() {
     let mut body = String::new();
     res.read_to_string(&mut body).unwrap();
     assert_eq!(body, "Hello, World!");
+}
+
+/// What nextloop's TLS server saw of each request: the client's address
+/// (one connection, one port), the version and the path.
+type Seen = Arc<Mutex<Vec<(SocketAddr, Version, String)>>>;
+
+/// Holds every request until `n` are in at once, then answers each with
+/// its path: only a client with `n` exchanges in flight together gets
+/// any answer.
+struct Gather {
+    control: Control,
+    seen: Seen,
+    waiting: Arc<Mutex<Vec<Control>>>,
+    n: usize,
+    path: String,
+}
+
+impl server::Handler for Gather {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.path = req.path().to_string();
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((req.remote_addr(), req.version(), self.path.clone()));
+        let mut waiting = self.waiting.lock().unwrap();
+        if seen.len() % self.n == 0 {
+            for c in waiting.drain(..) {
+                let _ = c.ready(Next::write());
+            }
+            Next::write()
+        } else {
+            waiting.push(self.control.clone());
+            Next::wait().timeout(common::IO_TIMEOUT)
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(self.path.as_bytes());
+        Next::end()
+    }
+}
+
+/// nextloop's TLS server (ALPN `h2` and `http/1.1`) with [`Gather`].
+fn gather_tls(leaf: &Leaf, n: usize) -> (nextloop::server::Listening, Seen) {
+    let config = leaf.server_config();
+    let seen: Seen = Arc::default();
+    let waiting = Arc::default();
+    let s = Arc::clone(&seen);
+    let server = common::serve_with(
+        move |srv| srv.tls(config),
+        move |control| Gather {
+            control,
+            seen: Arc::clone(&s),
+            waiting: Arc::clone(&waiting),
+            n,
+            path: String::new(),
+        },
+    );
+    (server, seen)
+}
+
+/// GETs `/{tag}{i}` for `i` in `0..n`, all at once, and checks each body.
+fn get_all_at_once(client: &client::Client, addr: SocketAddr, tag: &str, n: usize) {
+    let (tx, rx) = mpsc::channel();
+    for i in 0..n {
+        let tx = tx.clone();
+        let url = https(addr, &format!("/{tag}{i}"));
+        let c = client.clone();
+        std::thread::spawn(move || tx.send((i, client_kit::get(&c, &url))).unwrap());
+    }
+    for _ in 0..n {
+        let (i, outcome) = rx.recv_timeout(2 * common::IO_TIMEOUT).expect("an outcome");
+        let (status, body) = outcome.expect("a response");
+        assert_eq!(status, 200);
+        assert_eq!(body, format!("/{tag}{i}").as_bytes());
+    }
+}
+
+#[test]
+fn https_chooses_http2_by_alpn_and_http1_only_turns_it_off() {
+    const N: usize = 5;
+    let (ca, leaf) = pki();
+    let (server, seen) = gather_tls(&leaf, N);
+    let addr = server.addr();
+    let builder = || {
+        client::Client::builder()
+            .no_system_roots()
+            .add_root(ca.der())
+    };
+
+    // By default `h2` is offered, chosen, and the N exchanges (all in
+    // flight together, or the server answers none) share one connection.
+    get_all_at_once(&builder().build().unwrap(), addr, "h2-", N);
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), N);
+        for (remote, version, _) in seen.iter() {
+            assert_eq!(*remote, seen[0].0, "every request on one connection");
+            assert_eq!(*version, Version::Http2);
+        }
+    }
+
+    // With `http1_only` the same server speaks HTTP/1.1: one exchange per
+    // connection, so N connections (within `max_per_host`).
+    get_all_at_once(&builder().http1_only().build().unwrap(), addr, "h1-", N);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2 * N);
+    let h1 = &seen[N..];
+    assert!(h1.iter().all(|s| s.1 == Version::Http11), "{h1:?}");
+    let mut remotes: Vec<_> = h1.iter().map(|s| s.0).collect();
+    remotes.sort();
+    remotes.dedup();
+    assert_eq!(remotes.len(), N, "one connection per exchange");
 }
