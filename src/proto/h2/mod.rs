@@ -30,6 +30,8 @@
 //!   function) and the stream table; `head.rs`: header blocks decoded
 //!   into the loop's [`Scratch`] and checked (§8.2–8.3) into a [`Head`];
 //!   `budget.rs`: flood budgets; `error.rs`: codes and scopes.
+//! - `text.rs`: a decoded head as text fields for the handler APIs, and
+//!   text fields into a head to send (both roles).
 //! - `hpack/`: header compression (RFC 7541).
 //!
 //! Contracts for the owner:
@@ -37,6 +39,8 @@
 //! - The read buffer must hold [`Settings::read_buffer_size`] bytes: a
 //!   frame, or a header block with its CONTINUATIONs, is read only once
 //!   it is whole. Drop [`Recv::consumed`] bytes after each call.
+//! - Give the stream table back ([`Connection::release_idle`]) only after
+//!   [`IDLE_RELEASE`] without a stream, not at every idle moment.
 //! - A stream holds its slot (against MAX_CONCURRENT_STREAMS) until
 //!   [`Connection::stream_done`], whatever arrives from the peer.
 //! - Call [`Connection::release`] as the reader consumes body bytes: the
