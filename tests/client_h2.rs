@@ -13,65 +13,18 @@ mod client_example;
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 
 use client_kit::{get, Outcome};
+use common::handlers::{Gather, Seen};
 use common::{serve, IO_TIMEOUT};
 use nextloop::client::{self, Client, Handler};
-use nextloop::server::{self, Request, Response};
-use nextloop::{Control, Decoder, Encoder, Next, Version};
-
-/// What the server saw of each request: the client's address (one
-/// connection, one port), the version and the path.
-type Seen = Arc<Mutex<Vec<(SocketAddr, Version, String)>>>;
-
-/// Holds every request until `n` are in at once, then answers each with
-/// its path: only a client with `n` exchanges in flight together gets
-/// any answer.
-struct Gather {
-    control: Control,
-    seen: Seen,
-    waiting: Arc<Mutex<Vec<Control>>>,
-    n: usize,
-    path: String,
-}
-
-impl server::Handler for Gather {
-    fn on_request(&mut self, req: Request<'_>) -> Next {
-        self.path = req.path().to_string();
-        let mut seen = self.seen.lock().unwrap();
-        seen.push((req.remote_addr(), req.version(), self.path.clone()));
-        let mut waiting = self.waiting.lock().unwrap();
-        if seen.len() % self.n == 0 {
-            for c in waiting.drain(..) {
-                let _ = c.ready(Next::write());
-            }
-            Next::write()
-        } else {
-            waiting.push(self.control.clone());
-            Next::wait().timeout(IO_TIMEOUT)
-        }
-    }
-
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        res.header("Content-Type", "text/plain")
-            .body(self.path.as_bytes());
-        Next::end()
-    }
-}
+use nextloop::server::{self, Response};
+use nextloop::{Decoder, Encoder, Next, Version};
 
 fn gather_server(n: usize) -> (nextloop::server::Listening, Seen) {
-    let seen: Seen = Arc::default();
-    let waiting = Arc::default();
-    let s = Arc::clone(&seen);
-    let server = serve(move |control| Gather {
-        control,
-        seen: Arc::clone(&s),
-        waiting: Arc::clone(&waiting),
-        n,
-        path: String::new(),
-    });
-    (server, seen)
+    let (factory, seen) = Gather::factory(n);
+    (serve(factory), seen)
 }
 
 fn h2_client(addr: SocketAddr) -> Client {

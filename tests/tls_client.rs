@@ -14,14 +14,14 @@ mod tls_kit;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use nextloop::client::{self, Error};
 use nextloop::hypersync;
-use nextloop::server::{self, Request, Response};
-use nextloop::{Control, Next, Version};
+use nextloop::Version;
 
+use common::handlers::{Gather, Seen};
 use tls_kit::{pki, serve_tls, Ca, Leaf};
 
 fn client_trusting(ca: &Ca) -> hypersync::Client {
@@ -237,62 +237,14 @@ fn a_certificate_larger_than_a_record_passes_both_ways() {
     assert_eq!(body, "Hello, World!");
 }
 
-/// What nextloop's TLS server saw of each request: the client's address
-/// (one connection, one port), the version and the path.
-type Seen = Arc<Mutex<Vec<(SocketAddr, Version, String)>>>;
-
-/// Holds every request until `n` are in at once, then answers each with
-/// its path: only a client with `n` exchanges in flight together gets
-/// any answer.
-struct Gather {
-    control: Control,
-    seen: Seen,
-    waiting: Arc<Mutex<Vec<Control>>>,
-    n: usize,
-    path: String,
-}
-
-impl server::Handler for Gather {
-    fn on_request(&mut self, req: Request<'_>) -> Next {
-        self.path = req.path().to_string();
-        let mut seen = self.seen.lock().unwrap();
-        seen.push((req.remote_addr(), req.version(), self.path.clone()));
-        let mut waiting = self.waiting.lock().unwrap();
-        if seen.len() % self.n == 0 {
-            for c in waiting.drain(..) {
-                let _ = c.ready(Next::write());
-            }
-            Next::write()
-        } else {
-            waiting.push(self.control.clone());
-            Next::wait().timeout(common::IO_TIMEOUT)
-        }
-    }
-
-    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
-        res.header("Content-Type", "text/plain")
-            .body(self.path.as_bytes());
-        Next::end()
-    }
-}
-
 /// nextloop's TLS server (ALPN `h2` and `http/1.1`) with [`Gather`].
 fn gather_tls(leaf: &Leaf, n: usize) -> (nextloop::server::Listening, Seen) {
     let config = leaf.server_config();
-    let seen: Seen = Arc::default();
-    let waiting = Arc::default();
-    let s = Arc::clone(&seen);
-    let server = common::serve_with(
-        move |srv| srv.tls(config),
-        move |control| Gather {
-            control,
-            seen: Arc::clone(&s),
-            waiting: Arc::clone(&waiting),
-            n,
-            path: String::new(),
-        },
-    );
-    (server, seen)
+    let (factory, seen) = Gather::factory(n);
+    (
+        common::serve_with(move |srv| srv.tls(config), factory),
+        seen,
+    )
 }
 
 /// GETs `/{tag}{i}` for `i` in `0..n`, all at once, and checks each body.

@@ -1,9 +1,11 @@
 //! Handlers shared by the integration tests.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
-use nextloop::server::{Handler, Request, Response};
-use nextloop::{Decoder, Encoder, Next};
+use nextloop::server::{Handler, HandlerFactory, Request, Response};
+use nextloop::{Control, Decoder, Encoder, Next, Version};
 
 /// Answers every request with `200 text/plain Hello, World!`, like
 /// `examples/hello.rs`.
@@ -199,5 +201,61 @@ impl Handler for DuplexOrHello {
             DuplexOrHello::Echo(e) => e.on_response_writable(body),
             _ => Next::end(),
         }
+    }
+}
+
+/// What a [`Gather`] server saw of each request: the client's address
+/// (one connection, one port), the version and the path.
+pub type Seen = Arc<Mutex<Vec<(SocketAddr, Version, String)>>>;
+
+/// Holds every request until `n` are in at once, then answers each with
+/// its path: only a client with `n` exchanges in flight together gets
+/// any answer.
+pub struct Gather {
+    control: Control,
+    seen: Seen,
+    waiting: Arc<Mutex<Vec<Control>>>,
+    n: usize,
+    path: String,
+}
+
+impl Gather {
+    /// A factory of handlers that gather `n` at a time, and what they saw.
+    pub fn factory(n: usize) -> (impl HandlerFactory + Clone, Seen) {
+        let seen: Seen = Arc::default();
+        let waiting: Arc<Mutex<Vec<Control>>> = Arc::default();
+        let s = Arc::clone(&seen);
+        let factory = move |control| Gather {
+            control,
+            seen: Arc::clone(&s),
+            waiting: Arc::clone(&waiting),
+            n,
+            path: String::new(),
+        };
+        (factory, seen)
+    }
+}
+
+impl Handler for Gather {
+    fn on_request(&mut self, req: Request<'_>) -> Next {
+        self.path = req.path().to_string();
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((req.remote_addr(), req.version(), self.path.clone()));
+        let mut waiting = self.waiting.lock().unwrap();
+        if seen.len() % self.n == 0 {
+            for c in waiting.drain(..) {
+                let _ = c.ready(Next::write());
+            }
+            Next::write()
+        } else {
+            waiting.push(self.control.clone());
+            Next::wait().timeout(super::IO_TIMEOUT)
+        }
+    }
+
+    fn on_response(&mut self, res: &mut Response<'_>) -> Next {
+        res.header("Content-Type", "text/plain")
+            .body(self.path.as_bytes());
+        Next::end()
     }
 }
