@@ -208,24 +208,10 @@ impl Handler for Get {
     }
 }
 
-#[test]
-fn native_get_on_a_reused_connection() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let addr = server();
-    let url = format!("http://{addr}/hello");
-    let client = Client::new().unwrap();
-    let (tx, rx) = mpsc::sync_channel(1);
+/// Runs `run(WARM_UP)`, then counts the allocations of `run(MEASURED)`:
+/// per request on the loop thread, and on the calling thread (this one).
+fn measure(run: impl Fn(u64)) -> (f64, f64) {
     ROLE.with(|r| r.set(Role::Caller));
-    let run = |n: u64| {
-        for _ in 0..n {
-            let handler = Get {
-                done: tx.clone(),
-                len: 0,
-            };
-            client.request(&url, handler).unwrap();
-            assert_eq!(rx.recv().unwrap(), 13);
-        }
-    };
     run(WARM_UP);
     LOOP_ALLOCS.store(0, Ordering::SeqCst);
     CALLER_ALLOCS.store(0, Ordering::SeqCst);
@@ -233,6 +219,36 @@ fn native_get_on_a_reused_connection() {
     let on_loop = LOOP_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
     let on_caller = CALLER_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
     ROLE.with(|r| r.set(Role::Loop));
+    (on_loop, on_caller)
+}
+
+/// Native GETs of `url`, `at_once` in flight together, each body read
+/// into a stack buffer; the allocations per request (see [`measure`]).
+fn native_gets(client: &Client, url: &str, at_once: u64) -> (f64, f64) {
+    let (tx, rx) = mpsc::sync_channel(at_once as usize);
+    measure(|n| {
+        for _ in 0..n / at_once {
+            for _ in 0..at_once {
+                let handler = Get {
+                    done: tx.clone(),
+                    len: 0,
+                };
+                client.request(url, handler).unwrap();
+            }
+            for _ in 0..at_once {
+                assert_eq!(rx.recv().unwrap(), 13);
+            }
+        }
+    })
+}
+
+#[test]
+fn native_get_on_a_reused_connection() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let addr = server();
+    let url = format!("http://{addr}/hello");
+    let client = Client::new().unwrap();
+    let (on_loop, on_caller) = native_gets(&client, &url, 1);
     println!(
         "native client, GET with a 13-byte body on a reused connection: \
          {on_loop:.3} allocations per request on the loop thread, \
@@ -255,29 +271,7 @@ fn native_gets_on_a_warm_http2_connection() {
         .unwrap()
         .build()
         .unwrap();
-    let (tx, rx) = mpsc::sync_channel(AT_ONCE as usize);
-    ROLE.with(|r| r.set(Role::Caller));
-    let run = |n: u64| {
-        for _ in 0..n / AT_ONCE {
-            for _ in 0..AT_ONCE {
-                let handler = Get {
-                    done: tx.clone(),
-                    len: 0,
-                };
-                client.request(&url, handler).unwrap();
-            }
-            for _ in 0..AT_ONCE {
-                assert_eq!(rx.recv().unwrap(), 13);
-            }
-        }
-    };
-    run(WARM_UP);
-    LOOP_ALLOCS.store(0, Ordering::SeqCst);
-    CALLER_ALLOCS.store(0, Ordering::SeqCst);
-    run(MEASURED);
-    let on_loop = LOOP_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
-    let on_caller = CALLER_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
-    ROLE.with(|r| r.set(Role::Loop));
+    let (on_loop, on_caller) = native_gets(&client, &url, AT_ONCE);
     println!(
         "native client over HTTP/2, {AT_ONCE} GETs at once with a 13-byte body each: \
          {on_loop:.3} allocations per request on the loop thread, \
@@ -294,8 +288,7 @@ fn blocking_get_on_a_reused_connection() {
     let addr = server();
     let url = format!("http://{addr}/hello");
     let client = nextloop::hypersync::Client::new();
-    ROLE.with(|r| r.set(Role::Caller));
-    let run = |n: u64| {
+    let (on_loop, on_caller) = measure(|n| {
         for _ in 0..n {
             let mut res = client.get(&url).unwrap();
             let mut buf = [0u8; 64];
@@ -308,14 +301,7 @@ fn blocking_get_on_a_reused_connection() {
             }
             assert_eq!(len, 13);
         }
-    };
-    run(WARM_UP);
-    LOOP_ALLOCS.store(0, Ordering::SeqCst);
-    CALLER_ALLOCS.store(0, Ordering::SeqCst);
-    run(MEASURED);
-    let on_loop = LOOP_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
-    let on_caller = CALLER_ALLOCS.load(Ordering::SeqCst) as f64 / MEASURED as f64;
-    ROLE.with(|r| r.set(Role::Loop));
+    });
     println!(
         "hypersync client, GET with a 13-byte body on a reused connection: \
          {on_loop:.3} allocations per request on the loop thread, \
